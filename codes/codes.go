@@ -1,0 +1,185 @@
+// Package codes is licensor's one table of failure codes.
+//
+// Every failure licensor reports has a stable number, a short name, a
+// meaning, a fix and the HTTP status a server answers with. The SDK returns
+// these codes, the server writes them in JSON bodies and log lines,
+// 'licensor explain' prints them and docs/errors.md is generated from the
+// table below. The table is append-only: a number, once published, keeps its
+// name and meaning forever.
+//
+// The numbering follows what operators of private-deployment authorization
+// services already know: codes below 100 are transport failures numbered as
+// libcurl numbers them, 5xx are license verdicts, 6xx are bad input.
+//
+// The package imports only the standard library, so the SDK can use it.
+package codes
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Code is a licensor failure code.
+type Code int
+
+// The codes. Append new ones at the end of their range; never renumber.
+const (
+	OK      Code = 0
+	Unknown Code = -1
+
+	// Transport failures, numbered as libcurl numbers them.
+	Protocol     Code = 1
+	Resolve      Code = 6
+	Connect      Code = 7
+	Timeout      Code = 28
+	TLSHandshake Code = 35
+	ClientCert   Code = 58
+	ServerCert   Code = 60
+	CAFile       Code = 77
+
+	// License verdicts.
+	InstanceLimit      Code = 501
+	LegacyUnauthorized Code = 502
+	Expired            Code = 503
+	QPSNeedsAsync      Code = 504
+	QPSExceeded        Code = 505
+	AsyncDead          Code = 506
+	Stale              Code = 507
+	ProductUnlicensed  Code = 508
+	Fingerprint        Code = 509
+	NotYetValid        Code = 510
+	LicenseTampered    Code = 511
+	WrongVendorKey     Code = 512
+
+	// Bad input: files, requests and arguments.
+	LicenseMalformed Code = 601
+	RequestMalformed Code = 602
+	KeyMalformed     Code = 603
+	InvalidArgument  Code = 604
+	FileMissing      Code = 605
+	FileExists       Code = 606
+
+	AllServersDown Code = 2012
+)
+
+// Info is one row of the table.
+type Info struct {
+	Code    Code   `json:"code"`
+	Name    string `json:"name"`
+	Meaning string `json:"meaning"`
+	Fix     string `json:"fix"`
+	// HTTPStatus is what a server answers with when it reports this code;
+	// 0 for codes that only a client produces (transport failures, the
+	// async refresher's own state).
+	HTTPStatus int `json:"http_status"`
+	// NeverEmitted marks codes kept only so old logs can be explained.
+	NeverEmitted bool `json:"never_emitted,omitempty"`
+}
+
+var table = []Info{
+	{OK, "ok", "Authorized.", "Nothing to fix.", http.StatusOK, false},
+	{Unknown, "unknown", "An unexpected failure; the message carries the cause.", "Read the message and the server log; run 'licensor doctor'. If the cause is unclear, report it with the log line.", http.StatusInternalServerError, false},
+
+	{Protocol, "protocol", "The server does not speak HTTPS: it answered in plain HTTP, or the port belongs to another service.", "Check the URL's scheme and port: the site server listens with HTTPS on 8443 by default.", 0, false},
+	{Resolve, "resolve", "The server's host name does not resolve.", "Check the host name in the server URL and this host's DNS or /etc/hosts; an IP address avoids DNS altogether.", 0, false},
+	{Connect, "connect", "Cannot connect to the server: it is down, the port is closed, or a firewall drops the connection.", "Start the site server ('licensor serve'), check that it listens on the port in the URL, and open the port in the firewall.", 0, false},
+	{Timeout, "timeout", "The connection (1 s by default) or the answer (3 s by default) timed out.", "Check the network path to the server and the server's load; raise the timeouts only if the path is known to be slow.", 0, false},
+	{TLSHandshake, "tls_handshake", "The TLS handshake failed; most often the server rejected our client certificate (bad_certificate).", "Check that the client certificate was issued by the site CA the server trusts ('licensor doctor' names both issuers).", 0, false},
+	{ClientCert, "client_cert", "Our client certificate is missing, unreadable, expired, or does not match its private key.", "Issue a fresh client certificate with 'licensor pki client' and point the client at the certificate and its own key.", 0, false},
+	{ServerCert, "server_cert", "The server's certificate is not trusted: unknown CA, self-signed, missing intermediate, expired, or issued for another host name.", "Give the client the site CA file, and make sure the server certificate covers the host name in the URL and is within its dates ('licensor doctor cert').", 0, false},
+	{CAFile, "ca_file", "The CA bundle cannot be read.", "Check the CA file's path and permissions; it must hold PEM certificates.", 0, false},
+
+	{InstanceLimit, "instance_limit", "The product's instance pool is full: as many instances as the license allows hold a lease.", "Stop or release an instance, wait for an abandoned lease to lapse, or ask the vendor for a license with more instances.", http.StatusTooManyRequests, false},
+	{LegacyUnauthorized, "legacy_unauthorized", "Old combined code for product_unlicensed (508) and fingerprint (509); licensor never emits it.", "Read the log line beside it: a missing product is 508, another machine is 509.", http.StatusForbidden, true},
+	{Expired, "expired", "The license for the product is past its notAfter date.", "Ask the vendor to renew the license and install the new file.", http.StatusForbidden, false},
+	{QPSNeedsAsync, "qps_needs_async", "The license has QPS control but the client is not in async mode.", "Run the client in async mode (LICENSOR_ASYNC=1).", http.StatusForbidden, false},
+	{QPSExceeded, "qps_exceeded", "Calls per second are over the licensed QPS.", "Lower the call rate or ask the vendor for a license with a higher QPS.", http.StatusTooManyRequests, false},
+	{AsyncDead, "async_dead", "The async refresher has stopped.", "Restart the product; if it recurs, collect its log: the refresher's last error says why it stopped.", 0, false},
+	{Stale, "stale", "The cached verdict has not been refreshed for 10 minutes.", "Check that the product can reach a site server and that its refresher is not starved or suspended.", 0, false},
+	{ProductUnlicensed, "product_unlicensed", "The product is not in the license.", "Check the product name the client asks for ('licensor license show'); ask the vendor for a license that includes it.", http.StatusForbidden, false},
+	{Fingerprint, "fingerprint", "The license is bound to another machine; the hardware or system identity of this host changed.", "Run 'licensor fingerprint' on this host and send its machine code (or 'licensor activation-request') to the vendor for a new license.", http.StatusForbidden, false},
+	{NotYetValid, "not_yet_valid", "The license for the product is not valid yet: the time is before its notBefore date.", "Wait until the notBefore date, or check this host's clock; ask the vendor for an earlier start date if it is wrong.", http.StatusForbidden, false},
+	{LicenseTampered, "license_tampered", "The license's signature does not verify: the file was altered after the vendor signed it.", "Install the license file exactly as the vendor sent it; if it came intact, ask the vendor to issue it again.", http.StatusForbidden, false},
+	{WrongVendorKey, "wrong_vendor_key", "The license was signed by another vendor key than the one configured.", "Configure the vendor public key that belongs to this license ('licensor keys show' prints a key's id; 'licensor license show' prints the license's).", http.StatusForbidden, false},
+
+	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
+	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},
+	{KeyMalformed, "key_malformed", "The key file is not a usable key: not PEM, not Ed25519, or a public key where a private key is needed.", "Point at the key file that 'licensor keys generate' (vendor) or 'licensor activation-request' (site server) wrote.", http.StatusBadRequest, false},
+	{InvalidArgument, "invalid_argument", "An argument or flag value is invalid.", "Correct the value the message names; 'licensor help COMMAND' lists the accepted forms.", http.StatusBadRequest, false},
+	{FileMissing, "file_missing", "A file licensor needs does not exist or cannot be read.", "Check the path and the permissions of the file the message names.", http.StatusNotFound, false},
+	{FileExists, "file_exists", "licensor refused to overwrite an existing file.", "Choose another output path, or move the existing file away if you mean to replace it.", http.StatusConflict, false},
+
+	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
+}
+
+var (
+	byCode = map[Code]*Info{}
+	byName = map[string]*Info{}
+)
+
+func init() {
+	for i := range table {
+		in := &table[i]
+		if byCode[in.Code] != nil || byName[in.Name] != nil {
+			panic(fmt.Sprintf("codes: duplicate entry %d %s", in.Code, in.Name))
+		}
+		byCode[in.Code] = in
+		byName[in.Name] = in
+	}
+}
+
+// All returns every row of the table, ordered by code.
+func All() []Info {
+	out := append([]Info(nil), table...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// Info returns the row for c; ok is false for a code not in the table.
+func (c Code) Info() (Info, bool) {
+	in, ok := byCode[c]
+	if !ok {
+		return Info{Code: c, Name: "unknown_code", Meaning: "A code licensor does not know.", Fix: "Upgrade licensor to explain it.", HTTPStatus: http.StatusInternalServerError}, false
+	}
+	return *in, true
+}
+
+// Name returns the code's short name.
+func (c Code) Name() string {
+	in, _ := c.Info()
+	return in.Name
+}
+
+// String returns "509 fingerprint".
+func (c Code) String() string {
+	return strconv.Itoa(int(c)) + " " + c.Name()
+}
+
+// HTTPStatus returns the status a server answers with for c.
+func (c Code) HTTPStatus() int {
+	in, _ := c.Info()
+	if in.HTTPStatus == 0 {
+		return http.StatusInternalServerError
+	}
+	return in.HTTPStatus
+}
+
+// Lookup finds a code by its number ("509") or its name ("fingerprint").
+func Lookup(s string) (Info, bool) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		in, ok := byCode[Code(n)]
+		if !ok {
+			return Info{}, false
+		}
+		return *in, true
+	}
+	in, ok := byName[strings.ToLower(s)]
+	if !ok {
+		return Info{}, false
+	}
+	return *in, true
+}
