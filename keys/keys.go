@@ -17,12 +17,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/readfile"
 )
 
 // MaxFileSize bounds what is read from a key file.
@@ -143,19 +143,7 @@ func ParsePublic(data []byte) (ed25519.PublicKey, error) {
 // ReadFile reads a key file, telling a missing file (codes.FileMissing)
 // from a malformed one.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, codes.Errorf(codes.FileMissing, "key file %s does not exist", path)
-		}
-		return nil, codes.Errorf(codes.FileMissing, "cannot read key file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, codes.Errorf(codes.FileMissing, "cannot read key file: %w", err)
-	}
-	return data, nil
+	return readfile.Limited(path, MaxFileSize, "key file")
 }
 
 // LoadPrivate reads and decodes a private key file.

@@ -152,3 +152,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestJWK(t *testing.T) {
+	pub, _, _ := Generate()
+	j := PublicJWK(pub)
+	got, err := j.PublicKey()
+	if err != nil || !got.Equal(pub) {
+		t.Fatalf("PublicKey = %v, %v", got, err)
+	}
+	bad := []JWK{
+		{Kty: "EC", Crv: "P-256", X: j.X},
+		{Kty: "OKP", Crv: "Ed25519", X: "!!"},
+		{Kty: "OKP", Crv: "Ed25519", X: j.X[:10]},
+		{Kty: "OKP", Crv: "Ed25519", X: j.X, Kid: "not-its-thumbprint"},
+	}
+	for _, b := range bad {
+		if _, err := b.PublicKey(); codes.Of(err) != codes.KeyMalformed {
+			t.Errorf("%+v: err = %v, want key_malformed", b, err)
+		}
+	}
+}
+
+func TestLoadOrCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "server.key")
+	first, created, err := LoadOrCreate(path)
+	if err != nil || !created {
+		t.Fatalf("first LoadOrCreate = %v, created %v", err, created)
+	}
+	second, created, err := LoadOrCreate(path)
+	if err != nil || created {
+		t.Fatalf("second LoadOrCreate = %v, created %v", err, created)
+	}
+	if !first.Equal(second) {
+		t.Fatal("LoadOrCreate replaced an existing key")
+	}
+	if _, err := LoadPublic(PublicPath(path)); err != nil {
+		t.Fatalf("public key beside it: %v", err)
+	}
+}

@@ -1,0 +1,48 @@
+package license
+
+import "github.com/licensor/licensor/fingerprint"
+
+// View is a license as JSON for operators: the shape of the site server's
+// GET /security/license, with times in TimeLayout (UTC).
+type View struct {
+	Info            string                `json:"info"`
+	ID              string                `json:"id"`
+	Holder          string                `json:"holder"`
+	Issuer          string                `json:"issuer"`
+	Issued          string                `json:"issued"`
+	FingerType      int                   `json:"fingerType"`
+	Machines        []fingerprint.Machine `json:"machines"`
+	MatchMin        int                   `json:"matchMin"`
+	VendorKeyID     string                `json:"vendorKeyId,omitempty"`
+	ServerKeyID     string                `json:"serverKeyId"`
+	ProductLicenses []ProductView         `json:"productLicenses"`
+}
+
+// ProductView is one product in a View.
+type ProductView struct {
+	Subject      string   `json:"subject"`
+	Functions    []string `json:"functions"`
+	InstanceSize int      `json:"instanceSize"`
+	QPS          int      `json:"qps"`
+	NotBefore    string   `json:"notBefore"`
+	NotAfter     string   `json:"notAfter"`
+}
+
+// View returns the operator's view of l; vendorKeyID names the key that
+// signed it.
+func (l *License) View(vendorKeyID string) View {
+	v := View{
+		Info: "license", ID: l.ID, Holder: l.Holder, Issuer: l.Issuer,
+		Issued: FormatTime(l.Issued), FingerType: l.FingerType,
+		Machines: l.Machines, MatchMin: l.MatchMin,
+		VendorKeyID: vendorKeyID, ServerKeyID: l.ServerKey.Kid,
+		ProductLicenses: make([]ProductView, len(l.Products)),
+	}
+	for i, p := range l.Products {
+		v.ProductLicenses[i] = ProductView{
+			Subject: p.Subject, Functions: p.Functions, InstanceSize: p.InstanceSize, QPS: p.QPS,
+			NotBefore: FormatTime(p.NotBefore), NotAfter: FormatTime(p.NotAfter),
+		}
+	}
+	return v
+}
