@@ -1,0 +1,138 @@
+// Package cli is the licensor command: one file per subcommand, each run
+// with an Env so that tests drive it without a process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/licensor/licensor/clock"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+)
+
+// Env is what a command reads and writes besides its arguments.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Clock          clock.Clock
+	// Fingerprint computes this host's machine code.
+	Fingerprint func() (*fingerprint.Fingerprint, error)
+	Hostname    func() (string, error)
+}
+
+// DefaultEnv is the process's environment.
+func DefaultEnv() *Env {
+	return &Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Clock: clock.System,
+		Fingerprint: fingerprint.Collect, Hostname: os.Hostname,
+	}
+}
+
+// Run runs the licensor command line args (without the program name).
+func Run(ctx context.Context, args []string) error {
+	return DefaultEnv().Run(ctx, args)
+}
+
+// Run runs args in e.
+func (e *Env) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		e.printOverview(e.Stderr)
+		return usageErrorf("no command given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		e.printOverview(e.Stdout)
+		return nil
+	case "help":
+		return e.help(args[1:])
+	}
+	cmd, rest := find(args)
+	if cmd == nil {
+		if g := group(args[0]); len(g) > 0 {
+			e.printGroup(e.Stderr, args[0], g)
+			if len(args) == 1 {
+				return usageErrorf("%q needs a subcommand", args[0])
+			}
+			return usageErrorf("unknown command %q", strings.Join(args[:2], " "))
+		}
+		return usageErrorf("unknown command %q; 'licensor help' lists the commands", args[0])
+	}
+	return e.invoke(ctx, cmd, rest)
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// reported is a failure whose details the command already printed (as
+// JSON, say); only the exit status is left to set.
+type reported struct{ err error }
+
+func (r reported) Error() string { return r.err.Error() }
+func (r reported) Unwrap() error { return r.err }
+
+// Exit status.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Report writes err for a person on w and returns the exit status: 0 for
+// nil, 2 for a usage error, 1 for any other failure.
+func Report(w io.Writer, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var u *usageError
+	if errors.As(err, &u) {
+		fmt.Fprintf(w, "licensor: %s\n", u.msg)
+		return ExitUsage
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	var r reported
+	if errors.As(err, &r) {
+		return ExitFailure
+	}
+	writeError(w, codes.As(err))
+	return ExitFailure
+}
+
+func writeError(w io.Writer, e *codes.Error) {
+	fmt.Fprintf(w, "%s\nfix: %s\n", e.Error(), e.FixText())
+}
+
+// errorJSON is how a failure reads in --json output.
+type errorJSON struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+}
+
+func errorObject(err error) *errorJSON {
+	if err == nil {
+		return nil
+	}
+	e := codes.As(err)
+	return &errorJSON{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText()}
+}
+
+func (e *Env) writeJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

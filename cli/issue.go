@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"flag"
+	"fmt"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+)
+
+func init() {
+	register(&command{
+		name:    "issue",
+		summary: "sign a license for a site (vendor)",
+		help: `Usage: licensor issue --key vendor.key --holder NAME --product SPEC [--product SPEC…] --out site.lic
+                      (--request req.json | --machine CODE [--machine CODE…] --server-key server.pub)
+
+Signs a license with the vendor key, bound to the machine(s) and site
+server key of an activation request (or given directly), and writes it
+atomically to --out. SPEC is
+
+  SUBJECT:instances=N,qps=Q,not-before=DATE,not-after=DATE,functions=a|b
+
+DATE is YYYY-MM-DD (UTC; not-after runs to the end of that day) or RFC 3339;
+days=N may replace not-after. instances defaults to 1, qps to 0 (no QPS
+control), not-before to now.
+
+With --request, the license records the machine's component hashes and
+accepts the host while --match of them still match (default: all but one
+when four or more were recorded); with --machine alone only the exact code
+matches.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o issueOptions
+			fs.StringVar(&o.key, "key", "", "the vendor's private key file")
+			fs.StringVar(&o.request, "request", "", "the site's activation request (JSON)")
+			fs.Var(&o.machines, "machine", "a machine code to bind to (repeatable)")
+			fs.StringVar(&o.serverKey, "server-key", "", "the site server's public key file (with --machine)")
+			fs.StringVar(&o.holder, "holder", "", "the customer the license is for")
+			fs.StringVar(&o.issuer, "issuer", "vendor", "who issues the license")
+			fs.Var(&o.products, "product", "a product SPEC (repeatable)")
+			fs.IntVar(&o.match, "match", -1, "how many machine components must match (0: all)")
+			fs.StringVar(&o.out, "out", "", "where to write the license file")
+			asJSON := fs.Bool("json", false, "print the license as JSON after writing it")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("issue takes no arguments, only flags")
+				}
+				l, file, kid, err := e.issue(o)
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(o.out, file, 0o644); err != nil {
+					return codes.Errorf(codes.FileMissing, "cannot write the license: %w", err)
+				}
+				if *asJSON {
+					return e.writeJSON(l.View(kid))
+				}
+				fmt.Fprintf(e.Stdout, "wrote %s: license %s for %s\n", o.out, l.ID, l.Holder)
+				for _, p := range l.Products {
+					fmt.Fprintf(e.Stdout, "  %s: instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter))
+				}
+				return nil
+			}
+		},
+	})
+}
+
+type issueOptions struct {
+	key, request, serverKey, holder, issuer, out string
+	machines, products                           stringList
+	match                                        int
+}
+
+// issue builds and signs a license from o; it returns the license, its
+// file and the id of the vendor key that signed it.
+func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyID string, err error) {
+	switch {
+	case o.key == "":
+		return nil, nil, "", usageErrorf("issue needs --key vendor.key")
+	case o.holder == "":
+		return nil, nil, "", usageErrorf("issue needs --holder NAME")
+	case len(o.products) == 0:
+		return nil, nil, "", usageErrorf("issue needs at least one --product SPEC")
+	case o.out == "":
+		return nil, nil, "", usageErrorf("issue needs --out FILE")
+	case o.request != "" && (len(o.machines) > 0 || o.serverKey != ""):
+		return nil, nil, "", usageErrorf("give --request, or --machine with --server-key, not both")
+	case o.request == "" && (len(o.machines) == 0 || o.serverKey == ""):
+		return nil, nil, "", usageErrorf("issue needs --request FILE, or --machine CODE with --server-key FILE")
+	}
+	if err := license.ValidText(o.holder); err != nil {
+		return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--holder: %v", err)
+	}
+	if err := license.ValidText(o.issuer); err != nil || o.issuer == "" {
+		return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--issuer must be 1 to 128 printable bytes")
+	}
+	vendor, err := keys.LoadPrivate(o.key)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	now := e.Clock.Now()
+	l = &license.License{Holder: o.holder, Issuer: o.issuer, Issued: now}
+	if o.request != "" {
+		data, err := readfile.Limited(o.request, license.MaxRequestSize, "activation request")
+		if err != nil {
+			return nil, nil, "", err
+		}
+		req, err := license.ParseRequest(data)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", o.request, err)
+		}
+		l.Machines = []fingerprint.Machine{req.Machine()}
+		l.ServerKey = req.ServerKey
+	} else {
+		for _, m := range o.machines {
+			if !fingerprint.ValidCode(m) {
+				return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--machine %q is not a machine code: it is the 32 hex digits on the first line of 'licensor fingerprint'", m)
+			}
+			l.Machines = append(l.Machines, fingerprint.Machine{Code: m})
+		}
+		pub, err := keys.LoadPublic(o.serverKey)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		l.ServerKey = keys.PublicJWK(pub)
+	}
+	l.MatchMin = o.match
+	if o.match < 0 {
+		l.MatchMin = defaultMatch(l.Machines)
+	}
+	for _, spec := range o.products {
+		p, err := license.ParseProductSpec(spec, now)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		l.Products = append(l.Products, p)
+	}
+	file, err = license.Sign(l, vendor)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return l, file, keys.ID(vendor.Public().(ed25519.PublicKey)), nil
+}
+
+// defaultMatch tolerates one changed component when a machine recorded
+// four or more, and none otherwise.
+func defaultMatch(ms []fingerprint.Machine) int {
+	n := 0
+	for _, m := range ms {
+		n = max(n, len(m.Components))
+	}
+	if n >= 4 {
+		return n - 1
+	}
+	return 0
+}

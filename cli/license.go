@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+)
+
+func init() {
+	register(&command{
+		name:    "license show",
+		summary: "print a license file's contents",
+		help: `Usage: licensor license show FILE [--vendor-pub FILE] [--json]
+
+Prints the license: holder, issuer, machines, server key and per product
+its functions, instance limit, QPS and dates (UTC). --json prints the
+shape of the site server's GET /security/license. Without --vendor-pub the
+signature is not checked and the output says so.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			vendorPub := fs.String("vendor-pub", "", "the vendor's public key, to check the signature")
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 1 {
+					return usageErrorf("license show takes one FILE")
+				}
+				s, err := parseLicenseFile(args[0])
+				if err != nil {
+					return err
+				}
+				var l *license.License
+				verified := *vendorPub != ""
+				if verified {
+					pub, err := keys.LoadPublic(*vendorPub)
+					if err != nil {
+						return err
+					}
+					if l, err = s.Verify(pub); err != nil {
+						return err
+					}
+				} else if l, err = s.Unverified(); err != nil {
+					return err
+				}
+				if *asJSON {
+					return e.writeJSON(l.View(s.KeyID))
+				}
+				printLicense(e, l, s.KeyID, e.Clock.Now())
+				if !verified {
+					fmt.Fprintln(e.Stdout, "signature: not checked; give --vendor-pub, or run 'licensor license verify'")
+				} else {
+					fmt.Fprintln(e.Stdout, "signature: valid")
+				}
+				return nil
+			}
+		},
+	})
+	register(&command{
+		name:    "license verify",
+		summary: "check a license: signature, dates, products, this machine",
+		help: `Usage: licensor license verify FILE --vendor-pub FILE [--this-machine] [--product P] [--json]
+
+Checks the license's signature with the vendor's public key, each
+product's dates (or only P's, which must be in the license) and, with
+--this-machine, that this host is a machine the license is bound to.
+Prints one line per check; exits 1 with the first failure's code.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			vendorPub := fs.String("vendor-pub", "", "the vendor's public key file")
+			thisMachine := fs.Bool("this-machine", false, "check that the license is bound to this host")
+			product := fs.String("product", "", "check only this product, which must be licensed")
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 1 {
+					return usageErrorf("license verify takes one FILE")
+				}
+				if *vendorPub == "" {
+					return usageErrorf("license verify needs --vendor-pub FILE")
+				}
+				pub, err := keys.LoadPublic(*vendorPub)
+				if err != nil {
+					return err
+				}
+				r := e.verifyLicense(args[0], pub, *thisMachine, *product)
+				if *asJSON {
+					if err := e.writeJSON(r); err != nil {
+						return err
+					}
+					if r.err != nil {
+						return reported{r.err}
+					}
+					return nil
+				}
+				for _, c := range r.Checks {
+					line := fmt.Sprintf("%-4s %-16s %s", c.Status, c.Name, c.Message)
+					if c.Code != 0 {
+						line = fmt.Sprintf("%-4s %-16s code=%d %s: %s", c.Status, c.Name, c.Code, codes.Code(c.Code).Name(), c.Message)
+					}
+					fmt.Fprintln(e.Stdout, line)
+				}
+				return r.err
+			}
+		},
+	})
+}
+
+func parseLicenseFile(path string) (*license.Signed, error) {
+	data, err := license.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := license.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// check is one line of 'license verify'.
+type check struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"` // "ok" or "fail"
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+type verifyResult struct {
+	Valid   bool          `json:"valid"`
+	File    string        `json:"file"`
+	Checks  []check       `json:"checks"`
+	License *license.View `json:"license,omitempty"`
+	Error   *errorJSON    `json:"error,omitempty"`
+	err     error
+}
+
+func (r *verifyResult) add(name string, err error, okMsg string) {
+	if err == nil {
+		r.Checks = append(r.Checks, check{Name: name, Status: "ok", Message: okMsg})
+		return
+	}
+	e := codes.As(err)
+	r.Checks = append(r.Checks, check{Name: name, Status: "fail", Code: int(e.Code), Message: e.Msg, Fix: e.FixText()})
+	if r.err == nil {
+		r.err, r.Error = err, errorObject(err)
+	}
+}
+
+func (e *Env) verifyLicense(path string, vendor ed25519.PublicKey, thisMachine bool, product string) *verifyResult {
+	r := &verifyResult{File: path}
+	s, err := parseLicenseFile(path)
+	if err != nil {
+		r.add("file", err, "")
+		return r
+	}
+	l, err := s.Verify(vendor)
+	r.add("signature", err, "signed by vendor key "+s.KeyID)
+	if err != nil {
+		return r
+	}
+	v := l.View(s.KeyID)
+	r.License = &v
+	now := e.Clock.Now()
+	if product != "" {
+		r.add("product "+product, l.CheckProduct(product, now), productOK(l, product, now))
+	} else {
+		for _, p := range l.Products {
+			r.add("product "+p.Subject, p.Check(now), productOK(l, p.Subject, now))
+		}
+	}
+	if thisMachine {
+		fp, err := e.Fingerprint()
+		if err != nil {
+			r.add("machine", codes.Errorf(codes.Unknown, "cannot compute this host's machine code: %w", err), "")
+		} else {
+			r.add("machine", l.CheckMachine(fp), "this host "+fp.Code+" is bound by the license")
+		}
+	}
+	r.Valid = r.err == nil
+	return r
+}
+
+func productOK(l *license.License, subject string, now time.Time) string {
+	p, _ := l.Product(subject)
+	return fmt.Sprintf("valid until %s UTC (%s left)", license.FormatTime(p.NotAfter), daysLeft(p.NotAfter.Sub(now)))
+}
+
+func daysLeft(d time.Duration) string {
+	days := int(d.Hours() / 24)
+	if days == 1 {
+		return "1 day"
+	}
+	if days < 1 {
+		return "less than a day"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
+func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time) {
+	w := e.Stdout
+	fmt.Fprintf(w, "license %s\n", l.ID)
+	fmt.Fprintf(w, "  holder:      %s\n  issuer:      %s\n  issued:      %s UTC\n", l.Holder, l.Issuer, license.FormatTime(l.Issued))
+	fmt.Fprintf(w, "  vendor key:  %s\n  server key:  %s\n", vendorKeyID, l.ServerKey.Kid)
+	for _, m := range l.Machines {
+		fmt.Fprintf(w, "  machine:     %s (%d components recorded)\n", m.Code, len(m.Components))
+	}
+	if l.MatchMin > 0 {
+		fmt.Fprintf(w, "  match:       at least %d components\n", l.MatchMin)
+	} else {
+		fmt.Fprintf(w, "  match:       all recorded components (or the exact code)\n")
+	}
+	for _, p := range l.Products {
+		state := "valid"
+		if err := p.Check(now); err != nil {
+			state = codes.Of(err).Name()
+		}
+		fns := strings.Join(p.Functions, "|")
+		if fns == "" {
+			fns = "-"
+		}
+		fmt.Fprintf(w, "  product %s: instances=%d qps=%d functions=%s\n    %s .. %s UTC (%s)\n",
+			p.Subject, p.InstanceSize, p.QPS, fns, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter), state)
+	}
+}
