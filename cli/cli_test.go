@@ -411,3 +411,15 @@ func TestReport(t *testing.T) {
 		t.Errorf("Report(plain) wrote %q", b.String())
 	}
 }
+
+func TestFingerprintFailure(t *testing.T) {
+	h := newHarness(t)
+	h.env.Fingerprint = func() (*fingerprint.Fingerprint, error) { return nil, errors.New("no /sys, no /etc") }
+	for _, args := range [][]string{{"fingerprint"}, {"activation-request", "--data", "$DIR/data"}} {
+		status := h.run(args...)
+		err := h.env.Run(context.Background(), args)
+		if status != ExitFailure || codes.Of(err) != codes.Unknown || !strings.Contains(h.stderr.String(), "no /sys, no /etc") {
+			t.Errorf("%v: exit %d, err %v, stderr %q", args, status, err, h.stderr)
+		}
+	}
+}
