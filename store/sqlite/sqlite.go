@@ -1,0 +1,533 @@
+// Package sqlite is the embedded store: one SQLite file in WAL mode (pure
+// Go, no cgo), written by a single connection so that "database is locked"
+// cannot happen inside the server.
+//
+// The backend keeps the pool in memory and decides from it; each change is
+// appended to the current batch, and one writer goroutine commits batches
+// in single transactions (group commit). A caller returns only after the
+// batch holding its change is committed, so an answer the server gives is
+// on disk. With synchronous=NORMAL in WAL mode a commit survives the
+// process being killed; a power cut may lose the last few milliseconds of
+// commits, never leave the file inconsistent. If a commit fails the memory
+// image is reloaded from the file and every caller in the batch gets the
+// error.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/licensor/licensor/store"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+	product     TEXT NOT NULL,
+	instance_id TEXT NOT NULL,
+	holder      TEXT NOT NULL,
+	since       INTEGER NOT NULL,
+	renewed     INTEGER NOT NULL,
+	expires     INTEGER NOT NULL,
+	PRIMARY KEY (product, instance_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+	seq         INTEGER PRIMARY KEY,
+	at          INTEGER NOT NULL,
+	kind        TEXT NOT NULL,
+	product     TEXT NOT NULL,
+	instance_id TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	code        INTEGER NOT NULL,
+	detail      TEXT NOT NULL,
+	prev        BLOB,
+	hash        BLOB NOT NULL
+);
+`
+
+const highWaterKey = "time_high_water"
+
+// Store is the SQLite backend.
+type Store struct {
+	db *sql.DB
+
+	mu     sync.Mutex
+	pool   *pool
+	high   time.Time
+	last   *store.Event // the audit chain's head
+	cur    *batch
+	closed bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// batch is the changes committed in one transaction.
+type batch struct {
+	leases map[key]*store.Lease // nil value: delete
+	order  []key
+	events []store.Event
+	high   time.Time
+	done   chan struct{}
+	err    error
+}
+
+func newBatch() *batch {
+	return &batch{leases: map[key]*store.Lease{}, done: make(chan struct{})}
+}
+
+func (b *batch) empty() bool { return len(b.order) == 0 && len(b.events) == 0 && b.high.IsZero() }
+
+func (b *batch) setLease(k key, l *store.Lease) {
+	if _, ok := b.leases[k]; !ok {
+		b.order = append(b.order, k)
+	}
+	if l != nil {
+		c := *l
+		l = &c
+	}
+	b.leases[k] = l
+}
+
+// Open opens (creating if absent) the store at path.
+func Open(path string) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// load reads the file into memory. Called with s.mu held or before the
+// writer starts.
+func (s *Store) load() error {
+	p := newPool()
+	rows, err := s.db.Query(`SELECT product, instance_id, holder, since, renewed, expires FROM leases`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l store.Lease
+		var since, renewed, expires int64
+		if err := rows.Scan(&l.Product, &l.InstanceID, &l.Holder, &since, &renewed, &expires); err != nil {
+			return err
+		}
+		l.Since, l.Renewed, l.Expires = fromMicros(since), fromMicros(renewed), fromMicros(expires)
+		p.put(&l)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var high string
+	switch err := s.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, highWaterKey).Scan(&high); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	default:
+		if s.high, err = time.Parse(time.RFC3339Nano, high); err != nil {
+			return fmt.Errorf("time high-water mark %q: %w", high, err)
+		}
+	}
+	last, err := s.lastEvent()
+	if err != nil {
+		return err
+	}
+	s.pool, s.last = p, last
+	return nil
+}
+
+func (s *Store) lastEvent() (*store.Event, error) {
+	var e store.Event
+	err := scanEvent(s.db.QueryRow(`SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit ORDER BY seq DESC LIMIT 1`), &e)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanEvent(r scanner, e *store.Event) error {
+	var at int64
+	if err := r.Scan(&e.Seq, &at, &e.Kind, &e.Product, &e.InstanceID, &e.Actor, &e.Code, &e.Detail, &e.Prev, &e.Hash); err != nil {
+		return err
+	}
+	e.Time = fromMicros(at)
+	return nil
+}
+
+func micros(t time.Time) int64       { return t.UnixMicro() }
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// writer commits batches until Close.
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stop:
+			s.flush()
+			return
+		}
+		s.flush()
+	}
+}
+
+// flush commits the current batch, if it holds anything.
+func (s *Store) flush() {
+	s.mu.Lock()
+	b := s.cur
+	if b.empty() {
+		s.mu.Unlock() // nobody waits on an empty batch
+		return
+	}
+	s.cur = newBatch()
+	s.mu.Unlock()
+
+	b.err = s.commit(b)
+	if b.err != nil {
+		// Memory may hold changes the file does not: reload, and fail the
+		// callers whose changes were applied since.
+		s.mu.Lock()
+		if err := s.load(); err != nil {
+			b.err = errors.Join(b.err, err)
+		}
+		next := s.cur
+		s.cur = newBatch()
+		s.mu.Unlock()
+		next.err = b.err
+		close(next.done)
+	}
+	close(b.done)
+}
+
+func (s *Store) commit(b *batch) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, k := range b.order {
+		l := b.leases[k]
+		if l == nil {
+			_, err = tx.Exec(`DELETE FROM leases WHERE product = ? AND instance_id = ?`, k.product, k.instance)
+		} else {
+			_, err = tx.Exec(`INSERT INTO leases (product, instance_id, holder, since, renewed, expires) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires`,
+				l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range b.events {
+		if _, err := tx.Exec(`INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, micros(e.Time), e.Kind, e.Product, e.InstanceID, e.Actor, e.Code, e.Detail, e.Prev, e.Hash); err != nil {
+			return err
+		}
+	}
+	if !b.high.IsZero() {
+		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// begin locks the store for a change; end unlocks it and returns the batch
+// to wait for.
+func (s *Store) begin() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) end() *batch {
+	b := s.cur
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return b
+}
+
+func wait(ctx context.Context, b *batch) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		// The change is applied and will be committed; only the wait ends.
+		return ctx.Err()
+	}
+}
+
+// event seals an audit event onto the chain and the batch. s.mu held.
+func (s *Store) event(e store.Event) {
+	e.Seal(s.last)
+	s.last = &e
+	s.cur.events = append(s.cur.events, e)
+}
+
+// reap expires lapsed leases into the batch. s.mu held.
+func (s *Store) reap(now time.Time) []*store.Lease {
+	gone := s.pool.reap(now)
+	for _, l := range gone {
+		s.cur.setLease(key{l.Product, l.InstanceID}, nil)
+		s.event(store.Event{Time: now, Kind: store.KindExpire, Product: l.Product, InstanceID: l.InstanceID, Actor: "server",
+			Detail: "lease lapsed at " + l.Expires.UTC().Format(time.RFC3339)})
+	}
+	return gone
+}
+
+func (s *Store) observe(t time.Time) {
+	if t.After(s.high) {
+		s.high = t
+		s.cur.high = t
+	}
+}
+
+// Acquire implements store.Store.
+func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Lease, bool, error) {
+	if err := s.begin(); err != nil {
+		return store.Lease{}, false, err
+	}
+	s.reap(req.Now)
+	s.observe(req.Now)
+	k := key{req.Product, req.InstanceID}
+	l := s.pool.get(k)
+	resumed := l != nil
+	if resumed {
+		c := *l
+		c.Holder, c.Renewed, c.Expires = req.Holder, req.Now, req.Now.Add(req.TTL)
+		l = &c
+	} else {
+		if held := s.pool.held(req.Product); held >= req.Limit {
+			full := &store.FullError{Product: req.Product, Held: held, Limit: req.Limit, OldestExpires: s.pool.oldest(req.Product)}
+			s.end()
+			return store.Lease{}, false, full
+		}
+		l = &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
+	}
+	s.pool.put(l)
+	s.cur.setLease(k, l)
+	kind := store.KindGrant
+	if resumed {
+		kind = store.KindResume
+	}
+	s.event(store.Event{Time: req.Now, Kind: kind, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder})
+	out := *l
+	return out, resumed, wait(ctx, s.end())
+}
+
+// Renew implements store.Store.
+func (s *Store) Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (store.Lease, error) {
+	if err := s.begin(); err != nil {
+		return store.Lease{}, err
+	}
+	s.reap(now)
+	s.observe(now)
+	k := key{product, instanceID}
+	l := s.pool.get(k)
+	if l == nil {
+		s.end()
+		return store.Lease{}, store.ErrNoLease
+	}
+	c := *l
+	c.Renewed, c.Expires = now, now.Add(ttl)
+	s.pool.put(&c)
+	s.cur.setLease(k, &c)
+	return c, wait(ctx, s.end())
+}
+
+// Release implements store.Store.
+func (s *Store) Release(ctx context.Context, product, instanceID, reason, actor string, now time.Time) (store.Lease, error) {
+	if err := s.begin(); err != nil {
+		return store.Lease{}, err
+	}
+	s.reap(now)
+	s.observe(now)
+	k := key{product, instanceID}
+	l := s.pool.remove(k)
+	if l == nil {
+		s.end()
+		return store.Lease{}, store.ErrNoLease
+	}
+	s.cur.setLease(k, nil)
+	s.event(store.Event{Time: now, Kind: reason, Product: product, InstanceID: instanceID, Actor: actor})
+	return *l, wait(ctx, s.end())
+}
+
+// Expire implements store.Store.
+func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	gone := s.reap(now)
+	s.observe(now)
+	b := s.end()
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Lease, len(gone))
+	for i, l := range gone {
+		out[i] = *l
+	}
+	return out, wait(ctx, b)
+}
+
+// Leases implements store.Store.
+func (s *Store) Leases(ctx context.Context, product string, now time.Time) ([]store.Lease, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	s.reap(now)
+	var out []store.Lease
+	for name, pp := range s.pool.products {
+		if product != "" && name != product {
+			continue
+		}
+		for _, l := range pp.leases {
+			out = append(out, *l)
+		}
+	}
+	s.end()
+	store.SortLeases(out)
+	return out, nil
+}
+
+// Held implements store.Store.
+func (s *Store) Held(ctx context.Context, now time.Time) (map[string]int, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	s.reap(now)
+	out := map[string]int{}
+	for name, pp := range s.pool.products {
+		if n := len(pp.leases); n > 0 {
+			out[name] = n
+		}
+	}
+	s.end()
+	return out, nil
+}
+
+// HighWater implements store.Store.
+func (s *Store) HighWater(ctx context.Context) (time.Time, error) {
+	if err := s.begin(); err != nil {
+		return time.Time{}, err
+	}
+	t := s.high
+	s.end()
+	return t, nil
+}
+
+// ObserveTime implements store.Store. The mark is persisted with the next
+// batch; ObserveTime does not wait for it.
+func (s *Store) ObserveTime(ctx context.Context, t time.Time) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	s.observe(t)
+	s.end()
+	return nil
+}
+
+// Record implements store.Store.
+func (s *Store) Record(ctx context.Context, events ...store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	for _, e := range events {
+		s.event(e)
+	}
+	return wait(ctx, s.end())
+}
+
+// Audit implements store.Store.
+func (s *Store) Audit(ctx context.Context, after int64, fn func(store.Event) error) error {
+	const page = 1000
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
+		if err != nil {
+			return err
+		}
+		var events []store.Event
+		for rows.Next() {
+			var e store.Event
+			if err := scanEvent(rows, &e); err != nil {
+				rows.Close()
+				return err
+			}
+			events = append(events, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range events {
+			if err := fn(e); err != nil {
+				return err
+			}
+			after = e.Seq
+		}
+		if len(events) < page {
+			return nil
+		}
+	}
+}
+
+// Close commits what is pending and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	return s.db.Close()
+}
+
+var _ store.Store = (*Store)(nil)
