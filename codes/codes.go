@@ -9,7 +9,8 @@
 //
 // The numbering follows what operators of private-deployment authorization
 // services already know: codes below 100 are transport failures numbered as
-// libcurl numbers them, 5xx are license verdicts, 6xx are bad input.
+// libcurl numbers them, 5xx are license verdicts, 6xx are bad input, 7xx
+// are the server's own failures.
 //
 // The package imports only the standard library, so the SDK can use it.
 package codes
@@ -53,6 +54,10 @@ const (
 	NotYetValid        Code = 510
 	LicenseTampered    Code = 511
 	WrongVendorKey     Code = 512
+	ClockRollback      Code = 513
+	LeaseUnknown       Code = 514
+	RoleForbidden      Code = 515
+	ServerKeyMismatch  Code = 516
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -61,6 +66,11 @@ const (
 	InvalidArgument  Code = 604
 	FileMissing      Code = 605
 	FileExists       Code = 606
+	RequestTooLarge  Code = 607
+	ConfigInvalid    Code = 608
+
+	// Server side.
+	StoreUnavailable Code = 701
 
 	AllServersDown Code = 2012
 )
@@ -105,12 +115,22 @@ var table = []Info{
 	{LicenseTampered, "license_tampered", "The license's signature does not verify: the file was altered after the vendor signed it.", "Install the license file exactly as the vendor sent it; if it came intact, ask the vendor to issue it again.", http.StatusForbidden, false},
 	{WrongVendorKey, "wrong_vendor_key", "The license was signed by another vendor key than the one configured.", "Configure the vendor public key that belongs to this license ('licensor keys show' prints a key's id; 'licensor license show' prints the license's).", http.StatusForbidden, false},
 
+	{ClockRollback, "clock_rollback", "This host's clock is behind the latest time licensor has seen here by more than the tolerance: the clock was set back.", "Set the clock right (NTP); licensor serves again once the time passes the high-water mark minus the tolerance. If the mark itself is wrong, 'licensor doctor' explains how to inspect it.", http.StatusServiceUnavailable, false},
+	{LeaseUnknown, "lease_unknown", "The instance holds no live lease: it never registered, released it, was revoked by an operator, or let it lapse.", "Register again (the SDK does this by itself); if it recurs, the heartbeat interval is longer than the lease TTL or the instance was revoked.", http.StatusNotFound, false},
+	{RoleForbidden, "role_forbidden", "The client certificate's role does not allow this request (instance, renew and admin roles each have their own endpoints).", "Use a client certificate with the role the request needs: 'licensor pki client --role instance|renew|admin'.", http.StatusForbidden, false},
+	{ServerKeyMismatch, "server_key_mismatch", "The license trusts another site server key than the one in this server's data directory.", "Start the server with the data directory whose key made the activation request, or send a new activation request ('licensor activation-request --data DIR') to the vendor.", http.StatusInternalServerError, false},
+
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},
 	{KeyMalformed, "key_malformed", "The key file is not a usable key: not PEM, not Ed25519, or a public key where a private key is needed.", "Point at the key file that 'licensor keys generate' (vendor) or 'licensor activation-request' (site server) wrote.", http.StatusBadRequest, false},
 	{InvalidArgument, "invalid_argument", "An argument or flag value is invalid.", "Correct the value the message names; 'licensor help COMMAND' lists the accepted forms.", http.StatusBadRequest, false},
 	{FileMissing, "file_missing", "A file licensor needs does not exist or cannot be read.", "Check the path and the permissions of the file the message names.", http.StatusNotFound, false},
 	{FileExists, "file_exists", "licensor refused to overwrite an existing file.", "Choose another output path, or move the existing file away if you mean to replace it.", http.StatusConflict, false},
+
+	{RequestTooLarge, "request_too_large", "The request body or an identifier in it is larger than the server accepts.", "Send the request as the SDK builds it; instance ids are at most 128 bytes, product names 64.", http.StatusRequestEntityTooLarge, false},
+	{ConfigInvalid, "config_invalid", "The configuration file is invalid: not JSON, an unknown key, or a value out of range; the message names the field.", "Correct the field the message names; 'licensor help serve' lists every key and its default.", http.StatusInternalServerError, false},
+
+	{StoreUnavailable, "store_unavailable", "The server cannot read or write its store (disk full, file permissions, database down).", "Check the data directory's disk and permissions (or the database's health) and the server log; 'licensor doctor' checks the server's readiness.", http.StatusServiceUnavailable, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }

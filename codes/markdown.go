@@ -13,7 +13,8 @@ func Markdown() string {
 	b.WriteString("Every failure licensor reports carries one of these codes: the SDK returns it,\n")
 	b.WriteString("the server puts it in JSON error bodies and log lines, and `licensor explain CODE`\n")
 	b.WriteString("prints its row. Codes below 100 are transport failures numbered as libcurl numbers\n")
-	b.WriteString("them, 5xx are license verdicts, 6xx are bad input. Numbers are never reused.\n\n")
+	b.WriteString("them, 5xx are license verdicts, 6xx are bad input, 7xx the server's own failures.\n")
+	b.WriteString("Numbers are never reused.\n\n")
 	b.WriteString("| code | name | HTTP | meaning | fix |\n")
 	b.WriteString("| ---: | --- | ---: | --- | --- |\n")
 	for _, in := range All() {

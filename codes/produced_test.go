@@ -13,13 +13,11 @@ import (
 )
 
 // awaitingProducer lists the codes whose producer is not built yet: the
-// transport failures come with the SDK, the pool and QPS verdicts with the
-// site server. Each must leave this list, with a test that produces it for
+// transport failures come with the SDK, and so do the async verdicts. Each must leave this list, with a test that produces it for
 // real, when its producer lands.
 var awaitingProducer = map[Code]bool{
 	Protocol: true, Resolve: true, Connect: true, Timeout: true, TLSHandshake: true,
-	ClientCert: true, ServerCert: true, CAFile: true,
-	InstanceLimit: true, QPSNeedsAsync: true, QPSExceeded: true, AsyncDead: true, Stale: true,
+	AsyncDead: true, Stale: true,
 	AllServersDown: true,
 }
 

@@ -188,7 +188,7 @@ func scanEvent(r scanner, e *store.Event) error {
 	return nil
 }
 
-func micros(t time.Time) int64       { return t.UnixMicro() }
+func micros(t time.Time) int64      { return t.UnixMicro() }
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // writer commits batches until Close.

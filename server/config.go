@@ -1,0 +1,173 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+)
+
+// Config is the site server's configuration, read from a JSON file.
+// Relative paths are relative to the file's directory. Every key, with its
+// default:
+//
+//	listen            ":8443"      address to serve HTTPS on
+//	license           "site.lic"   the vendor-signed license file
+//	vendor_public_key "vendor.pub" the vendor's public key
+//	data_dir          "data"       server.key (the site server key) and licensor.db
+//	tls.ca            "pki/ca.crt"      CA that client certificates must chain to
+//	tls.cert          "pki/server.crt"  the server's certificate
+//	tls.key           "pki/server.key"  its private key
+//	lease_ttl         "90s"  a lease not renewed within this is freed
+//	clock_tolerance   "5m"   how far the clock may go back before service stops
+//	reap_interval     "1s"   how often lapsed leases are freed
+//	max_body_bytes    16384  largest request body accepted
+//	shutdown_timeout  "10s"  how long in-flight requests may take to finish
+//	log_format        "text" "text" or "json"
+//	log_level         "info" "debug", "info", "warn" or "error"
+type Config struct {
+	Listen          string    `json:"listen"`
+	License         string    `json:"license"`
+	VendorPublicKey string    `json:"vendor_public_key"`
+	DataDir         string    `json:"data_dir"`
+	TLS             TLSConfig `json:"tls"`
+	LeaseTTL        Duration  `json:"lease_ttl"`
+	ClockTolerance  Duration  `json:"clock_tolerance"`
+	ReapInterval    Duration  `json:"reap_interval"`
+	MaxBodyBytes    int64     `json:"max_body_bytes"`
+	ShutdownTimeout Duration  `json:"shutdown_timeout"`
+	LogFormat       string    `json:"log_format"`
+	LogLevel        string    `json:"log_level"`
+}
+
+// TLSConfig names the server's certificate files.
+type TLSConfig struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Duration is a time.Duration written as "90s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "90s" or "5m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"90s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"90s\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the configuration with every default set.
+func Default() Config {
+	return Config{
+		Listen: ":8443", License: "site.lic", VendorPublicKey: "vendor.pub", DataDir: "data",
+		TLS:      TLSConfig{CA: "pki/ca.crt", Cert: "pki/server.crt", Key: "pki/server.key"},
+		LeaseTTL: Duration(90 * time.Second), ClockTolerance: Duration(5 * time.Minute),
+		ReapInterval: Duration(time.Second), MaxBodyBytes: 16 << 10, ShutdownTimeout: Duration(10 * time.Second),
+		LogFormat: "text", LogLevel: "info",
+	}
+}
+
+// MaxConfigSize bounds a configuration file.
+const MaxConfigSize = 1 << 20
+
+// Parse reads a configuration over the defaults; keys it does not know are
+// an error naming them. dir is the directory relative paths are resolved
+// against ("" leaves them as they are).
+func Parse(r io.Reader, dir string) (Config, error) {
+	c := Default()
+	data, err := io.ReadAll(io.LimitReader(r, MaxConfigSize+1))
+	if err != nil {
+		return c, codes.Errorf(codes.ConfigInvalid, "cannot read the configuration: %w", err)
+	}
+	if len(data) > MaxConfigSize {
+		return c, codes.Errorf(codes.ConfigInvalid, "the configuration is larger than %d bytes", MaxConfigSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, codes.Errorf(codes.ConfigInvalid, "%s", describeJSONError(data, err))
+	}
+	if dec.More() {
+		return c, codes.Errorf(codes.ConfigInvalid, "data after the configuration's JSON object")
+	}
+	if dir != "" {
+		for _, p := range []*string{&c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+func describeJSONError(data []byte, err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line := 1 + bytes.Count(data[:min(int(syn.Offset), len(data))], []byte("\n"))
+		return fmt.Sprintf("not valid JSON at line %d: %v", line, syn)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: want a %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level)",
+			strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.EOF):
+		return "the configuration is empty; write {} for all defaults"
+	}
+	return err.Error()
+}
+
+// Validate checks every field; the error names the field and its value.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return codes.Errorf(codes.ConfigInvalid, "%s: "+format, append([]any{field}, args...)...)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not host:port (\":8443\" listens on every address)", c.Listen)
+	}
+	for field, v := range map[string]string{"license": c.License, "vendor_public_key": c.VendorPublicKey, "data_dir": c.DataDir,
+		"tls.ca": c.TLS.CA, "tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key} {
+		if v == "" {
+			return bad(field, "is empty")
+		}
+	}
+	switch {
+	case c.LeaseTTL < Duration(5*time.Second) || c.LeaseTTL > Duration(24*time.Hour):
+		return bad("lease_ttl", "%s is out of range 5s..24h", time.Duration(c.LeaseTTL))
+	case c.ClockTolerance < 0 || c.ClockTolerance > Duration(24*time.Hour):
+		return bad("clock_tolerance", "%s is out of range 0..24h", time.Duration(c.ClockTolerance))
+	case c.ReapInterval < Duration(10*time.Millisecond) || c.ReapInterval > c.LeaseTTL:
+		return bad("reap_interval", "%s is out of range 10ms..lease_ttl", time.Duration(c.ReapInterval))
+	case c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20:
+		return bad("max_body_bytes", "%d is out of range 1024..1048576", c.MaxBodyBytes)
+	case c.ShutdownTimeout < 0 || c.ShutdownTimeout > Duration(10*time.Minute):
+		return bad("shutdown_timeout", "%s is out of range 0..10m", time.Duration(c.ShutdownTimeout))
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return bad("log_format", "%q: want \"text\" or \"json\"", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

@@ -1,0 +1,546 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/store"
+	"github.com/licensor/licensor/verdict"
+)
+
+// The API. Every body is JSON; every failure is an ErrorBody with the
+// code's HTTP status.
+const (
+	PathAuthorize = "/v1/authorize"
+	PathHeartbeat = "/v1/heartbeat"
+	PathRelease   = "/v1/release"
+	PathLicense   = "/security/license"
+	PathJWKS      = "/.well-known/jwks.json"
+	PathHealth    = "/healthz"
+	PathReady     = "/readyz"
+	PathMetrics   = "/metrics"
+	PathInstances = "/v1/admin/instances"
+	PathRevoke    = "/v1/admin/revoke"
+	PathReload    = "/v1/admin/reload"
+)
+
+// InstanceRequest is the body of authorize, heartbeat and release.
+type InstanceRequest struct {
+	Product    string `json:"product"`
+	InstanceID string `json:"instance_id"`
+	// Mode is "sync" (each check asks the server; the default) or "async"
+	// (the SDK refreshes in the background and answers from memory).
+	Mode string `json:"mode,omitempty"`
+	// Nonce, when set, is echoed in the verdict so the client can refuse
+	// a replayed answer.
+	Nonce string `json:"nonce,omitempty"`
+	// HaveLicense is the id of the license the client holds; the answer
+	// leaves the license out when it is the one in force.
+	HaveLicense string `json:"have_license,omitempty"`
+	// Calls is how many checks the instance answered since its last
+	// heartbeat (async mode), for QPS accounting.
+	Calls int64 `json:"calls,omitempty"`
+}
+
+// VerdictBody is a granted authorization.
+type VerdictBody struct {
+	Code    int       `json:"code"`
+	Name    string    `json:"name"`
+	Verdict string    `json:"verdict"`
+	License string    `json:"license,omitempty"`
+	Lease   LeaseBody `json:"lease"`
+	QPS     *QPSBody  `json:"qps,omitempty"`
+}
+
+// LeaseBody describes the seat.
+type LeaseBody struct {
+	Product     string    `json:"product"`
+	InstanceID  string    `json:"instance_id"`
+	Since       time.Time `json:"since"`
+	Expires     time.Time `json:"expires"`
+	Resumed     bool      `json:"resumed"`
+	HeartbeatIn float64   `json:"heartbeat_in_seconds"`
+	Held        int       `json:"held"`
+	Limit       int       `json:"limit"`
+}
+
+// QPSBody is the instance's share of the licensed QPS.
+type QPSBody struct {
+	Licensed int     `json:"licensed"`
+	Share    float64 `json:"share"`
+}
+
+// ErrorBody is every failure's body.
+type ErrorBody struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+	// Pool-full details (code 501).
+	Held          int        `json:"held,omitempty"`
+	Limit         int        `json:"limit,omitempty"`
+	OldestExpires *time.Time `json:"oldest_expires,omitempty"`
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+PathAuthorize, s.withRole(s.handleAuthorize, pki.RoleInstance))
+	mux.Handle("POST "+PathHeartbeat, s.withRole(s.handleHeartbeat, pki.RoleInstance))
+	mux.Handle("POST "+PathRelease, s.withRole(s.handleRelease, pki.RoleInstance))
+	mux.Handle("GET "+PathLicense, s.withRole(s.handleLicense))
+	mux.Handle("GET "+PathJWKS, s.withRole(s.handleJWKS))
+	mux.Handle("GET "+PathHealth, s.withRole(s.handleHealth))
+	mux.Handle("GET "+PathReady, s.withRole(s.handleReady))
+	mux.Handle("GET "+PathMetrics, s.withRole(s.handleMetrics))
+	mux.Handle("GET "+PathInstances, s.withRole(s.handleInstances, pki.RoleAdmin))
+	mux.Handle("POST "+PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
+	mux.Handle("POST "+PathReload, s.withRole(s.handleReload, pki.RoleAdmin))
+	mux.Handle("/", s.withRole(func(w http.ResponseWriter, r *http.Request, p peer) {
+		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "no endpoint %s %s", r.Method, r.URL.Path).
+			WithFix("Check the server URL; the SDK and 'licensor check' know the endpoints."))
+	}))
+	return mux
+}
+
+// peer is the client, from its certificate.
+type peer struct {
+	name string
+	role pki.Role
+}
+
+type peerHandler func(w http.ResponseWriter, r *http.Request, p peer)
+
+// withRole admits a client whose certificate carries one of roles (any
+// role when none is given).
+func (s *Server) withRole(h peerHandler, roles ...pki.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			s.fail(w, r, peer{}, codes.Errorf(codes.ClientCert, "the request carries no client certificate"))
+			return
+		}
+		cert := r.TLS.PeerCertificates[0]
+		p := peer{name: cert.Subject.CommonName}
+		role, err := pki.RoleOf(cert)
+		if err != nil {
+			s.fail(w, r, p, err)
+			return
+		}
+		p.role = role
+		if len(roles) > 0 && !hasRole(roles, role) {
+			s.fail(w, r, p, codes.Errorf(codes.RoleForbidden, "%s %s needs a client certificate with role %s; %q has role %s", r.Method, r.URL.Path, roles[0], p.name, role))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func hasRole(roles []pki.Role, r pki.Role) bool {
+	for _, x := range roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// decode reads a JSON body into v: codes.RequestTooLarge past the limit,
+// codes.RequestMalformed for anything but one JSON object of v's shape.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return codes.Errorf(codes.RequestTooLarge, "the body is larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return codes.Errorf(codes.RequestMalformed, "cannot read the body: %v", err)
+	}
+	return decodeJSON(data, v)
+}
+
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return codes.Errorf(codes.RequestMalformed, "the body is not the JSON object expected: %v", err)
+	}
+	if dec.More() {
+		return codes.Errorf(codes.RequestMalformed, "data after the body's JSON object")
+	}
+	return nil
+}
+
+// validate checks an instance request's identifiers.
+func validate(req *InstanceRequest) error {
+	switch {
+	case len(req.Product) > store.MaxProductLen || len(req.InstanceID) > store.MaxInstanceLen || len(req.Nonce) > 128 || len(req.HaveLicense) > 128:
+		return codes.Errorf(codes.RequestTooLarge, "product (at most %d bytes), instance_id (%d), nonce and have_license (128) are bounded", store.MaxProductLen, store.MaxInstanceLen)
+	case !license.ValidName(req.Product):
+		return codes.Errorf(codes.RequestMalformed, "product %q: want 1 to 64 letters, digits, '.', '_' or '-'", req.Product)
+	case !store.ValidID(req.InstanceID, store.MaxInstanceLen):
+		return codes.Errorf(codes.RequestMalformed, "instance_id %q: want 1 to 128 printable characters without spaces or quotes", req.InstanceID)
+	case req.Mode != "" && req.Mode != "sync" && req.Mode != "async":
+		return codes.Errorf(codes.RequestMalformed, "mode %q: want \"sync\" or \"async\"", req.Mode)
+	case req.Calls < 0:
+		return codes.Errorf(codes.RequestMalformed, "calls %d is negative", req.Calls)
+	}
+	return nil
+}
+
+// admit runs the checks every instance request passes: the body, the
+// clock, the product's place in the license and its dates, QPS mode.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, now time.Time) (*InstanceRequest, *loaded, license.Product, error) {
+	var req InstanceRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return &req, nil, license.Product{}, err
+	}
+	if err := validate(&req); err != nil {
+		return &req, nil, license.Product{}, err
+	}
+	if err := s.checkClock(now); err != nil {
+		return &req, nil, license.Product{}, err
+	}
+	l := s.lic.Load()
+	if err := l.license.CheckProduct(req.Product, now); err != nil {
+		return &req, l, license.Product{}, err
+	}
+	p, _ := l.license.Product(req.Product)
+	return &req, l, p, nil
+}
+
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer) {
+	start, now := time.Now(), s.clock.Now()
+	req, l, prod, err := s.admit(w, r, now)
+	if err == nil && prod.QPS > 0 && req.Mode != "async" {
+		err = codes.Errorf(codes.QPSNeedsAsync, "product %q is licensed with QPS control (%d/s); this client asks in sync mode", req.Product, prod.QPS)
+	}
+	if err != nil {
+		s.deny(w, r, p, req, now, err)
+		return
+	}
+	lease, resumed, err := s.store.Acquire(r.Context(), store.AcquireRequest{
+		Product: req.Product, InstanceID: req.InstanceID, Holder: p.name,
+		Limit: prod.InstanceSize, TTL: time.Duration(s.cfg.LeaseTTL), Now: now,
+	})
+	if err != nil {
+		s.deny(w, r, p, req, now, s.storeError(err))
+		return
+	}
+	s.usage.start(lease, now)
+	s.grant(w, r, p, req, l, prod, lease, resumed, now, start)
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer) {
+	start, now := time.Now(), s.clock.Now()
+	req, l, prod, err := s.admit(w, r, now)
+	if err != nil {
+		s.deny(w, r, p, req, now, err)
+		return
+	}
+	lease, err := s.store.Renew(r.Context(), req.Product, req.InstanceID, time.Duration(s.cfg.LeaseTTL), now)
+	if err != nil {
+		s.deny(w, r, p, req, now, s.storeError(err))
+		return
+	}
+	if prod.QPS > 0 {
+		if err := s.usage.report(lease, req.Calls, s.share(prod), now); err != nil {
+			s.deny(w, r, p, req, now, err)
+			return
+		}
+	}
+	s.grant(w, r, p, req, l, prod, lease, true, now, start)
+}
+
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
+	now := s.clock.Now()
+	var req InstanceRequest
+	err := s.decode(w, r, &req)
+	if err == nil {
+		err = validate(&req)
+	}
+	if err != nil {
+		s.deny(w, r, p, &req, now, err)
+		return
+	}
+	_, err = s.store.Release(r.Context(), req.Product, req.InstanceID, store.KindRelease, p.name, now)
+	released := err == nil
+	if err != nil && !errors.Is(err, store.ErrNoLease) {
+		s.deny(w, r, p, &req, now, s.storeError(err))
+		return
+	}
+	s.usage.stop(req.Product, req.InstanceID)
+	s.metrics.result(req.Product, codes.OK)
+	s.log.Info("release", "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "released", released)
+	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "name": "ok", "released": released})
+}
+
+// share is one instance's part of the product's QPS.
+func (s *Server) share(p license.Product) float64 {
+	if p.QPS <= 0 {
+		return 0
+	}
+	held, err := s.store.Held(context.Background(), s.clock.Now())
+	if err != nil || held[p.Subject] == 0 {
+		return float64(p.QPS)
+	}
+	return float64(p.QPS) / float64(held[p.Subject])
+}
+
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, l *loaded, prod license.Product, lease store.Lease, resumed bool, now, start time.Time) {
+	share := s.share(prod)
+	c := &verdict.Claims{
+		Issuer: verdict.Issuer, Subject: req.InstanceID, Audience: verdict.Audience(req.Product),
+		IssuedAt: now.Unix(), NotBefore: now.Add(-time.Minute).Unix(), Expires: lease.Expires.Unix(),
+		ID: verdict.NewID(), Nonce: req.Nonce, Product: req.Product, Functions: prod.Functions,
+		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share,
+	}
+	tok, err := verdict.Sign(s.serverKey, s.serverKid, c)
+	if err != nil {
+		s.deny(w, r, p, req, now, codes.Errorf(codes.Unknown, "cannot sign the verdict: %w", err))
+		return
+	}
+	body := VerdictBody{Code: 0, Name: "ok", Verdict: tok, Lease: LeaseBody{
+		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: resumed,
+		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize,
+	}}
+	if held, err := s.store.Held(r.Context(), now); err == nil {
+		body.Lease.Held = held[req.Product]
+	}
+	if req.HaveLicense != l.license.ID {
+		body.License = l.compact
+	}
+	if prod.QPS > 0 {
+		body.QPS = &QPSBody{Licensed: prod.QPS, Share: share}
+	}
+	s.metrics.result(req.Product, codes.OK)
+	action := "authorize"
+	if r.URL.Path == PathHeartbeat {
+		action = "heartbeat"
+	}
+	level := slog.LevelInfo
+	if resumed {
+		level = slog.LevelDebug // renewals are routine; grants are news
+	}
+	s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
+		"resumed", resumed, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
+	writeJSON(w, http.StatusOK, body)
+}
+
+// storeError maps a store failure to its code.
+func (s *Server) storeError(err error) error {
+	var full *store.FullError
+	switch {
+	case errors.As(err, &full):
+		return &poolFull{full}
+	case errors.Is(err, store.ErrNoLease):
+		return codes.Errorf(codes.LeaseUnknown, "this instance holds no live lease (released, revoked, or lapsed)").
+			WithFix("Register again with " + PathAuthorize + "; the SDK does so by itself.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return codes.Errorf(codes.Unknown, "the request was cancelled: %w", err)
+	}
+	return codes.Errorf(codes.StoreUnavailable, "the store failed: %w", err)
+}
+
+// poolFull is code 501 with the pool's details.
+type poolFull struct{ *store.FullError }
+
+func (f *poolFull) codeError() *codes.Error {
+	return codes.Errorf(codes.InstanceLimit, "%d of %d instances of %q hold a lease; the first lapses at %s unless renewed",
+		f.Held, f.Limit, f.Product, f.OldestExpires.UTC().Format(time.RFC3339))
+}
+
+func (f *poolFull) Error() string { return f.codeError().Error() }
+
+// deny answers with err's code, logs it and records it in the audit log.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, now time.Time, err error) {
+	body, status := errorBody(err)
+	s.metrics.result(req.Product, codes.Code(body.Code))
+	s.log.Warn("deny", "code", body.Code, "name", body.Name, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "path", r.URL.Path, "err", body.Message)
+	ev := store.Event{Time: now, Kind: store.KindDeny, Product: truncate(req.Product, 64), InstanceID: truncate(req.InstanceID, 128), Actor: p.name, Code: body.Code, Detail: truncate(body.Message, 512)}
+	if rerr := s.store.Record(context.WithoutCancel(r.Context()), ev); rerr != nil {
+		s.log.Error("audit", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", rerr)
+	}
+	writeJSON(w, status, body)
+}
+
+// fail answers a request that never reached a decision (no certificate,
+// wrong role, no such endpoint).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, p peer, err error) {
+	body, status := errorBody(err)
+	s.metrics.result("", codes.Code(body.Code))
+	s.log.Warn("refuse", "code", body.Code, "name", body.Name, "holder", p.name, "path", r.URL.Path, "err", body.Message)
+	writeJSON(w, status, body)
+}
+
+func errorBody(err error) (ErrorBody, int) {
+	var full *poolFull
+	if errors.As(err, &full) {
+		e := full.codeError()
+		t := full.OldestExpires.UTC()
+		return ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText(), Held: full.Held, Limit: full.Limit, OldestExpires: &t}, e.Code.HTTPStatus()
+	}
+	e := codes.As(err)
+	return ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText()}, e.Code.HTTPStatus()
+}
+
+func (s *Server) handleLicense(w http.ResponseWriter, r *http.Request, p peer) {
+	writeJSON(w, http.StatusOK, s.lic.Load().view)
+}
+
+// JWKS is the server's key set.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// JWK is one published key.
+type JWK struct {
+	keys.JWK
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request, p peer) {
+	jwk := keys.PublicJWK(s.serverKey.Public().(ed25519.PublicKey))
+	writeJSON(w, http.StatusOK, JWKS{Keys: []JWK{{JWK: jwk, Use: "sig", Alg: "EdDSA"}}})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, p peer) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, p peer) {
+	now := s.clock.Now()
+	if !s.ready.Load() {
+		s.fail(w, r, p, codes.Errorf(codes.StoreUnavailable, "the server is starting or shutting down"))
+		return
+	}
+	if err := s.checkClock(now); err != nil {
+		s.fail(w, r, p, err)
+		return
+	}
+	if _, err := s.store.Held(r.Context(), now); err != nil {
+		s.fail(w, r, p, s.storeError(err))
+		return
+	}
+	l := s.lic.Load()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "license": l.license.ID, "holder": l.license.Holder})
+}
+
+// InstancesBody lists the pool, product by product.
+type InstancesBody struct {
+	Products []ProductPool `json:"products"`
+}
+
+// ProductPool is one product's pool as operators see it.
+type ProductPool struct {
+	Product   string        `json:"product"`
+	Limit     int           `json:"limit"`
+	Held      int           `json:"held"`
+	QPS       int           `json:"qps"`
+	QPSUsed   float64       `json:"qps_used"`
+	NotAfter  string        `json:"not_after"`
+	Instances []store.Lease `json:"instances"`
+}
+
+func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer) {
+	now := s.clock.Now()
+	leases, err := s.store.Leases(r.Context(), r.URL.Query().Get("product"), now)
+	if err != nil {
+		s.fail(w, r, p, s.storeError(err))
+		return
+	}
+	l := s.lic.Load()
+	byProduct := map[string][]store.Lease{}
+	for _, ls := range leases {
+		byProduct[ls.Product] = append(byProduct[ls.Product], ls)
+	}
+	var body InstancesBody
+	for _, prod := range l.license.Products {
+		if q := r.URL.Query().Get("product"); q != "" && q != prod.Subject {
+			continue
+		}
+		pp := ProductPool{Product: prod.Subject, Limit: prod.InstanceSize, QPS: prod.QPS, QPSUsed: s.usage.rate(prod.Subject),
+			NotAfter: license.FormatTime(prod.NotAfter), Instances: byProduct[prod.Subject]}
+		if pp.Instances == nil {
+			pp.Instances = []store.Lease{}
+		}
+		pp.Held = len(pp.Instances)
+		body.Products = append(body.Products, pp)
+		delete(byProduct, prod.Subject)
+	}
+	for name, ls := range byProduct { // leases of products no longer licensed
+		body.Products = append(body.Products, ProductPool{Product: name, Held: len(ls), Instances: ls})
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// RevokeRequest is the body of an admin revoke.
+type RevokeRequest struct {
+	Product    string `json:"product"`
+	InstanceID string `json:"instance_id"`
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, p peer) {
+	now := s.clock.Now()
+	var rr RevokeRequest
+	err := s.decode(w, r, &rr)
+	req := &InstanceRequest{Product: rr.Product, InstanceID: rr.InstanceID}
+	if err == nil {
+		err = validate(req)
+	}
+	if err == nil {
+		_, err = s.store.Release(r.Context(), rr.Product, rr.InstanceID, store.KindRevoke, p.name, now)
+		if err != nil {
+			err = s.storeError(err)
+		}
+	}
+	if err != nil {
+		s.deny(w, r, p, req, now, err)
+		return
+	}
+	s.usage.stop(rr.Product, rr.InstanceID)
+	s.log.Info("revoke", "code", 0, "product", rr.Product, "instance", rr.InstanceID, "by", p.name)
+	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "name": "ok", "revoked": true})
+}
+
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request, p peer) {
+	if err := s.Reload(r.Context()); err != nil {
+		s.fail(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.lic.Load().view)
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, p peer) {
+	s.metrics.handler.ServeHTTP(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(fmt.Sprintf(`{"code":-1,"name":"unknown","message":%q}`, err.Error()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

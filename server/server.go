@@ -1,0 +1,310 @@
+// Package server is the site license server: the process a customer runs,
+// that every protected instance asks for permission over mutual TLS.
+//
+// At start it verifies the license (vendor signature, this machine, its
+// own server key) and refuses to start when any check fails. It keeps the
+// instance pools in a store (SQLite by default), signs every verdict with
+// the server key, and writes one log line and one audit event per decision.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/licensor/licensor/clock"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/store"
+	"github.com/licensor/licensor/store/sqlite"
+)
+
+// ServerKeyFile and StoreFile are the data directory's files.
+const (
+	ServerKeyFile = "server.key"
+	StoreFile     = "licensor.db"
+)
+
+// Options are the server's dependencies; zero values take the defaults.
+type Options struct {
+	Clock       clock.Clock
+	Logger      *slog.Logger
+	Fingerprint func() (*fingerprint.Fingerprint, error)
+	// Store replaces the SQLite store in the data directory.
+	Store store.Store
+}
+
+// Server is a running site license server.
+type Server struct {
+	cfg         Config
+	clock       clock.Clock
+	log         *slog.Logger
+	fingerprint func() (*fingerprint.Fingerprint, error)
+	store       store.Store
+	ownStore    bool
+
+	vendorPub ed25519.PublicKey
+	serverKey ed25519.PrivateKey
+	serverKid string
+	tls       *tls.Config
+	serverCrt *tls.Certificate
+
+	lic     atomic.Pointer[loaded]
+	reload  sync.Mutex
+	high    atomic.Int64 // the time high-water mark, Unix nanoseconds
+	metrics *metrics
+	usage   usage
+	ready   atomic.Bool
+}
+
+// loaded is the license in force.
+type loaded struct {
+	license *license.License
+	compact string
+	view    license.View
+	at      time.Time
+}
+
+// New verifies the configuration, the license and the clock, and opens
+// the store. Every failure is a *codes.Error naming the fix.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, fingerprint: opts.Fingerprint, store: opts.Store}
+	if s.clock == nil {
+		s.clock = clock.System
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if s.fingerprint == nil {
+		s.fingerprint = fingerprint.Collect
+	}
+	now := s.clock.Now()
+
+	var err error
+	if s.vendorPub, err = keys.LoadPublic(cfg.VendorPublicKey); err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(cfg.DataDir, ServerKeyFile)
+	if _, err := os.Stat(keyPath); err != nil {
+		return nil, codes.Errorf(codes.FileMissing, "the site server key %s does not exist", keyPath).
+			WithFix("Run 'licensor activation-request --data " + cfg.DataDir + "' to create it, and send the request to the vendor for a license.")
+	}
+	if s.serverKey, err = keys.LoadPrivate(keyPath); err != nil {
+		return nil, err
+	}
+	s.serverKid = keys.ID(s.serverKey.Public().(ed25519.PublicKey))
+	l, err := s.loadLicense()
+	if err != nil {
+		return nil, err
+	}
+	if s.tls, err = pki.ServerTLSConfig(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, now); err != nil {
+		return nil, err
+	}
+	s.serverCrt = &s.tls.Certificates[0]
+	s.metrics = newMetrics(s)
+
+	if s.store == nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, codes.Errorf(codes.StoreUnavailable, "cannot create the data directory: %w", err)
+		}
+		st, err := sqlite.Open(filepath.Join(cfg.DataDir, StoreFile))
+		if err != nil {
+			return nil, codes.Errorf(codes.StoreUnavailable, "cannot open the store: %w", err)
+		}
+		s.store, s.ownStore = st, true
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	ctx := context.Background()
+	high, err := s.store.HighWater(ctx)
+	if err != nil {
+		return nil, codes.Errorf(codes.StoreUnavailable, "cannot read the time high-water mark: %w", err)
+	}
+	s.high.Store(high.UnixNano())
+	if err := s.checkClock(now); err != nil {
+		return nil, err
+	}
+	s.lic.Store(l)
+	if err := s.store.Record(ctx, store.Event{Time: now, Kind: store.KindStart, Actor: "server",
+		Detail: fmt.Sprintf("license %s for %s, server key %s", l.license.ID, l.license.Holder, s.serverKid)}); err != nil {
+		return nil, codes.Errorf(codes.StoreUnavailable, "cannot write the audit log: %w", err)
+	}
+	ok = true
+	return s, nil
+}
+
+// loadLicense reads and verifies the license file: vendor signature, this
+// machine, and the server key it trusts.
+func (s *Server) loadLicense() (*loaded, error) {
+	data, err := license.ReadFile(s.cfg.License)
+	if err != nil {
+		return nil, err
+	}
+	signed, err := license.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.cfg.License, err)
+	}
+	l, err := signed.Verify(s.vendorPub)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.cfg.License, err)
+	}
+	host, err := s.fingerprint()
+	if err != nil {
+		return nil, codes.Errorf(codes.Fingerprint, "cannot compute this host's machine code: %w", err)
+	}
+	if err := l.CheckMachine(host); err != nil {
+		return nil, err
+	}
+	if l.ServerKey.Kid != s.serverKid {
+		return nil, codes.Errorf(codes.ServerKeyMismatch, "the license trusts server key %s; this server's key (%s) is %s",
+			l.ServerKey.Kid, filepath.Join(s.cfg.DataDir, ServerKeyFile), s.serverKid)
+	}
+	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), at: s.clock.Now()}, nil
+}
+
+// Reload re-reads the license file; on failure the license in force stays.
+func (s *Server) Reload(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	now := s.clock.Now()
+	l, err := s.loadLicense()
+	ev := store.Event{Time: now, Kind: store.KindReload, Actor: "server"}
+	if err != nil {
+		e := codes.As(err)
+		ev.Code, ev.Detail = int(e.Code), "refused: "+e.Msg
+		s.log.Error("reload", "code", int(e.Code), "name", e.Code.Name(), "err", e.Msg, "fix", e.FixText())
+	} else {
+		old := s.lic.Swap(l)
+		ev.Detail = fmt.Sprintf("license %s replaces %s", l.license.ID, old.license.ID)
+		s.log.Info("reload", "code", 0, "license", l.license.ID, "holder", l.license.Holder)
+	}
+	s.metrics.reloads.WithLabelValues(fmt.Sprint(int(codes.Of(err)))).Inc()
+	if rerr := s.store.Record(ctx, ev); rerr != nil && err == nil {
+		err = codes.Errorf(codes.StoreUnavailable, "the license was reloaded but the audit log could not be written: %w", rerr)
+	}
+	return err
+}
+
+// checkClock refuses a time set back beyond the tolerance, and raises the
+// high-water mark.
+func (s *Server) checkClock(now time.Time) error {
+	n := now.UnixNano()
+	for {
+		h := s.high.Load()
+		if n >= h {
+			if s.high.CompareAndSwap(h, n) {
+				return nil
+			}
+			continue
+		}
+		if time.Duration(h-n) > time.Duration(s.cfg.ClockTolerance) {
+			return codes.Errorf(codes.ClockRollback, "the clock reads %s, but this server has already seen %s (more than %s later)",
+				now.UTC().Format(time.RFC3339), time.Unix(0, h).UTC().Format(time.RFC3339), time.Duration(s.cfg.ClockTolerance))
+		}
+		return nil
+	}
+}
+
+// TLSConfig is the production TLS configuration: TLS 1.2+, client
+// certificates required and verified against the site CA.
+func (s *Server) TLSConfig() *tls.Config { return s.tls }
+
+// Run serves on ln until ctx is cancelled, then shuts down gracefully:
+// stop accepting, let in-flight requests finish (up to shutdown_timeout),
+// commit the store.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         s.tls,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          s.metrics.tlsErrorLog(s.log),
+	}
+	var wg sync.WaitGroup
+	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Go(func() { s.reaper(reapCtx) })
+	s.ready.Store(true)
+	s.log.Info("serving", "addr", ln.Addr().String(), "license", s.lic.Load().license.ID, "server_key", s.serverKid)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.ready.Store(false)
+		s.log.Info("shutting down", "timeout", time.Duration(s.cfg.ShutdownTimeout).String())
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(s.cfg.ShutdownTimeout))
+		err = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	}
+	stopReaper()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// reaper frees lapsed leases and persists the time high-water mark.
+func (s *Server) reaper(ctx context.Context) {
+	t := time.NewTicker(time.Duration(s.cfg.ReapInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reap(ctx)
+		}
+	}
+}
+
+func (s *Server) reap(ctx context.Context) {
+	now := s.clock.Now()
+	if s.checkClock(now) != nil {
+		return // a clock set back frees nothing
+	}
+	gone, err := s.store.Expire(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("expire", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", err)
+		return
+	}
+	for _, l := range gone {
+		s.log.Info("expire", "code", 0, "product", l.Product, "instance", l.InstanceID, "holder", l.Holder)
+	}
+	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
+	s.usage.tick(now)
+}
+
+// Close closes the store if the server opened it.
+func (s *Server) Close() error {
+	if s.ownStore && s.store != nil {
+		return s.store.Close()
+	}
+	return nil
+}
