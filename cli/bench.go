@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/loadtest"
+	"github.com/licensor/licensor/pki"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "measure what a site server sustains under many instances",
+		help: `Usage: licensor bench --server URL --ca FILE --cert FILE --key FILE [--product P]
+       [--mode cycle|heartbeat|authorize] [--clients 16] [--duration 10s | --requests N]
+       [--warmup 1s] [--json]
+       licensor bench --probe [--pki-dir DIR] [--clients 16] [--duration 10s | --requests N]
+
+Drives a running site server with --clients simulated instances at once,
+each with its own instance id, over mutual TLS and keep-alive HTTP/1.1
+as the SDK does. The client certificate needs the instance role.
+
+Modes: cycle registers and releases (one operation is both requests);
+heartbeat registers each instance once, then renews its lease; authorize
+asks again for the seat the instance holds, as a sync-mode check does.
+Products with QPS control are asked in async mode. Every seat is released
+at the end.
+
+Prints operations, throughput, latency percentiles and the failures by
+code; --json prints them with stable keys (mode, clients,
+duration_seconds, operations, ops_per_second, latency_ms {p50, p90, p99,
+max}, errors [{code, name, count}], server, product). Denials are counted,
+not fatal: the exit status is 1 only when the server cannot be reached or
+every operation failed.
+
+--probe measures the machine instead, as a scale reference: the same
+clients against two trivial HTTPS handlers started on 127.0.0.1 with the
+site server's TLS configuration, one answering a fixed body and one that
+also makes an Ed25519 signature. --pki-dir names a site PKI directory
+(ca.crt, server.crt, server.key; the client is --cert/--key, or the first
+in DIR/clients); without it a throwaway PKI is made and removed.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o benchOptions
+			fs.StringVar(&o.server, "server", "", "the site server's URL, https://host:port")
+			fs.StringVar(&o.ca, "ca", "", "the site CA certificate (ca.crt)")
+			fs.StringVar(&o.cert, "cert", "", "a client certificate with the instance role")
+			fs.StringVar(&o.key, "key", "", "the client certificate's private key")
+			fs.StringVar(&o.product, "product", "", "the product to ask for (default: the license's first)")
+			fs.StringVar(&o.mode, "mode", string(loadtest.Cycle), "cycle, heartbeat or authorize")
+			fs.IntVar(&o.clients, "clients", loadtest.DefaultClients, "simulated instances at once")
+			fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure")
+			fs.IntVar(&o.requests, "requests", 0, "measure this many operations instead of --duration")
+			fs.DurationVar(&o.warmup, "warmup", time.Second, "run this long first, uncounted")
+			fs.DurationVar(&o.timeout, "timeout", loadtest.DefaultTimeout, "bound on each request")
+			fs.BoolVar(&o.probe, "probe", false, "measure trivial handlers on this machine instead of a server")
+			fs.StringVar(&o.pkiDir, "pki-dir", "", "with --probe: a site PKI directory to take the TLS files from")
+			fs.BoolVar(&o.json, "json", false, "print JSON")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("bench takes no arguments; 'licensor help bench' lists its flags")
+				}
+				fs.Visit(func(f *flag.Flag) { o.set = append(o.set, f.Name) })
+				if err := o.check(); err != nil {
+					return err
+				}
+				if o.probe {
+					return e.benchProbe(ctx, &o)
+				}
+				return e.bench(ctx, &o)
+			}
+		},
+	})
+}
+
+type benchOptions struct {
+	server, ca, cert, key, product, mode string
+	clients, requests                    int
+	duration, warmup, timeout            time.Duration
+	probe, json                          bool
+	pkiDir                               string
+	set                                  []string // the flags given
+}
+
+func (o *benchOptions) given(name string) bool {
+	for _, s := range o.set {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// check reports mistakes in the command line as usage errors.
+func (o *benchOptions) check() error {
+	switch {
+	case o.given("duration") && o.given("requests"):
+		return usageErrorf("bench: give --duration or --requests, not both")
+	case o.clients < 1 || o.clients > loadtest.MaxClients:
+		return usageErrorf("bench: --clients %d: want 1 to %d", o.clients, loadtest.MaxClients)
+	case o.requests < 0:
+		return usageErrorf("bench: --requests %d is negative", o.requests)
+	case o.requests == 0 && o.duration <= 0:
+		return usageErrorf("bench: --duration %s: want a positive duration such as 10s", o.duration)
+	case o.warmup < 0 || o.timeout <= 0:
+		return usageErrorf("bench: --warmup must not be negative and --timeout must be positive")
+	}
+	if o.probe {
+		for _, f := range []string{"server", "product", "mode"} {
+			if o.given(f) {
+				return usageErrorf("bench --probe measures trivial handlers on this machine; --%s does not apply", f)
+			}
+		}
+		if (o.cert == "") != (o.key == "") {
+			return usageErrorf("bench --probe: give --cert and --key together")
+		}
+		if o.pkiDir == "" && (o.ca != "" || o.cert != "") {
+			return usageErrorf("bench --probe: --ca, --cert and --key go with --pki-dir; without it a throwaway PKI is made")
+		}
+		return nil
+	}
+	if o.pkiDir != "" {
+		return usageErrorf("bench: --pki-dir goes with --probe; against a server give --ca, --cert and --key")
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"server", o.server}, {"ca", o.ca}, {"cert", o.cert}, {"key", o.key}} {
+		if f.v == "" {
+			missing = append(missing, "--"+f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return usageErrorf("bench needs %s; 'licensor help bench' shows an example", strings.Join(missing, ", "))
+	}
+	if !strings.HasPrefix(o.server, "https://") {
+		return usageErrorf("bench: --server %q: want https://host:port", o.server)
+	}
+	if _, err := loadtest.ParseMode(o.mode); err != nil {
+		return usageErrorf("bench: --mode %q: want cycle, heartbeat or authorize", o.mode)
+	}
+	return nil
+}
+
+func (e *Env) bench(ctx context.Context, o *benchOptions) error {
+	tlsCfg, err := pki.ClientTLSConfig(o.ca, o.cert, o.key, e.Clock.Now())
+	if err != nil {
+		return err
+	}
+	mode, _ := loadtest.ParseMode(o.mode)
+	r, err := loadtest.Run(ctx, loadtest.Config{
+		Server: o.server, TLS: tlsCfg, Product: o.product, Mode: mode, Clients: o.clients,
+		Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout,
+	})
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := e.writeJSON(r.Summary()); err != nil {
+			return err
+		}
+	} else {
+		printBench(e.Stdout, r)
+	}
+	return benchRanAtAll(r)
+}
+
+func (e *Env) benchProbe(ctx context.Context, o *benchOptions) error {
+	cfg := loadtest.ProbeConfig{Clients: o.clients, Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout}
+	now := e.Clock.Now()
+	var err error
+	if o.pkiDir == "" {
+		tmp, err := os.MkdirTemp("", "licensor-bench-")
+		if err != nil {
+			return codes.Errorf(codes.FileMissing, "cannot make a temporary directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		if cfg.ServerTLS, cfg.ClientTLS, err = loadtest.ThrowawayTLS(filepath.Join(tmp, "pki"), now); err != nil {
+			return err
+		}
+	} else {
+		if cfg.ServerTLS, err = pki.ServerTLSConfig(filepath.Join(o.pkiDir, pki.CACertFile),
+			filepath.Join(o.pkiDir, pki.ServerCertFile), filepath.Join(o.pkiDir, pki.ServerKeyFile), now); err != nil {
+			return err
+		}
+		cert, key := o.cert, o.key
+		if cert == "" {
+			if cert, key, err = benchFirstClient(o.pkiDir); err != nil {
+				return err
+			}
+		}
+		ca := o.ca
+		if ca == "" {
+			ca = filepath.Join(o.pkiDir, pki.CACertFile)
+		}
+		if cfg.ClientTLS, err = pki.ClientTLSConfig(ca, cert, key, now); err != nil {
+			return err
+		}
+	}
+	p, err := loadtest.Probe(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := e.writeJSON(map[string]loadtest.Summary{"trivial": p.Trivial.Summary(), "ed25519": p.Ed25519.Summary()}); err != nil {
+			return err
+		}
+	} else {
+		printBench(e.Stdout, p.Trivial)
+		printBench(e.Stdout, p.Ed25519)
+	}
+	if err := benchRanAtAll(p.Trivial); err != nil {
+		return err
+	}
+	return benchRanAtAll(p.Ed25519)
+}
+
+// benchFirstClient is the first client certificate in a PKI directory, by
+// name, that has its key beside it.
+func benchFirstClient(dir string) (cert, key string, err error) {
+	certs, _ := filepath.Glob(filepath.Join(dir, pki.ClientsDir, "*.crt"))
+	sort.Strings(certs)
+	for _, c := range certs {
+		k := strings.TrimSuffix(c, ".crt") + ".key"
+		if _, err := os.Stat(k); err == nil {
+			return c, k, nil
+		}
+	}
+	return "", "", codes.Errorf(codes.ClientCert, "%s holds no client certificate with its key", filepath.Join(dir, pki.ClientsDir)).
+		WithFix(fmt.Sprintf("Issue one with 'licensor pki client --dir %s --name bench', or give --cert and --key.", dir))
+}
+
+// benchRanAtAll fails a run in which no operation succeeded, naming the most
+// frequent failure.
+func benchRanAtAll(r *loadtest.Result) error {
+	if r.Operations == 0 {
+		return codes.Errorf(codes.Unknown, "no operation completed in %s", r.Duration.Round(time.Millisecond)).
+			WithFix("Give the run a longer --duration, or check the server's load.")
+	}
+	if r.Failed < r.Operations {
+		return nil
+	}
+	worst := loadtest.ErrorCount{Code: codes.Unknown}
+	for _, e := range r.Errors {
+		if e.Count > worst.Count {
+			worst = e
+		}
+	}
+	msg := fmt.Sprintf("every one of the %d operations failed; most often code=%d %s (%d times)", r.Operations, int(worst.Code), worst.Code.Name(), worst.Count)
+	if worst.Message != "" {
+		msg += ": " + worst.Message
+	}
+	return &codes.Error{Code: worst.Code, Msg: msg}
+}
+
+func printBench(w io.Writer, r *loadtest.Result) {
+	fmt.Fprintf(w, "licensor bench: mode=%s clients=%d duration=%s server=%s", r.Mode, r.Clients, benchRound(r.Duration), r.Server)
+	if r.Product != "" {
+		fmt.Fprintf(w, " product=%s", r.Product)
+	}
+	fmt.Fprintf(w, "\n  operations   %d  (%.1f/s)\n", r.Operations, r.OpsPerSecond())
+	fmt.Fprintf(w, "  latency      p50 %s  p90 %s  p99 %s  max %s\n",
+		benchLatency(r.Percentile(50)), benchLatency(r.Percentile(90)), benchLatency(r.Percentile(99)), benchLatency(r.Percentile(100)))
+	if len(r.Errors) == 0 {
+		fmt.Fprintf(w, "  errors       none\n")
+		return
+	}
+	for i, e := range r.Errors {
+		label := ""
+		if i == 0 {
+			label = "errors"
+		}
+		fmt.Fprintf(w, "  %-12s code=%d %s  %d", label, int(e.Code), e.Code.Name(), e.Count)
+		if e.Message != "" {
+			fmt.Fprintf(w, "  (%s)", e.Message)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// benchRound keeps a run's length readable: 10s, 1.2s, 350ms.
+func benchRound(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// benchLatency writes two or three significant digits: 12ms, 1.1ms, 350µs.
+func benchLatency(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0fms", ms)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.1fms", ms)
+	}
+	return fmt.Sprintf("%.0fµs", ms*1000)
+}

@@ -1,0 +1,128 @@
+package loadtest
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+)
+
+// benchClients is how many instances drive the server at once.
+const benchClients = 16
+
+// parallel runs op on benchClients goroutines (b.SetParallelism rounds to
+// a multiple of GOMAXPROCS) and reports ops/s and latency percentiles.
+// newOp makes the n-th goroutine's operation.
+func parallel(b *testing.B, newOp func(n int) func(context.Context) outcome) {
+	ctx := context.Background()
+	b.SetParallelism(max(1, benchClients/runtime.GOMAXPROCS(0)))
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  = map[codes.Code]int{}
+	)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		op := newOp(int(next.Add(1)))
+		var lat []time.Duration
+		failed := map[codes.Code]int{}
+		for pb.Next() {
+			began := time.Now()
+			o := op(ctx)
+			lat = append(lat, time.Since(began))
+			if o.code != codes.OK {
+				failed[o.code]++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		latencies = append(latencies, lat...)
+		for c, n := range failed {
+			failures[c] += n
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(failures) > 0 {
+		b.Errorf("failures by code: %v", failures)
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(float64(percentile(latencies, 50))/1e6, "p50-ms")
+	b.ReportMetric(float64(percentile(latencies, 99))/1e6, "p99-ms")
+	b.ReportMetric(0, "ns/op") // per-op time of a parallel run misleads; ops/s says it
+}
+
+// benchServer drives a real server (SQLite store, system clock, logs
+// discarded) in mode.
+func benchServer(b *testing.B, mode Mode) {
+	s := newSite(b, nil, product("ocr", 1000, 0, time.Now()))
+	url := s.start()
+	r, err := newRun(context.Background(), Config{Server: url, TLS: s.clientTLS("app"), Product: "ocr", Mode: mode, Clients: benchClients, Timeout: DefaultTimeout})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.close()
+	var mu sync.Mutex
+	var clients []*client
+	parallel(b, func(n int) func(context.Context) outcome {
+		c := r.newClient(n)
+		mu.Lock()
+		clients = append(clients, c)
+		mu.Unlock()
+		switch mode {
+		case Heartbeat:
+			if o := c.register(context.Background()); o.code != codes.OK {
+				b.Errorf("register %s: code %d %s", c.id, o.code, o.msg)
+			}
+			return c.heartbeat
+		case Authorize:
+			return c.authorize
+		}
+		return c.cycle
+	})
+	for _, c := range clients {
+		c.release(context.Background())
+	}
+}
+
+// BenchmarkCycle is register+release: two requests, two store writes.
+func BenchmarkCycle(b *testing.B) { benchServer(b, Cycle) }
+
+// BenchmarkHeartbeat is lease renewal by instances holding a seat.
+func BenchmarkHeartbeat(b *testing.B) { benchServer(b, Heartbeat) }
+
+// BenchmarkAuthorize is a sync-mode check of a seat already held.
+func BenchmarkAuthorize(b *testing.B) { benchServer(b, Authorize) }
+
+// BenchmarkProbe is the scale reference: the same clients and mutual TLS
+// against a handler that answers a fixed body, and one that also makes an
+// Ed25519 signature.
+func BenchmarkProbe(b *testing.B) {
+	serverTLS, clientTLS, err := ThrowawayTLS(filepath.Join(b.TempDir(), "pki"), time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		mode Mode
+	}{{"trivial", ProbeTrivial}, {"ed25519", ProbeEd25519}} {
+		b.Run(tt.name, func(b *testing.B) {
+			cfg := ProbeConfig{ServerTLS: serverTLS, ClientTLS: clientTLS, Clients: benchClients, Timeout: DefaultTimeout}
+			ps, err := startProbeServer(cfg, tt.mode)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ps.stop(context.Background())
+			parallel(b, func(n int) func(context.Context) outcome { return ps.op(n) })
+		})
+	}
+}
