@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -371,7 +373,7 @@ func TestFingerprintOutput(t *testing.T) {
 
 func TestQuickstart(t *testing.T) {
 	h := newHarness(t)
-	out := h.mustRun("quickstart", "--dir", "$DIR/qs", "--json", "--setup-only")
+	out := h.mustRun("quickstart", "--dir", "$DIR/qs", "--json", "--setup-only", "--listen", "127.0.0.1:0")
 	var q map[string]any
 	if err := json.Unmarshal([]byte(out), &q); err != nil {
 		t.Fatal(err)
@@ -384,7 +386,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	firstKey := q["vendor_key_id"]
 	// A second run keeps the vendor key and reissues the license.
-	out = h.mustRun("quickstart", "--dir", "$DIR/qs")
+	out = h.mustRun("quickstart", "--dir", "$DIR/qs", "--setup-only", "--listen", "127.0.0.1:0")
 	if !strings.Contains(out, "Next:") || !strings.Contains(out, firstKey.(string)) {
 		t.Fatalf("second quickstart:\n%s", out)
 	}
@@ -423,3 +425,18 @@ func TestFingerprintFailure(t *testing.T) {
 		}
 	}
 }
+
+// syncBuf is a bytes.Buffer safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// tag is how output names a code: "code=509 fingerprint".
+func tag(c codes.Code) string { return fmt.Sprintf("code=%d %s", int(c), c.Name()) }

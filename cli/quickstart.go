@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
 	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/server"
 )
 
 // DefaultQuickstartProduct is the product a quickstart license carries.
@@ -20,21 +24,30 @@ func init() {
 	register(&command{
 		name:    "quickstart",
 		summary: "set up a local vendor and site on embedded defaults",
-		help: `Usage: licensor quickstart [--dir DIR] [--holder NAME] [--product SPEC…] [--setup-only] [--json]
+		help: `Usage: licensor quickstart [--dir DIR] [--holder NAME] [--product SPEC…] [--listen ADDR] [--setup-only] [--json]
 
-Plays both parts on this one host: creates a vendor key (kept if DIR has
-one), the site server's key and activation request for this machine, and a
-license for it, verified before the command returns. Prints what to run
-next; --json prints the paths of everything written, with stable keys
-(vendor_private_key, vendor_public_key, vendor_key_id, data_dir,
-server_private_key, server_public_key, activation_request, license,
-machine_code). --setup-only writes the files and exits.`,
+Plays every part on this one host, on embedded defaults: creates a vendor
+key, the site server's key and activation request for this machine, a
+license for it (verified before going on), the site PKI (CA, server
+certificate, an instance client certificate "app1" and an admin one), and
+a server configuration; then serves in the foreground like a development
+server, printing a curl command and a 'licensor status' command that work
+against it. Files already in DIR (keys, CA, certificates) are kept; the
+request, license and configuration are written anew.
+
+--setup-only writes the files and exits; 'licensor serve --config
+DIR/server.json' then starts the same server. --json prints the paths of
+everything written, with stable keys: dir, vendor_private_key,
+vendor_public_key, vendor_key_id, data_dir, server_private_key,
+server_public_key, activation_request, license, machine_code, products,
+server_config, ca, client_cert, client_key, admin_cert, admin_key, url.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			dir := fs.String("dir", "licensor-quickstart", "directory to set up in")
 			holder := fs.String("holder", "Quickstart Site", "the license holder")
 			var products stringList
 			fs.Var(&products, "product", "a product SPEC (repeatable; default "+DefaultQuickstartProduct+")")
-			fs.Bool("setup-only", false, "write the files and exit")
+			listen := fs.String("listen", "127.0.0.1:8443", "the address the quickstart server listens on")
+			setupOnly := fs.Bool("setup-only", false, "write the files and exit")
 			asJSON := fs.Bool("json", false, "print the paths written as JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -43,15 +56,32 @@ machine_code). --setup-only writes the files and exits.`,
 				if len(products) == 0 {
 					products = stringList{DefaultQuickstartProduct}
 				}
-				q, err := e.quickstart(*dir, *holder, products)
+				q, err := e.quickstart(*dir, *holder, products, *listen)
 				if err != nil {
 					return err
 				}
 				if *asJSON {
-					return e.writeJSON(q)
+					if err := e.writeJSON(q); err != nil {
+						return err
+					}
+				} else {
+					printQuickstart(e, q)
 				}
-				printQuickstart(e, q)
-				return nil
+				if *setupOnly {
+					if !*asJSON {
+						fmt.Fprintf(e.Stdout, "\nStart the server with:\n  licensor serve --config %s\n", q.ServerConfig)
+					}
+					return nil
+				}
+				cfg, err := loadServerConfig(q.ServerConfig)
+				if err != nil {
+					return err
+				}
+				return e.serve(ctx, cfg, func(addr string) {
+					if !*asJSON {
+						printTryIt(e, q)
+					}
+				})
 			}
 		},
 	})
@@ -70,9 +100,16 @@ type quickstartFiles struct {
 	License           string   `json:"license"`
 	MachineCode       string   `json:"machine_code"`
 	Products          []string `json:"products"`
+	ServerConfig      string   `json:"server_config"`
+	CA                string   `json:"ca"`
+	ClientCert        string   `json:"client_cert"`
+	ClientKey         string   `json:"client_key"`
+	AdminCert         string   `json:"admin_cert"`
+	AdminKey          string   `json:"admin_key"`
+	URL               string   `json:"url"`
 }
 
-func (e *Env) quickstart(dir, holder string, products []string) (*quickstartFiles, error) {
+func (e *Env) quickstart(dir, holder string, products []string, listen string) (*quickstartFiles, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, codes.Errorf(codes.InvalidArgument, "--dir %q: %v", dir, err)
@@ -126,7 +163,67 @@ func (e *Env) quickstart(dir, holder string, products []string) (*quickstartFile
 	if r := e.verifyLicense(q.License, vendorPub, true, ""); r.err != nil {
 		return nil, fmt.Errorf("the quickstart license does not verify on this host: %w", r.err)
 	}
+	if err := e.quickstartSite(q, listen); err != nil {
+		return nil, err
+	}
 	return q, nil
+}
+
+// quickstartSite writes the site PKI, the client certificates and the
+// server configuration.
+func (e *Env) quickstartSite(q *quickstartFiles, listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return codes.Errorf(codes.InvalidArgument, "--listen %q is not HOST:PORT", listen)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	now := e.Clock.Now()
+	pkiDir := filepath.Join(q.Dir, "pki")
+	q.CA = filepath.Join(pkiDir, pki.CACertFile)
+	if _, err := os.Stat(q.CA); err != nil {
+		hosts := e.serverHosts("")
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host)
+		}
+		if _, err := pki.InitSite(pkiDir, hosts, now); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		role      pki.Role
+		cert, key *string
+	}{{"app1", pki.RoleInstance, &q.ClientCert, &q.ClientKey}, {"admin", pki.RoleAdmin, &q.AdminCert, &q.AdminKey}} {
+		*c.cert = filepath.Join(pkiDir, pki.ClientsDir, c.name+".crt")
+		*c.key = filepath.Join(pkiDir, pki.ClientsDir, c.name+".key")
+		if _, err := os.Stat(*c.cert); err == nil {
+			continue
+		}
+		if _, err := pki.IssueClient(pkiDir, c.name, c.role, 0, now); err != nil {
+			return err
+		}
+	}
+	cfg := server.Default()
+	cfg.Listen = listen
+	cfg.License, cfg.VendorPublicKey, cfg.DataDir = "site.lic", filepath.Join("vendor", "vendor.pub"), "data"
+	cfg.TLS = server.TLSConfig{CA: filepath.Join("pki", pki.CACertFile), Cert: filepath.Join("pki", pki.ServerCertFile), Key: filepath.Join("pki", pki.ServerKeyFile)}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	q.ServerConfig = filepath.Join(q.Dir, "server.json")
+	if err := atomicfile.WriteFile(q.ServerConfig, append(b, '\n'), 0o644); err != nil {
+		return codes.Errorf(codes.FileMissing, "cannot write the server configuration: %w", err)
+	}
+	q.URL = "https://" + net.JoinHostPort(host, port)
+	return nil
+}
+
+func printTryIt(e *Env, q *quickstartFiles) {
+	w := e.Stdout
+	fmt.Fprintf(w, "\nServing on %s (Ctrl-C stops it). In another terminal:\n\n", q.URL)
+	fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s \\\n    -d '{\"product\":\"%s\",\"instance_id\":\"curl-1\"}' %s/v1/authorize\n\n",
+		q.CA, q.ClientCert, q.ClientKey, q.Products[0], q.URL)
+	fmt.Fprintf(w, "  licensor status --server %s --ca %s --cert %s --key %s\n\n", q.URL, q.CA, q.AdminCert, q.AdminKey)
 }
 
 func printQuickstart(e *Env, q *quickstartFiles) {

@@ -71,6 +71,8 @@ const (
 
 	// Server side.
 	StoreUnavailable Code = 701
+	AuditTampered    Code = 702
+	ListenFailed     Code = 703
 
 	AllServersDown Code = 2012
 )
@@ -131,6 +133,10 @@ var table = []Info{
 	{ConfigInvalid, "config_invalid", "The configuration file is invalid: not JSON, an unknown key, or a value out of range; the message names the field.", "Correct the field the message names; 'licensor help serve' lists every key and its default.", http.StatusInternalServerError, false},
 
 	{StoreUnavailable, "store_unavailable", "The server cannot read or write its store (disk full, file permissions, database down).", "Check the data directory's disk and permissions (or the database's health) and the server log; 'licensor doctor' checks the server's readiness.", http.StatusServiceUnavailable, false},
+
+	{AuditTampered, "audit_tampered", "The audit log's hash chain is broken: an event was edited, inserted or deleted after it was written.", "Keep the store file as evidence and restore the data directory from a backup; the message names the first event that does not verify.", http.StatusInternalServerError, false},
+
+	{ListenFailed, "listen_failed", "The server cannot listen on its address: another process holds the port, or the address is not this host's.", "Stop the other process ('ss -ltnp' names it) or choose another address with --listen or the listen key.", http.StatusInternalServerError, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }

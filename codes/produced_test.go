@@ -16,7 +16,7 @@ import (
 // transport failures come with the SDK, and so do the async verdicts. Each must leave this list, with a test that produces it for
 // real, when its producer lands.
 var awaitingProducer = map[Code]bool{
-	Protocol: true, Resolve: true, Connect: true, Timeout: true, TLSHandshake: true,
+	Protocol: true, Resolve: true, Timeout: true, TLSHandshake: true,
 	AsyncDead: true, Stale: true,
 	AllServersDown: true,
 }

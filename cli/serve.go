@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/server"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "run the site license server",
+		help: `Usage: licensor serve [--config FILE] [--listen ADDR] [--license FILE] [--vendor-pub FILE] [--data DIR]
+                      [--ca FILE] [--cert FILE] [--key FILE] [--log-format text|json] [--log-level LEVEL]
+
+Runs the site license server: HTTPS with client certificates required
+(TLS 1.2+), on :8443 by default. At start it verifies the license against
+the vendor public key, this machine's fingerprint and its own server key
+(DATA/server.key), and refuses to start, with the code and the fix, when
+any check fails. SIGHUP (or POST /v1/admin/reload) reloads the license
+without a restart; SIGTERM and SIGINT stop it gracefully.
+
+The configuration file is JSON; relative paths in it are relative to the
+file. Every key, with its default:
+
+  {
+    "listen": ":8443",
+    "license": "site.lic",
+    "vendor_public_key": "vendor.pub",
+    "data_dir": "data",
+    "tls": {"ca": "pki/ca.crt", "cert": "pki/server.crt", "key": "pki/server.key"},
+    "lease_ttl": "90s",          a lease not renewed within this is freed
+    "clock_tolerance": "5m",     how far the clock may go back before service stops
+    "reap_interval": "1s",       how often lapsed leases are freed
+    "max_body_bytes": 16384,
+    "shutdown_timeout": "10s",
+    "log_format": "text",        or "json"
+    "log_level": "info"          debug logs every heartbeat too
+  }
+
+Unknown keys are refused with the key named. Flags override the file.
+
+Endpoints (client certificate roles in brackets):
+  POST /v1/authorize, /v1/heartbeat, /v1/release          [instance]
+  GET  /security/license, /.well-known/jwks.json,
+       /healthz, /readyz, /metrics                        [any role]
+  GET  /v1/admin/instances; POST /v1/admin/revoke,
+       /v1/admin/reload                                   [admin]`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			config := fs.String("config", "", "the JSON configuration file")
+			listen := fs.String("listen", "", "address to listen on (default :8443)")
+			lic := fs.String("license", "", "the license file")
+			vendorPub := fs.String("vendor-pub", "", "the vendor's public key")
+			data := fs.String("data", "", "the data directory (server.key, licensor.db)")
+			ca := fs.String("ca", "", "the site CA client certificates chain to")
+			cert := fs.String("cert", "", "the server's certificate")
+			key := fs.String("key", "", "the server's private key")
+			logFormat := fs.String("log-format", "", "text or json")
+			logLevel := fs.String("log-level", "", "debug, info, warn or error")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("serve takes no arguments")
+				}
+				cfg := server.Default()
+				if *config != "" {
+					var err error
+					if cfg, err = loadServerConfig(*config); err != nil {
+						return err
+					}
+				}
+				for _, o := range []struct{ dst, v *string }{
+					{&cfg.Listen, listen}, {&cfg.License, lic}, {&cfg.VendorPublicKey, vendorPub}, {&cfg.DataDir, data},
+					{&cfg.TLS.CA, ca}, {&cfg.TLS.Cert, cert}, {&cfg.TLS.Key, key}, {&cfg.LogFormat, logFormat}, {&cfg.LogLevel, logLevel},
+				} {
+					if *o.v != "" {
+						*o.dst = *o.v
+					}
+				}
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				return e.serve(ctx, cfg, nil)
+			}
+		},
+	})
+}
+
+func loadServerConfig(path string) (server.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return server.Config{}, codes.Errorf(codes.FileMissing, "cannot read the configuration: %w", err)
+	}
+	defer f.Close()
+	cfg, err := server.Parse(f, filepath.Dir(path))
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// serve runs the server until ctx ends; ready, when set, is called once
+// it listens.
+func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr string)) error {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	var h slog.Handler = slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level})
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(e.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(h)
+	srv, err := server.New(cfg, server.Options{Clock: e.Clock, Logger: log, Fingerprint: e.Fingerprint})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return codes.Errorf(codes.ListenFailed, "cannot listen on %s: %w", cfg.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				srv.Reload(ctx)
+			}
+		}
+	}()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return srv.Run(ctx, ln)
+}

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/server"
+)
+
+func init() {
+	register(&command{
+		name:    "status",
+		summary: "print a site server's license and instance pools",
+		help: `Usage: licensor status --server URL --ca FILE --cert FILE --key FILE [--product P] [--json]
+
+Prints the license a site server holds and, product by product, how many
+instances the license allows, how many hold a lease, and each holder: its
+instance id, the client certificate it came with, since when, its last
+heartbeat and when its lease lapses. Needs a client certificate with the
+admin role ('licensor pki client --role admin').`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o clientFlags
+			o.register(fs)
+			product := fs.String("product", "", "show only this product")
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("status takes no arguments")
+				}
+				c, err := o.client(e)
+				if err != nil {
+					return err
+				}
+				var lic license.View
+				if err := c.get(ctx, server.PathLicense, &lic); err != nil {
+					return err
+				}
+				path := server.PathInstances
+				if *product != "" {
+					path += "?product=" + url.QueryEscape(*product)
+				}
+				var pools server.InstancesBody
+				if err := c.get(ctx, path, &pools); err != nil {
+					return err
+				}
+				if *asJSON {
+					return e.writeJSON(map[string]any{"server": c.base, "license": lic, "products": pools.Products})
+				}
+				printStatus(e, c.base, lic, pools, e.Clock.Now())
+				return nil
+			}
+		},
+	})
+}
+
+func printStatus(e *Env, base string, lic license.View, pools server.InstancesBody, now time.Time) {
+	w := e.Stdout
+	fmt.Fprintf(w, "License server %s: license %s for %s, issued by %s\n", base, lic.ID, lic.Holder, lic.Issuer)
+	for _, p := range pools.Products {
+		fmt.Fprintf(w, "\nUsers of %s:  (Total of %d instances licensed;  Total of %d in use)", p.Product, p.Limit, p.Held)
+		if p.NotAfter != "" {
+			fmt.Fprintf(w, "  until %s UTC", p.NotAfter)
+		}
+		if p.QPS > 0 {
+			fmt.Fprintf(w, "  qps %.1f of %d", p.QPSUsed, p.QPS)
+		}
+		fmt.Fprintln(w)
+		for _, l := range p.Instances {
+			fmt.Fprintf(w, "    %s  holder %s  since %s  last heartbeat %s ago  lapses in %s\n",
+				l.InstanceID, l.Holder, license.FormatTime(l.Since), roundDuration(now.Sub(l.Renewed)), roundDuration(l.Expires.Sub(now)))
+		}
+	}
+}
+
+func roundDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String()
+}
+
+// clientFlags are the flags of a command that talks to a site server.
+type clientFlags struct {
+	server, ca, cert, key string
+	timeout               time.Duration
+}
+
+func (o *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.server, "server", "", "the site server's URL, e.g. https://licensor.example:8443")
+	fs.StringVar(&o.ca, "ca", "", "the site CA file")
+	fs.StringVar(&o.cert, "cert", "", "this client's certificate")
+	fs.StringVar(&o.key, "key", "", "this client's private key")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long a request may take")
+}
+
+// siteClient is a mutual-TLS client of one site server.
+type siteClient struct {
+	base string
+	http *http.Client
+}
+
+func (o *clientFlags) client(e *Env) (*siteClient, error) {
+	for _, f := range []struct{ name, v string }{{"--server", o.server}, {"--ca", o.ca}, {"--cert", o.cert}, {"--key", o.key}} {
+		if f.v == "" {
+			return nil, usageErrorf("needs %s", f.name)
+		}
+	}
+	u, err := url.Parse(o.server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, codes.Errorf(codes.InvalidArgument, "--server %q: want https://HOST:PORT", o.server)
+	}
+	cfg, err := pki.ClientTLSConfig(o.ca, o.cert, o.key, e.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &siteClient{base: strings.TrimRight(o.server, "/"), http: &http.Client{
+		Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false},
+		Timeout:   o.timeout,
+	}}, nil
+}
+
+// get fetches path into v; an error body becomes its *codes.Error.
+func (c *siteClient) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	if err != nil {
+		return codes.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return codes.Errorf(codes.Connect, "GET %s: %w", c.base+path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return codes.Errorf(codes.Connect, "GET %s: %w", c.base+path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb server.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Name != "" {
+			return (&codes.Error{Code: codes.Code(eb.Code), Msg: eb.Message}).WithFix(eb.Fix)
+		}
+		return codes.Errorf(codes.Protocol, "GET %s: HTTP %d", c.base+path, resp.StatusCode)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return codes.Errorf(codes.Protocol, "GET %s: the answer is not the JSON expected: %v", c.base+path, err)
+	}
+	return nil
+}
