@@ -231,7 +231,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer)
 		s.deny(w, r, p, req, now, err)
 		return
 	}
-	lease, resumed, err := s.store.Acquire(r.Context(), store.AcquireRequest{
+	g, err := s.store.Acquire(r.Context(), store.AcquireRequest{
 		Product: req.Product, InstanceID: req.InstanceID, Holder: p.name,
 		Limit: prod.InstanceSize, TTL: time.Duration(s.cfg.LeaseTTL), Now: now,
 	})
@@ -239,8 +239,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer)
 		s.deny(w, r, p, req, now, s.storeError(err))
 		return
 	}
-	s.usage.start(lease, now)
-	s.grant(w, r, p, req, l, prod, lease, resumed, now, start)
+	if prod.QPS > 0 {
+		s.usage.start(g.Lease, now)
+	}
+	s.grant(w, r, p, req, l, prod, g, now, start)
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer) {
@@ -250,18 +252,18 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 		s.deny(w, r, p, req, now, err)
 		return
 	}
-	lease, err := s.store.Renew(r.Context(), req.Product, req.InstanceID, time.Duration(s.cfg.LeaseTTL), now)
+	g, err := s.store.Renew(r.Context(), req.Product, req.InstanceID, time.Duration(s.cfg.LeaseTTL), now)
 	if err != nil {
 		s.deny(w, r, p, req, now, s.storeError(err))
 		return
 	}
 	if prod.QPS > 0 {
-		if err := s.usage.report(lease, req.Calls, s.share(prod), now); err != nil {
+		if err := s.usage.report(g.Lease, req.Calls, share(prod, g.Held), now); err != nil {
 			s.deny(w, r, p, req, now, err)
 			return
 		}
 	}
-	s.grant(w, r, p, req, l, prod, lease, true, now, start)
+	s.grant(w, r, p, req, l, prod, g, now, start)
 }
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
@@ -287,20 +289,18 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "name": "ok", "released": released})
 }
 
-// share is one instance's part of the product's QPS.
-func (s *Server) share(p license.Product) float64 {
+// share is one instance's part of the product's QPS when held instances
+// share it.
+func share(p license.Product, held int) float64 {
 	if p.QPS <= 0 {
 		return 0
 	}
-	held, err := s.store.Held(context.Background(), s.clock.Now())
-	if err != nil || held[p.Subject] == 0 {
-		return float64(p.QPS)
-	}
-	return float64(p.QPS) / float64(held[p.Subject])
+	return float64(p.QPS) / float64(max(held, 1))
 }
 
-func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, l *loaded, prod license.Product, lease store.Lease, resumed bool, now, start time.Time) {
-	share := s.share(prod)
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, l *loaded, prod license.Product, g store.Grant, now, start time.Time) {
+	lease, resumed := g.Lease, g.Resumed
+	share := share(prod, g.Held)
 	c := &verdict.Claims{
 		Issuer: verdict.Issuer, Subject: req.InstanceID, Audience: verdict.Audience(req.Product),
 		IssuedAt: now.Unix(), NotBefore: now.Add(-time.Minute).Unix(), Expires: lease.Expires.Unix(),
@@ -314,11 +314,8 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *Inst
 	}
 	body := VerdictBody{Code: 0, Name: "ok", Verdict: tok, Lease: LeaseBody{
 		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: resumed,
-		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize,
+		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
 	}}
-	if held, err := s.store.Held(r.Context(), now); err == nil {
-		body.Lease.Held = held[req.Product]
-	}
 	if req.HaveLicense != l.license.ID {
 		body.License = l.compact
 	}
@@ -334,8 +331,10 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *Inst
 	if resumed {
 		level = slog.LevelDebug // renewals are routine; grants are news
 	}
-	s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
-		"resumed", resumed, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
+	if s.log.Enabled(r.Context(), level) {
+		s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
+			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
+	}
 	writeJSON(w, http.StatusOK, body)
 }
 
@@ -367,13 +366,22 @@ func (f *poolFull) Error() string { return f.codeError().Error() }
 // deny answers with err's code, logs it and records it in the audit log.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, now time.Time, err error) {
 	body, status := errorBody(err)
-	s.metrics.result(req.Product, codes.Code(body.Code))
+	s.metrics.result(s.productLabel(req.Product), codes.Code(body.Code))
 	s.log.Warn("deny", "code", body.Code, "name", body.Name, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "path", r.URL.Path, "err", body.Message)
 	ev := store.Event{Time: now, Kind: store.KindDeny, Product: truncate(req.Product, 64), InstanceID: truncate(req.InstanceID, 128), Actor: p.name, Code: body.Code, Detail: truncate(body.Message, 512)}
 	if rerr := s.store.Record(context.WithoutCancel(r.Context()), ev); rerr != nil {
 		s.log.Error("audit", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", rerr)
 	}
 	writeJSON(w, status, body)
+}
+
+// productLabel is the metrics label for a product a client named: the
+// name when the license has it, else "".
+func (s *Server) productLabel(name string) string {
+	if _, ok := s.lic.Load().license.Product(name); ok {
+		return name
+	}
+	return ""
 }
 
 // fail answers a request that never reached a decision (no certificate,

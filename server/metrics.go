@@ -25,8 +25,7 @@ type metrics struct {
 	tlsFail *prometheus.CounterVec
 	reloads *prometheus.CounterVec
 
-	mu     sync.Mutex
-	cached map[resultKey]prometheus.Counter
+	cached sync.Map // resultKey → prometheus.Counter
 }
 
 type resultKey struct {
@@ -46,7 +45,6 @@ func newMetrics(s *Server) *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "licensor_license_reloads_total", Help: "License reloads, by code (0: reloaded).",
 		}, []string{"code"}),
-		cached: map[resultKey]prometheus.Counter{},
 	}
 	reg.MustRegister(m.results, m.tlsFail, m.reloads, &poolCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -56,15 +54,15 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) result(product string, c codes.Code) {
 	k := resultKey{product, c}
-	m.mu.Lock()
-	ctr, ok := m.cached[k]
-	if !ok {
-		ctr = m.results.WithLabelValues(product, fmt.Sprint(int(c)), c.Name())
-		if len(m.cached) < 10000 { // products come from the license; bound the cache anyway
-			m.cached[k] = ctr
-		}
+	if ctr, ok := m.cached.Load(k); ok {
+		ctr.(prometheus.Counter).Inc()
+		return
 	}
-	m.mu.Unlock()
+	// Products come from the license and codes from the table, so the
+	// label sets are few; a product name a client made up is counted
+	// under "" rather than given a series of its own.
+	ctr := m.results.WithLabelValues(product, fmt.Sprint(int(c)), c.Name())
+	m.cached.Store(k, ctr)
 	ctr.Inc()
 }
 

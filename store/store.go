@@ -39,6 +39,13 @@ type Lease struct {
 // Live reports whether the lease still holds its seat at now.
 func (l Lease) Live(now time.Time) bool { return !now.After(l.Expires) }
 
+// Grant is a seat granted, resumed or renewed.
+type Grant struct {
+	Lease
+	Resumed bool // the instance already held this seat
+	Held    int  // seats of the product held, this one included
+}
+
 // AcquireRequest asks for a seat.
 type AcquireRequest struct {
 	Product    string
@@ -75,12 +82,16 @@ var (
 // caller's clock.
 type Store interface {
 	// Acquire grants req.InstanceID a seat in req.Product's pool, or resumes
-	// the live seat it holds (resumed true) and extends it by req.TTL. A
-	// full pool is a *FullError. The change and its audit event ("grant" or
-	// "resume") are durable when Acquire returns.
-	Acquire(ctx context.Context, req AcquireRequest) (l Lease, resumed bool, err error)
-	// Renew extends a live lease by ttl; ErrNoLease if there is none.
-	Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (Lease, error)
+	// the live seat it holds (Resumed) and extends it by req.TTL. A full
+	// pool is a *FullError. A new seat and its "grant" audit event are
+	// durable when Acquire returns; a resumed seat is extended as Renew
+	// extends it.
+	Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
+	// Renew extends a live lease by ttl; ErrNoLease if there is none. The
+	// new expiry is committed with the next change that is waited for, or
+	// within milliseconds: a crash may forget the last renewals (a lease
+	// then lapses up to one heartbeat early), never a seat.
+	Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (Grant, error)
 	// Release frees a lease and records why: "release" (by the instance)
 	// or "revoke" (by an operator). ErrNoLease if there is no live lease.
 	Release(ctx context.Context, product, instanceID, reason, actor string, now time.Time) (Lease, error)

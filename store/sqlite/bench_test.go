@@ -27,7 +27,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		id := fmt.Sprint("i-", n.Add(1))
 		for pb.Next() {
 			now := t0
-			if _, _, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: "app", Limit: 1 << 20, TTL: time.Minute, Now: now}); err != nil {
+			if _, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: "app", Limit: 1 << 20, TTL: time.Minute, Now: now}); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := s.Release(ctx, "ocr", id, store.KindRelease, "app", now); err != nil {

@@ -59,7 +59,8 @@ const highWaterKey = "time_high_water"
 
 // Store is the SQLite backend.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts statements
 
 	mu     sync.Mutex
 	pool   *pool
@@ -71,6 +72,30 @@ type Store struct {
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
+}
+
+// statements are prepared once on the store's one connection.
+type statements struct {
+	upsert, remove, audit, meta *sql.Stmt
+}
+
+func (st *statements) prepare(db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.upsert, `INSERT INTO leases (product, instance_id, holder, since, renewed, expires) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires`},
+		{&st.remove, `DELETE FROM leases WHERE product = ? AND instance_id = ?`},
+		{&st.audit, `INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.meta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+	} {
+		var err error
+		if *p.stmt, err = db.Prepare(p.sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // batch is the changes committed in one transaction.
@@ -118,6 +143,10 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.stmts.prepare(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -239,28 +268,25 @@ func (s *Store) commit(b *batch) error {
 		return err
 	}
 	defer tx.Rollback()
+	upsert, remove, audit, meta := tx.Stmt(s.stmts.upsert), tx.Stmt(s.stmts.remove), tx.Stmt(s.stmts.audit), tx.Stmt(s.stmts.meta)
 	for _, k := range b.order {
 		l := b.leases[k]
 		if l == nil {
-			_, err = tx.Exec(`DELETE FROM leases WHERE product = ? AND instance_id = ?`, k.product, k.instance)
+			_, err = remove.Exec(k.product, k.instance)
 		} else {
-			_, err = tx.Exec(`INSERT INTO leases (product, instance_id, holder, since, renewed, expires) VALUES (?, ?, ?, ?, ?, ?)
-				ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires`,
-				l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires))
+			_, err = upsert.Exec(l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires))
 		}
 		if err != nil {
 			return err
 		}
 	}
 	for _, e := range b.events {
-		if _, err := tx.Exec(`INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, micros(e.Time), e.Kind, e.Product, e.InstanceID, e.Actor, e.Code, e.Detail, e.Prev, e.Hash); err != nil {
+		if _, err := audit.Exec(e.Seq, micros(e.Time), e.Kind, e.Product, e.InstanceID, e.Actor, e.Code, e.Detail, e.Prev, e.Hash); err != nil {
 			return err
 		}
 	}
 	if !b.high.IsZero() {
-		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
+		if _, err := meta.Exec(highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
 		}
 	}
@@ -324,42 +350,48 @@ func (s *Store) observe(t time.Time) {
 }
 
 // Acquire implements store.Store.
-func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Lease, bool, error) {
+func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Grant, error) {
 	if err := s.begin(); err != nil {
-		return store.Lease{}, false, err
+		return store.Grant{}, err
 	}
 	s.reap(req.Now)
 	s.observe(req.Now)
 	k := key{req.Product, req.InstanceID}
-	l := s.pool.get(k)
-	resumed := l != nil
-	if resumed {
-		c := *l
-		c.Holder, c.Renewed, c.Expires = req.Holder, req.Now, req.Now.Add(req.TTL)
-		l = &c
-	} else {
-		if held := s.pool.held(req.Product); held >= req.Limit {
-			full := &store.FullError{Product: req.Product, Held: held, Limit: req.Limit, OldestExpires: s.pool.oldest(req.Product)}
-			s.end()
-			return store.Lease{}, false, full
-		}
-		l = &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
+	if l := s.pool.get(k); l != nil {
+		g := s.renew(k, l, req.Holder, req.TTL, req.Now)
+		s.end()
+		return g, nil
 	}
+	held := s.pool.held(req.Product)
+	if held >= req.Limit {
+		full := &store.FullError{Product: req.Product, Held: held, Limit: req.Limit, OldestExpires: s.pool.oldest(req.Product)}
+		s.end()
+		return store.Grant{}, full
+	}
+	l := &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
 	s.pool.put(l)
 	s.cur.setLease(k, l)
-	kind := store.KindGrant
-	if resumed {
-		kind = store.KindResume
+	s.event(store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder})
+	g := store.Grant{Lease: *l, Held: held + 1}
+	return g, wait(ctx, s.end())
+}
+
+// renew extends l. s.mu held.
+func (s *Store) renew(k key, l *store.Lease, holder string, ttl time.Duration, now time.Time) store.Grant {
+	c := *l
+	if holder != "" {
+		c.Holder = holder
 	}
-	s.event(store.Event{Time: req.Now, Kind: kind, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder})
-	out := *l
-	return out, resumed, wait(ctx, s.end())
+	c.Renewed, c.Expires = now, now.Add(ttl)
+	s.pool.put(&c)
+	s.cur.setLease(k, &c)
+	return store.Grant{Lease: c, Resumed: true, Held: s.pool.held(k.product)}
 }
 
 // Renew implements store.Store.
-func (s *Store) Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (store.Lease, error) {
+func (s *Store) Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (store.Grant, error) {
 	if err := s.begin(); err != nil {
-		return store.Lease{}, err
+		return store.Grant{}, err
 	}
 	s.reap(now)
 	s.observe(now)
@@ -367,13 +399,11 @@ func (s *Store) Renew(ctx context.Context, product, instanceID string, ttl time.
 	l := s.pool.get(k)
 	if l == nil {
 		s.end()
-		return store.Lease{}, store.ErrNoLease
+		return store.Grant{}, store.ErrNoLease
 	}
-	c := *l
-	c.Renewed, c.Expires = now, now.Add(ttl)
-	s.pool.put(&c)
-	s.cur.setLease(k, &c)
-	return c, wait(ctx, s.end())
+	g := s.renew(k, l, "", ttl, now)
+	s.end()
+	return g, nil
 }
 
 // Release implements store.Store.
