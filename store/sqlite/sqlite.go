@@ -69,10 +69,15 @@ type Store struct {
 	cur    *batch
 	closed bool
 
-	kick chan struct{}
+	kick chan struct{} // a caller waits for the current batch
+	lazy chan struct{} // the current batch holds changes nobody waits for
 	stop chan struct{}
 	done chan struct{}
 }
+
+// lazyDelay is how long changes nobody waits for (renewals, the time mark)
+// may gather before they are committed.
+const lazyDelay = 10 * time.Millisecond
 
 // statements are prepared once on the store's one connection.
 type statements struct {
@@ -142,7 +147,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), lazy: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.stmts.prepare(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -220,12 +225,25 @@ func scanEvent(r scanner, e *store.Event) error {
 func micros(t time.Time) int64      { return t.UnixMicro() }
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-// writer commits batches until Close.
+// writer commits batches until Close: at once when a caller waits,
+// within lazyDelay otherwise, so that renewals share transactions.
 func (s *Store) writer() {
 	defer close(s.done)
+	timer := time.NewTimer(lazyDelay)
+	timer.Stop()
 	for {
 		select {
 		case <-s.kick:
+		case <-s.lazy:
+			timer.Reset(lazyDelay)
+			select {
+			case <-s.kick:
+			case <-timer.C:
+			case <-s.stop:
+				s.flush()
+				return
+			}
+			timer.Stop()
 		case <-s.stop:
 			s.flush()
 			return
@@ -304,14 +322,26 @@ func (s *Store) begin() error {
 	return nil
 }
 
-func (s *Store) end() *batch {
+func (s *Store) end() {
+	pending := !s.cur.empty()
+	s.mu.Unlock()
+	if pending {
+		select {
+		case s.lazy <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// endWait is end for a caller that waits for the batch to commit.
+func (s *Store) endWait(ctx context.Context) error {
 	b := s.cur
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return b
+	return wait(ctx, b)
 }
 
 func wait(ctx context.Context, b *batch) error {
@@ -373,7 +403,7 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 	s.cur.setLease(k, l)
 	s.event(store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder})
 	g := store.Grant{Lease: *l, Held: held + 1}
-	return g, wait(ctx, s.end())
+	return g, s.endWait(ctx)
 }
 
 // renew extends l. s.mu held.
@@ -421,7 +451,7 @@ func (s *Store) Release(ctx context.Context, product, instanceID, reason, actor 
 	}
 	s.cur.setLease(k, nil)
 	s.event(store.Event{Time: now, Kind: reason, Product: product, InstanceID: instanceID, Actor: actor})
-	return *l, wait(ctx, s.end())
+	return *l, s.endWait(ctx)
 }
 
 // Expire implements store.Store.
@@ -431,15 +461,15 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error
 	}
 	gone := s.reap(now)
 	s.observe(now)
-	b := s.end()
 	if len(gone) == 0 {
+		s.end()
 		return nil, nil
 	}
 	out := make([]store.Lease, len(gone))
 	for i, l := range gone {
 		out[i] = *l
 	}
-	return out, wait(ctx, b)
+	return out, s.endWait(ctx)
 }
 
 // Leases implements store.Store.
@@ -510,7 +540,7 @@ func (s *Store) Record(ctx context.Context, events ...store.Event) error {
 	for _, e := range events {
 		s.event(e)
 	}
-	return wait(ctx, s.end())
+	return s.endWait(ctx)
 }
 
 // Audit implements store.Store.
