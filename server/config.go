@@ -133,7 +133,38 @@ func describeJSONError(data []byte, err error) string {
 	case errors.Is(err, io.EOF):
 		return "the configuration is empty; write {} for all defaults"
 	}
+	if field := culprit(data); field != "" {
+		return fmt.Sprintf("field %q: %v", field, err)
+	}
 	return err.Error()
+}
+
+// culprit names the key whose value does not decode, by decoding the
+// keys one at a time.
+func culprit(data []byte) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return ""
+	}
+	for k, v := range fields {
+		c := Default()
+		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
+		if json.Unmarshal(one, &c) != nil {
+			if k == "tls" {
+				var sub map[string]json.RawMessage
+				json.Unmarshal(v, &sub)
+				for sk, sv := range sub {
+					var t TLSConfig
+					one, _ := json.Marshal(map[string]json.RawMessage{sk: sv})
+					if json.Unmarshal(one, &t) != nil {
+						return "tls." + sk
+					}
+				}
+			}
+			return k
+		}
+	}
+	return ""
 }
 
 // Validate checks every field; the error names the field and its value.

@@ -89,7 +89,7 @@ func testGrantResume(t *testing.T, open func() (store.Store, error)) {
 	if err != nil || g.Resumed || g.Held != 2 {
 		t.Fatalf("Acquire = %+v, %v; want a new seat, 2 held", g, err)
 	}
-	l, resumed, err := g.Lease, g.Resumed, err
+	l := g.Lease
 	if !l.Since.Equal(t0) || !l.Expires.Equal(t0.Add(ttl)) || l.Holder != "CN=i-1" {
 		t.Fatalf("lease = %+v", l)
 	}
