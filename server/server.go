@@ -295,10 +295,11 @@ func (s *Server) reap(ctx context.Context) {
 		return
 	}
 	for _, l := range gone {
-		s.log.Info("expire", "code", 0, "product", l.Product, "instance", l.InstanceID, "holder", l.Holder)
+		s.log.Info("expire", "code", 0, "product", l.Product, "instance", l.InstanceID, "holder", l.Holder,
+			"lapsed", l.Expires.UTC().Format(time.RFC3339))
 	}
 	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
-	s.usage.tick(now)
+	s.usage.tick(now, 2*time.Duration(s.cfg.LeaseTTL))
 }
 
 // Close closes the store if the server opened it.

@@ -82,10 +82,16 @@ func (u *usage) stop(product, instance string) {
 }
 
 // tick turns the calls reported since the last tick into a rate per
-// product, smoothed over about a minute.
-func (u *usage) tick(now time.Time) {
+// product, smoothed over about a minute, and forgets instances not heard
+// from for longer than maxAge (their leases have lapsed).
+func (u *usage) tick(now time.Time, maxAge time.Duration) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	for k, t := range u.last {
+		if now.Sub(t) > maxAge {
+			delete(u.last, k)
+		}
+	}
 	if u.tickAt.IsZero() {
 		u.tickAt = now
 		return

@@ -94,10 +94,14 @@ type Store interface {
 	Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (Grant, error)
 	// Release frees a lease and records why: "release" (by the instance)
 	// or "revoke" (by an operator). ErrNoLease if there is no live lease.
+	// A revocation is durable when Release returns; a release is committed
+	// as renewals are (a crash may bring the seat back until it lapses,
+	// which can refuse a seat for one lease TTL, never grant one twice).
 	Release(ctx context.Context, product, instanceID, reason, actor string, now time.Time) (Lease, error)
 	// Expire removes the leases that lapsed before now and records an
-	// "expire" event for each; its cost grows with what expires, not with
-	// the pool.
+	// "expire" event for each; it returns them, and those that other calls
+	// found lapsed and removed since the last Expire. Its cost grows with
+	// what expires, not with the pool.
 	Expire(ctx context.Context, now time.Time) ([]Lease, error)
 	// Leases lists the live leases of product ("" for every product),
 	// ordered by product then Since.

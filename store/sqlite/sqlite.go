@@ -65,7 +65,8 @@ type Store struct {
 	mu     sync.Mutex
 	pool   *pool
 	high   time.Time
-	last   *store.Event // the audit chain's head
+	last   *store.Event  // the audit chain's head
+	reaped []store.Lease // lapsed leases removed since the last Expire
 	cur    *batch
 	closed bool
 
@@ -336,6 +337,12 @@ func (s *Store) end() {
 // endWait is end for a caller that waits for the batch to commit.
 func (s *Store) endWait(ctx context.Context) error {
 	b := s.cur
+	if b.empty() {
+		// What the caller changed was committed with an earlier batch;
+		// the writer never commits (or closes) an empty one.
+		s.mu.Unlock()
+		return nil
+	}
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -365,6 +372,7 @@ func (s *Store) event(e store.Event) {
 func (s *Store) reap(now time.Time) []*store.Lease {
 	gone := s.pool.reap(now)
 	for _, l := range gone {
+		s.reaped = append(s.reaped, *l)
 		s.cur.setLease(key{l.Product, l.InstanceID}, nil)
 		s.event(store.Event{Time: now, Kind: store.KindExpire, Product: l.Product, InstanceID: l.InstanceID, Actor: "server",
 			Detail: "lease lapsed at " + l.Expires.UTC().Format(time.RFC3339)})
@@ -451,6 +459,10 @@ func (s *Store) Release(ctx context.Context, product, instanceID, reason, actor 
 	}
 	s.cur.setLease(k, nil)
 	s.event(store.Event{Time: now, Kind: reason, Product: product, InstanceID: instanceID, Actor: actor})
+	if reason == store.KindRelease {
+		s.end()
+		return *l, nil
+	}
 	return *l, s.endWait(ctx)
 }
 
@@ -459,15 +471,13 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error
 	if err := s.begin(); err != nil {
 		return nil, err
 	}
-	gone := s.reap(now)
+	s.reap(now)
 	s.observe(now)
-	if len(gone) == 0 {
+	out := s.reaped
+	s.reaped = nil
+	if len(out) == 0 {
 		s.end()
 		return nil, nil
-	}
-	out := make([]store.Lease, len(gone))
-	for i, l := range gone {
-		out[i] = *l
 	}
 	return out, s.endWait(ctx)
 }

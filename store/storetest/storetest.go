@@ -193,7 +193,7 @@ func testExpire(t *testing.T, open func() (store.Store, error)) {
 	s := mustOpen(t, open)
 	mustAcquire(t, s, "ocr", "a", 5, t0)
 	mustAcquire(t, s, "ocr", "b", 5, t0.Add(10*time.Second))
-	mustAcquire(t, s, "asr", "c", 5, t0.Add(20*time.Second))
+	mustAcquire(t, s, "asr", "c", 1, t0.Add(20*time.Second))
 	gone, err := s.Expire(ctx, t0.Add(ttl+15*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +208,14 @@ func testExpire(t *testing.T, open func() (store.Store, error)) {
 	ls, err := s.Leases(ctx, "", t0.Add(ttl+15*time.Second))
 	if err != nil || len(ls) != 1 || ls[0].InstanceID != "c" {
 		t.Fatalf("Leases = %+v, %v", ls, err)
+	}
+	// A lease another call found lapsed is reported by the next Expire.
+	if _, _, err := acquire(s, "asr", "d", 1, t0.Add(ttl+25*time.Second)); err != nil {
+		t.Fatalf("Acquire in place of the lapsed c = %v", err)
+	}
+	gone, err = s.Expire(ctx, t0.Add(ttl+25*time.Second))
+	if err != nil || len(gone) != 1 || gone[0].InstanceID != "c" {
+		t.Fatalf("Expire after an Acquire removed c = %+v, %v", gone, err)
 	}
 }
 
