@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,6 +53,8 @@ file. Every key, with its default:
   }
 
 Unknown keys are refused with the key named. Flags override the file.
+--debug-addr 127.0.0.1:6060 also serves Go's profiler (/debug/pprof/) in
+plain HTTP, without authentication: bind it to loopback only.
 
 Endpoints (client certificate roles in brackets):
   POST /v1/authorize, /v1/heartbeat, /v1/release          [instance]
@@ -69,6 +73,7 @@ Endpoints (client certificate roles in brackets):
 			key := fs.String("key", "", "the server's private key")
 			logFormat := fs.String("log-format", "", "text or json")
 			logLevel := fs.String("log-level", "", "debug, info, warn or error")
+			debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) in plain HTTP on this address, e.g. 127.0.0.1:6060")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("serve takes no arguments")
@@ -90,6 +95,11 @@ Endpoints (client certificate roles in brackets):
 				}
 				if err := cfg.Validate(); err != nil {
 					return err
+				}
+				if *debugAddr != "" {
+					if err := serveDebug(ctx, *debugAddr); err != nil {
+						return err
+					}
 				}
 				return e.serve(ctx, cfg, nil)
 			}
@@ -156,4 +166,24 @@ func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr stri
 		ready(ln.Addr().String())
 	}
 	return srv.Run(ctx, ln)
+}
+
+// serveDebug serves the profiler until ctx ends. It is off unless asked
+// for: it has no authentication, so bind it to loopback.
+func serveDebug(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return codes.Errorf(codes.ListenFailed, "cannot listen on %s for --debug-addr: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return nil
 }

@@ -587,11 +587,26 @@ func TestTLSRefusals(t *testing.T) {
 	if _, err := foreign.Get(r.url + PathHealth); err == nil {
 		t.Fatal("a client with a certificate from another CA was served")
 	}
-	// Both are counted by reason.
+	// An expired client certificate: the handshake fails.
+	if _, err := pki.IssueClient(filepath.Join(s.dir, "pki"), "lapsed", pki.RoleInstance, 30, t0.AddDate(0, 0, -60)); err != nil {
+		t.Fatal(err)
+	}
+	lapsed, err := tls.LoadX509KeyPair(filepath.Join(s.dir, "pki", "clients", "lapsed.crt"), filepath.Join(s.dir, "pki", "clients", "lapsed.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg3 := cfg.Clone()
+	cfg3.Certificates = []tls.Certificate{lapsed}
+	expired := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg3}}
+	if _, err := expired.Get(r.url + PathHealth); err == nil {
+		t.Fatal("a client with an expired certificate was served")
+	}
+	// Each is counted by reason.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		m := string(call(t, s.client("app1"), "GET", r.url+PathMetrics, nil).body)
-		if strings.Contains(m, `reason="no_client_certificate"`) && strings.Contains(m, `reason="client_certificate_unknown_ca"`) {
+		if strings.Contains(m, `reason="no_client_certificate"`) && strings.Contains(m, `reason="client_certificate_unknown_ca"`) &&
+			strings.Contains(m, `reason="client_certificate_expired"`) {
 			break
 		}
 		if time.Now().After(deadline) {
