@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -42,10 +43,10 @@ admin role ('licensor pki client --role admin').`,
 					return err
 				}
 				var lic license.View
-				if err := c.get(ctx, server.PathLicense, &lic); err != nil {
+				if err := c.get(ctx, api.PathLicense, &lic); err != nil {
 					return err
 				}
-				path := server.PathInstances
+				path := api.PathInstances
 				if *product != "" {
 					path += "?product=" + url.QueryEscape(*product)
 				}
@@ -145,7 +146,7 @@ func (c *siteClient) get(ctx context.Context, path string, v any) error {
 		return codes.Errorf(codes.Connect, "GET %s: %w", c.base+path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb server.ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Name != "" {
 			return (&codes.Error{Code: codes.Code(eb.Code), Msg: eb.Message}).WithFix(eb.Fix)
 		}

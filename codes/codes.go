@@ -58,6 +58,8 @@ const (
 	LeaseUnknown       Code = 514
 	RoleForbidden      Code = 515
 	ServerKeyMismatch  Code = 516
+	VerdictForged      Code = 517
+	VerdictReplayed    Code = 518
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -121,6 +123,9 @@ var table = []Info{
 	{LeaseUnknown, "lease_unknown", "The instance holds no live lease: it never registered, released it, was revoked by an operator, or let it lapse.", "Register again (the SDK does this by itself); if it recurs, the heartbeat interval is longer than the lease TTL or the instance was revoked.", http.StatusNotFound, false},
 	{RoleForbidden, "role_forbidden", "The client certificate's role does not allow this request (instance, renew and admin roles each have their own endpoints).", "Use a client certificate with the role the request needs: 'licensor pki client --role instance|renew|admin'.", http.StatusForbidden, false},
 	{ServerKeyMismatch, "server_key_mismatch", "The license trusts another site server key than the one in this server's data directory.", "Start the server with the data directory whose key made the activation request, or send a new activation request ('licensor activation-request --data DIR') to the vendor.", http.StatusInternalServerError, false},
+
+	{VerdictForged, "verdict_forged", "The server's answer is not signed by the server key the license names: an impostor server, or an answer altered on the way.", "Check that the client talks to the site's own server (the URL, and the CA file that vouches for it); 'licensor doctor' compares the server's key with the license's.", 0, false},
+	{VerdictReplayed, "verdict_replayed", "The server's answer is signed but not for this request: another instance or product, another license, an old answer (nonce or time), or expired.", "Check this host's clock and that nothing between the client and the server replays answers; the message names what did not match.", 0, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},

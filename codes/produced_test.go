@@ -17,7 +17,7 @@ import (
 // real, when its producer lands.
 var awaitingProducer = map[Code]bool{
 	Protocol: true, Resolve: true, Timeout: true, TLSHandshake: true,
-	AsyncDead: true, Stale: true,
+	AsyncDead: true, Stale: true, VerdictForged: true, VerdictReplayed: true,
 	AllServersDown: true,
 }
 

@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
-	"github.com/licensor/licensor/server"
 	"github.com/licensor/licensor/verdict"
 )
 
@@ -238,7 +238,7 @@ func licenseOf(data []byte) string {
 	if !bytes.Contains(data, []byte(`"license":"`)) {
 		return ""
 	}
-	var v server.VerdictBody
+	var v api.VerdictBody
 	if json.Unmarshal(data, &v) != nil || v.License == "" {
 		return ""
 	}

@@ -24,9 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/license"
-	"github.com/licensor/licensor/server"
 )
 
 // Mode is what each simulated instance does in a loop.
@@ -322,7 +322,7 @@ type run struct {
 func newRun(ctx context.Context, cfg Config) (*run, error) {
 	r := &run{cfg: cfg, p: newPoster(cfg.Server, cfg.TLS, cfg.Clients, cfg.Timeout), product: cfg.Product, runID: newRunID()}
 	var view license.View
-	if err := r.p.getJSON(ctx, server.PathLicense, &view); err != nil {
+	if err := r.p.getJSON(ctx, api.PathLicense, &view); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -358,7 +358,7 @@ func newRunID() string {
 
 // body is an instance request for id as the server wants it now.
 func (r *run) body(id string) []byte {
-	req := server.InstanceRequest{Product: r.product, InstanceID: id, Mode: "sync", HaveLicense: *r.haveLicense.Load()}
+	req := api.InstanceRequest{Product: r.product, InstanceID: id, Mode: "sync", HaveLicense: *r.haveLicense.Load()}
 	if r.async.Load() {
 		req.Mode = "async"
 	}
@@ -393,7 +393,7 @@ func (r *run) newClient(n int) *client {
 }
 
 func (c *client) authorize(ctx context.Context) outcome {
-	o, data := c.r.p.post(ctx, server.PathAuthorize, c.r.body(c.id))
+	o, data := c.r.p.post(ctx, api.PathAuthorize, c.r.body(c.id))
 	c.r.learn(o, data)
 	return o
 }
@@ -418,7 +418,7 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 	if !c.held {
 		return c.register(ctx)
 	}
-	o, data := c.r.p.post(ctx, server.PathHeartbeat, c.r.body(c.id))
+	o, data := c.r.p.post(ctx, api.PathHeartbeat, c.r.body(c.id))
 	c.r.learn(o, data)
 	if o.code == codes.LeaseUnknown {
 		c.held = false
@@ -427,8 +427,8 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 }
 
 func (c *client) release(ctx context.Context) outcome {
-	b, _ := json.Marshal(server.InstanceRequest{Product: c.r.product, InstanceID: c.id})
-	o, _ := c.r.p.post(ctx, server.PathRelease, b)
+	b, _ := json.Marshal(api.InstanceRequest{Product: c.r.product, InstanceID: c.id})
+	o, _ := c.r.p.post(ctx, api.PathRelease, b)
 	if o.code == codes.OK {
 		c.held = false
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
@@ -124,12 +125,12 @@ func (ss *scaleServer) stop() error {
 func scaleResume(ctx context.Context, s *site, url string, i int) error {
 	p := newPoster(url, s.clientTLS("app"), 1, DefaultTimeout)
 	defer p.close()
-	body, _ := json.Marshal(server.InstanceRequest{Product: "ocr", InstanceID: scaleInstance(i), Mode: "sync"})
-	o, data := p.post(ctx, server.PathAuthorize, body)
+	body, _ := json.Marshal(api.InstanceRequest{Product: "ocr", InstanceID: scaleInstance(i), Mode: "sync"})
+	o, data := p.post(ctx, api.PathAuthorize, body)
 	if o.code != codes.OK {
 		return fmt.Errorf("authorize %s: code %d %s", scaleInstance(i), o.code, o.msg)
 	}
-	var v server.VerdictBody
+	var v api.VerdictBody
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("authorize %s: %w", scaleInstance(i), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/keys"
@@ -139,14 +140,14 @@ func (s *site) held(url string) map[string]int {
 	s.tb.Helper()
 	tr := &http.Transport{TLSClientConfig: s.clientTLS("ops")}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url + server.PathInstances)
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url + api.PathInstances)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var body server.InstancesBody
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		s.tb.Fatalf("GET %s: %d, %v", server.PathInstances, resp.StatusCode, err)
+		s.tb.Fatalf("GET %s: %d, %v", api.PathInstances, resp.StatusCode, err)
 	}
 	out := map[string]int{}
 	for _, p := range body.Products {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 )
 
@@ -35,7 +36,7 @@ func TestDecodeInstanceRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var req InstanceRequest
+			var req api.InstanceRequest
 			err := decodeJSON([]byte(tt.body), &req)
 			if err == nil {
 				err = validate(&req)
@@ -51,7 +52,7 @@ func FuzzDecodeInstanceRequest(f *testing.F) {
 	f.Add(`{"product":"ocr","instance_id":"host-1","mode":"async","nonce":"n","have_license":"lic_1","calls":3}`)
 	f.Add(`{"product":"ocr","instance_id":"a b"}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		var req InstanceRequest
+		var req api.InstanceRequest
 		err := decodeJSON([]byte(body), &req)
 		if err == nil {
 			err = validate(&req)

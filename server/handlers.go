@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
@@ -20,94 +21,20 @@ import (
 	"github.com/licensor/licensor/verdict"
 )
 
-// The API. Every body is JSON; every failure is an ErrorBody with the
-// code's HTTP status.
-const (
-	PathAuthorize = "/v1/authorize"
-	PathHeartbeat = "/v1/heartbeat"
-	PathRelease   = "/v1/release"
-	PathLicense   = "/security/license"
-	PathJWKS      = "/.well-known/jwks.json"
-	PathHealth    = "/healthz"
-	PathReady     = "/readyz"
-	PathMetrics   = "/metrics"
-	PathInstances = "/v1/admin/instances"
-	PathRevoke    = "/v1/admin/revoke"
-	PathReload    = "/v1/admin/reload"
-)
-
-// InstanceRequest is the body of authorize, heartbeat and release.
-type InstanceRequest struct {
-	Product    string `json:"product"`
-	InstanceID string `json:"instance_id"`
-	// Mode is "sync" (each check asks the server; the default) or "async"
-	// (the SDK refreshes in the background and answers from memory).
-	Mode string `json:"mode,omitempty"`
-	// Nonce, when set, is echoed in the verdict so the client can refuse
-	// a replayed answer.
-	Nonce string `json:"nonce,omitempty"`
-	// HaveLicense is the id of the license the client holds; the answer
-	// leaves the license out when it is the one in force.
-	HaveLicense string `json:"have_license,omitempty"`
-	// Calls is how many checks the instance answered since its last
-	// heartbeat (async mode), for QPS accounting.
-	Calls int64 `json:"calls,omitempty"`
-}
-
-// VerdictBody is a granted authorization.
-type VerdictBody struct {
-	Code    int       `json:"code"`
-	Name    string    `json:"name"`
-	Verdict string    `json:"verdict"`
-	License string    `json:"license,omitempty"`
-	Lease   LeaseBody `json:"lease"`
-	QPS     *QPSBody  `json:"qps,omitempty"`
-}
-
-// LeaseBody describes the seat.
-type LeaseBody struct {
-	Product     string    `json:"product"`
-	InstanceID  string    `json:"instance_id"`
-	Since       time.Time `json:"since"`
-	Expires     time.Time `json:"expires"`
-	Resumed     bool      `json:"resumed"`
-	HeartbeatIn float64   `json:"heartbeat_in_seconds"`
-	Held        int       `json:"held"`
-	Limit       int       `json:"limit"`
-}
-
-// QPSBody is the instance's share of the licensed QPS.
-type QPSBody struct {
-	Licensed int     `json:"licensed"`
-	Share    float64 `json:"share"`
-}
-
-// ErrorBody is every failure's body.
-type ErrorBody struct {
-	Code    int    `json:"code"`
-	Name    string `json:"name"`
-	Message string `json:"message"`
-	Fix     string `json:"fix"`
-	// Pool-full details (code 501).
-	Held          int        `json:"held,omitempty"`
-	Limit         int        `json:"limit,omitempty"`
-	OldestExpires *time.Time `json:"oldest_expires,omitempty"`
-}
-
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+PathAuthorize, s.withRole(s.handleAuthorize, pki.RoleInstance))
-	mux.Handle("POST "+PathHeartbeat, s.withRole(s.handleHeartbeat, pki.RoleInstance))
-	mux.Handle("POST "+PathRelease, s.withRole(s.handleRelease, pki.RoleInstance))
-	mux.Handle("GET "+PathLicense, s.withRole(s.handleLicense))
-	mux.Handle("GET "+PathJWKS, s.withRole(s.handleJWKS))
-	mux.Handle("GET "+PathHealth, s.withRole(s.handleHealth))
-	mux.Handle("GET "+PathReady, s.withRole(s.handleReady))
-	mux.Handle("GET "+PathMetrics, s.withRole(s.handleMetrics))
-	mux.Handle("GET "+PathInstances, s.withRole(s.handleInstances, pki.RoleAdmin))
-	mux.Handle("POST "+PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
-	mux.Handle("POST "+PathReload, s.withRole(s.handleReload, pki.RoleAdmin))
+	mux.Handle("POST "+api.PathAuthorize, s.withRole(s.handleAuthorize, pki.RoleInstance))
+	mux.Handle("POST "+api.PathHeartbeat, s.withRole(s.handleHeartbeat, pki.RoleInstance))
+	mux.Handle("POST "+api.PathRelease, s.withRole(s.handleRelease, pki.RoleInstance))
+	mux.Handle("GET "+api.PathLicense, s.withRole(s.handleLicense))
+	mux.Handle("GET "+api.PathJWKS, s.withRole(s.handleJWKS))
+	mux.Handle("GET "+api.PathHealth, s.withRole(s.handleHealth))
+	mux.Handle("GET "+api.PathReady, s.withRole(s.handleReady))
+	mux.Handle("GET "+api.PathMetrics, s.withRole(s.handleMetrics))
+	mux.Handle("GET "+api.PathInstances, s.withRole(s.handleInstances, pki.RoleAdmin))
+	mux.Handle("POST "+api.PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
+	mux.Handle("POST "+api.PathReload, s.withRole(s.handleReload, pki.RoleAdmin))
 	mux.Handle("/", s.withRole(func(w http.ResponseWriter, r *http.Request, p peer) {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithFix("Check the server URL; the SDK and 'licensor check' know the endpoints."))
@@ -184,7 +111,7 @@ func decodeJSON(data []byte, v any) error {
 }
 
 // validate checks an instance request's identifiers.
-func validate(req *InstanceRequest) error {
+func validate(req *api.InstanceRequest) error {
 	switch {
 	case len(req.Product) > store.MaxProductLen || len(req.InstanceID) > store.MaxInstanceLen || len(req.Nonce) > 128 || len(req.HaveLicense) > 128:
 		return codes.Errorf(codes.RequestTooLarge, "product (at most %d bytes), instance_id (%d), nonce and have_license (128) are bounded", store.MaxProductLen, store.MaxInstanceLen)
@@ -202,8 +129,8 @@ func validate(req *InstanceRequest) error {
 
 // admit runs the checks every instance request passes: the body, the
 // clock, the product's place in the license and its dates, QPS mode.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, now time.Time) (*InstanceRequest, *loaded, license.Product, error) {
-	var req InstanceRequest
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, now time.Time) (*api.InstanceRequest, *loaded, license.Product, error) {
+	var req api.InstanceRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return &req, nil, license.Product{}, err
 	}
@@ -268,7 +195,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
 	now := s.clock.Now()
-	var req InstanceRequest
+	var req api.InstanceRequest
 	err := s.decode(w, r, &req)
 	if err == nil {
 		err = validate(&req)
@@ -298,21 +225,21 @@ func share(p license.Product, held int) float64 {
 	return float64(p.QPS) / float64(max(held, 1))
 }
 
-func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, l *loaded, prod license.Product, g store.Grant, now, start time.Time) {
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.InstanceRequest, l *loaded, prod license.Product, g store.Grant, now, start time.Time) {
 	lease, resumed := g.Lease, g.Resumed
 	share := share(prod, g.Held)
 	c := &verdict.Claims{
 		Issuer: verdict.Issuer, Subject: req.InstanceID, Audience: verdict.Audience(req.Product),
 		IssuedAt: now.Unix(), NotBefore: now.Add(-time.Minute).Unix(), Expires: lease.Expires.Unix(),
 		ID: verdict.NewID(), Nonce: req.Nonce, Product: req.Product, Functions: prod.Functions,
-		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share,
+		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share, Machine: l.machine,
 	}
 	tok, err := verdict.Sign(s.serverKey, s.serverKid, c)
 	if err != nil {
 		s.deny(w, r, p, req, now, codes.Errorf(codes.Unknown, "cannot sign the verdict: %w", err))
 		return
 	}
-	body := VerdictBody{Code: 0, Name: "ok", Verdict: tok, Lease: LeaseBody{
+	body := api.VerdictBody{Code: 0, Name: "ok", Verdict: tok, Lease: api.LeaseBody{
 		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: resumed,
 		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
 	}}
@@ -320,11 +247,11 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *Inst
 		body.License = l.compact
 	}
 	if prod.QPS > 0 {
-		body.QPS = &QPSBody{Licensed: prod.QPS, Share: share}
+		body.QPS = &api.QPSBody{Licensed: prod.QPS, Share: share}
 	}
 	s.metrics.result(req.Product, codes.OK)
 	action := "authorize"
-	if r.URL.Path == PathHeartbeat {
+	if r.URL.Path == api.PathHeartbeat {
 		action = "heartbeat"
 	}
 	level := slog.LevelInfo
@@ -346,7 +273,7 @@ func (s *Server) storeError(err error) error {
 		return &poolFull{full}
 	case errors.Is(err, store.ErrNoLease):
 		return codes.Errorf(codes.LeaseUnknown, "this instance holds no live lease (released, revoked, or lapsed)").
-			WithFix("Register again with " + PathAuthorize + "; the SDK does so by itself.")
+			WithFix("Register again with " + api.PathAuthorize + "; the SDK does so by itself.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return codes.Errorf(codes.Unknown, "the request was cancelled: %w", err)
 	}
@@ -364,7 +291,7 @@ func (f *poolFull) codeError() *codes.Error {
 func (f *poolFull) Error() string { return f.codeError().Error() }
 
 // deny answers with err's code, logs it and records it in the audit log.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, p peer, req *InstanceRequest, now time.Time, err error) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, p peer, req *api.InstanceRequest, now time.Time, err error) {
 	body, status := errorBody(err)
 	s.metrics.result(s.productLabel(req.Product), codes.Code(body.Code))
 	s.log.Warn("deny", "code", body.Code, "name", body.Name, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "path", r.URL.Path, "err", body.Message)
@@ -393,15 +320,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, p peer, err error)
 	writeJSON(w, status, body)
 }
 
-func errorBody(err error) (ErrorBody, int) {
+func errorBody(err error) (api.ErrorBody, int) {
 	var full *poolFull
 	if errors.As(err, &full) {
 		e := full.codeError()
 		t := full.OldestExpires.UTC()
-		return ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText(), Held: full.Held, Limit: full.Limit, OldestExpires: &t}, e.Code.HTTPStatus()
+		return api.ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText(), Held: full.Held, Limit: full.Limit, OldestExpires: &t}, e.Code.HTTPStatus()
 	}
 	e := codes.As(err)
-	return ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText()}, e.Code.HTTPStatus()
+	return api.ErrorBody{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText()}, e.Code.HTTPStatus()
 }
 
 func (s *Server) handleLicense(w http.ResponseWriter, r *http.Request, p peer) {
@@ -505,7 +432,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, p peer) {
 	now := s.clock.Now()
 	var rr RevokeRequest
 	err := s.decode(w, r, &rr)
-	req := &InstanceRequest{Product: rr.Product, InstanceID: rr.InstanceID}
+	req := &api.InstanceRequest{Product: rr.Product, InstanceID: rr.InstanceID}
 	if err == nil {
 		err = validate(req)
 	}

@@ -75,6 +75,7 @@ type loaded struct {
 	license *license.License
 	compact string
 	view    license.View
+	machine string // the licensed machine code this host matched
 	at      time.Time
 }
 
@@ -175,11 +176,18 @@ func (s *Server) loadLicense() (*loaded, error) {
 	if err := l.CheckMachine(host); err != nil {
 		return nil, err
 	}
+	machine := host.Code
+	for _, m := range l.Machines {
+		if fingerprint.Match(m, l.MatchMin, host) == nil {
+			machine = m.Code
+			break
+		}
+	}
 	if l.ServerKey.Kid != s.serverKid {
 		return nil, codes.Errorf(codes.ServerKeyMismatch, "the license trusts server key %s; this server's key (%s) is %s",
 			l.ServerKey.Kid, filepath.Join(s.cfg.DataDir, ServerKeyFile), s.serverKid)
 	}
-	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), at: s.clock.Now()}, nil
+	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), machine: machine, at: s.clock.Now()}, nil
 }
 
 // Reload re-reads the license file; on failure the license in force stays.

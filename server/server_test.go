@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
@@ -201,7 +202,7 @@ func call(t *testing.T, c *http.Client, method, url string, body any) answer {
 }
 
 func (r *running) authorize(t *testing.T, c *http.Client, product, id string) answer {
-	return call(t, c, "POST", r.url+PathAuthorize, InstanceRequest{Product: product, InstanceID: id, Nonce: "n-" + id})
+	return call(t, c, "POST", r.url+api.PathAuthorize, api.InstanceRequest{Product: product, InstanceID: id, Nonce: "n-" + id})
 }
 
 type syncBuffer struct {
@@ -228,7 +229,7 @@ func TestAuthorizeChainOfTrust(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("authorize: %d %s", a.status, a.body)
 	}
-	var v VerdictBody
+	var v api.VerdictBody
 	a.decode(t, &v)
 	// vendor key → license
 	signed, err := license.Parse([]byte(v.License))
@@ -253,13 +254,13 @@ func TestAuthorizeChainOfTrust(t *testing.T) {
 	}
 	// The JWKS publishes the same key.
 	var jwks JWKS
-	call(t, s.client("app1"), "GET", r.url+PathJWKS, nil).decode(t, &jwks)
+	call(t, s.client("app1"), "GET", r.url+api.PathJWKS, nil).decode(t, &jwks)
 	if len(jwks.Keys) != 1 || jwks.Keys[0].Kid != keys.ID(serverPub) || jwks.Keys[0].Alg != "EdDSA" {
 		t.Fatalf("jwks = %+v", jwks)
 	}
 	// A client that holds the license gets it left out.
-	a = call(t, s.client("app1"), "POST", r.url+PathHeartbeat, InstanceRequest{Product: "ocr", InstanceID: "i-1", HaveLicense: l.ID})
-	v = VerdictBody{}
+	a = call(t, s.client("app1"), "POST", r.url+api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: "i-1", HaveLicense: l.ID})
+	v = api.VerdictBody{}
 	a.decode(t, &v)
 	if a.status != 200 || v.License != "" || !v.Lease.Resumed {
 		t.Fatalf("heartbeat: %d %s", a.status, a.body)
@@ -280,13 +281,13 @@ func TestPool(t *testing.T) {
 		t.Fatalf("resume: %d %s", a.status, a.body)
 	}
 	a := r.authorize(t, app, "ocr", "i-3")
-	var e ErrorBody
+	var e api.ErrorBody
 	a.decode(t, &e)
 	if a.status != 429 || e.Code != int(codes.InstanceLimit) || e.Held != 3 || e.Limit != 3 || e.OldestExpires == nil || e.Fix == "" {
 		t.Fatalf("fourth instance: %d %s", a.status, a.body)
 	}
 	// Release frees a seat.
-	a = call(t, app, "POST", r.url+PathRelease, InstanceRequest{Product: "ocr", InstanceID: "i-0"})
+	a = call(t, app, "POST", r.url+api.PathRelease, api.InstanceRequest{Product: "ocr", InstanceID: "i-0"})
 	if a.status != 200 || !strings.Contains(string(a.body), `"released":true`) {
 		t.Fatalf("release: %d %s", a.status, a.body)
 	}
@@ -295,7 +296,7 @@ func TestPool(t *testing.T) {
 	}
 	// A lease not renewed lapses and frees its seat.
 	s.clock.Advance(time.Duration(s.cfg.LeaseTTL) + time.Second)
-	if a := call(t, app, "POST", r.url+PathHeartbeat, InstanceRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) || a.status != 404 {
+	if a := call(t, app, "POST", r.url+api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) || a.status != 404 {
 		t.Fatalf("heartbeat after lapse: %d %s", a.status, a.body)
 	}
 	for i := range 3 {
@@ -320,25 +321,25 @@ func TestVerdictCodes(t *testing.T) {
 		{"expired", func() answer { return r.authorize(t, app, "old", "i-1") }, codes.Expired, 403},
 		{"not-yet-valid", func() answer { return r.authorize(t, app, "tts", "i-1") }, codes.NotYetValid, 403},
 		{"qps-needs-async", func() answer { return r.authorize(t, app, "asr", "i-1") }, codes.QPSNeedsAsync, 403},
-		{"malformed-json", func() answer { return post(PathAuthorize, `{"product": "ocr",`) }, codes.RequestMalformed, 400},
-		{"unknown-field", func() answer { return post(PathAuthorize, `{"product":"ocr","instance_id":"a","seats":9}`) }, codes.RequestMalformed, 400},
-		{"bad-instance-id", func() answer { return post(PathAuthorize, `{"product":"ocr","instance_id":"a b"}`) }, codes.RequestMalformed, 400},
-		{"bad-mode", func() answer { return post(PathAuthorize, `{"product":"ocr","instance_id":"a","mode":"turbo"}`) }, codes.RequestMalformed, 400},
+		{"malformed-json", func() answer { return post(api.PathAuthorize, `{"product": "ocr",`) }, codes.RequestMalformed, 400},
+		{"unknown-field", func() answer { return post(api.PathAuthorize, `{"product":"ocr","instance_id":"a","seats":9}`) }, codes.RequestMalformed, 400},
+		{"bad-instance-id", func() answer { return post(api.PathAuthorize, `{"product":"ocr","instance_id":"a b"}`) }, codes.RequestMalformed, 400},
+		{"bad-mode", func() answer { return post(api.PathAuthorize, `{"product":"ocr","instance_id":"a","mode":"turbo"}`) }, codes.RequestMalformed, 400},
 		{"long-instance-id", func() answer {
-			return post(PathAuthorize, `{"product":"ocr","instance_id":"`+strings.Repeat("x", 200)+`"}`)
+			return post(api.PathAuthorize, `{"product":"ocr","instance_id":"`+strings.Repeat("x", 200)+`"}`)
 		}, codes.RequestTooLarge, 413},
-		{"huge-body", func() answer { return post(PathAuthorize, `{"product":"`+strings.Repeat("x", 20000)+`"}`) }, codes.RequestTooLarge, 413},
-		{"heartbeat-unknown", func() answer { return post(PathHeartbeat, `{"product":"ocr","instance_id":"ghost"}`) }, codes.LeaseUnknown, 404},
+		{"huge-body", func() answer { return post(api.PathAuthorize, `{"product":"`+strings.Repeat("x", 20000)+`"}`) }, codes.RequestTooLarge, 413},
+		{"heartbeat-unknown", func() answer { return post(api.PathHeartbeat, `{"product":"ocr","instance_id":"ghost"}`) }, codes.LeaseUnknown, 404},
 		{"wrong-role", func() answer {
-			return call(t, s.client("renewer"), "POST", r.url+PathAuthorize, `{"product":"ocr","instance_id":"a"}`)
+			return call(t, s.client("renewer"), "POST", r.url+api.PathAuthorize, `{"product":"ocr","instance_id":"a"}`)
 		}, codes.RoleForbidden, 403},
-		{"admin-needs-admin", func() answer { return call(t, app, "GET", r.url+PathInstances, nil) }, codes.RoleForbidden, 403},
+		{"admin-needs-admin", func() answer { return call(t, app, "GET", r.url+api.PathInstances, nil) }, codes.RoleForbidden, 403},
 		{"no-endpoint", func() answer { return call(t, app, "GET", r.url+"/v2/nothing", nil) }, codes.RequestMalformed, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.do()
-			var e ErrorBody
+			var e api.ErrorBody
 			a.decode(t, &e)
 			if a.status != tt.status || e.Code != int(tt.code) || e.Name != tt.code.Name() || e.Message == "" || e.Fix == "" {
 				t.Fatalf("got %d %s, want %d code %d", a.status, a.body, tt.status, tt.code)
@@ -397,7 +398,7 @@ func TestRestartKeepsLeases(t *testing.T) {
 	if a := r.authorize(t, app, "ocr", "i-9"); a.code() != int(codes.InstanceLimit) {
 		t.Fatalf("after restart a fourth instance got %d %s", a.status, a.body)
 	}
-	var v VerdictBody
+	var v api.VerdictBody
 	a := r.authorize(t, app, "ocr", "i-2")
 	a.decode(t, &v)
 	if a.status != 200 || !v.Lease.Resumed {
@@ -441,7 +442,7 @@ func TestAdmin(t *testing.T) {
 	r.authorize(t, app, "ocr", "i-1")
 	r.authorize(t, app, "ocr", "i-2")
 	var list InstancesBody
-	call(t, ops, "GET", r.url+PathInstances, nil).decode(t, &list)
+	call(t, ops, "GET", r.url+api.PathInstances, nil).decode(t, &list)
 	var ocr ProductPool
 	for _, p := range list.Products {
 		if p.Product == "ocr" {
@@ -451,20 +452,20 @@ func TestAdmin(t *testing.T) {
 	if ocr.Held != 2 || ocr.Limit != 3 || len(ocr.Instances) != 2 || ocr.Instances[0].Holder != "app1" {
 		t.Fatalf("instances = %+v", list)
 	}
-	if a := call(t, ops, "POST", r.url+PathRevoke, RevokeRequest{Product: "ocr", InstanceID: "i-1"}); a.status != 200 {
+	if a := call(t, ops, "POST", r.url+api.PathRevoke, RevokeRequest{Product: "ocr", InstanceID: "i-1"}); a.status != 200 {
 		t.Fatalf("revoke: %d %s", a.status, a.body)
 	}
-	if a := call(t, app, "POST", r.url+PathHeartbeat, InstanceRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) {
+	if a := call(t, app, "POST", r.url+api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) {
 		t.Fatalf("heartbeat after revoke: %d %s", a.status, a.body)
 	}
-	if a := call(t, ops, "POST", r.url+PathRevoke, RevokeRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) {
+	if a := call(t, ops, "POST", r.url+api.PathRevoke, RevokeRequest{Product: "ocr", InstanceID: "i-1"}); a.code() != int(codes.LeaseUnknown) {
 		t.Fatalf("second revoke: %d %s", a.status, a.body)
 	}
 
 	// Reload picks up a new license without a restart.
 	s.writeLicense(s.serverPub, license.Product{Subject: "ocr", InstanceSize: 9, NotBefore: t0.Add(-time.Hour), NotAfter: t0.AddDate(1, 0, 0)})
 	var view license.View
-	a := call(t, ops, "POST", r.url+PathReload, nil)
+	a := call(t, ops, "POST", r.url+api.PathReload, nil)
 	a.decode(t, &view)
 	if a.status != 200 || view.ProductLicenses[0].InstanceSize != 9 {
 		t.Fatalf("reload: %d %s", a.status, a.body)
@@ -472,10 +473,10 @@ func TestAdmin(t *testing.T) {
 	// A license for another server key is refused and the old one stays.
 	other, _, _ := keys.Generate()
 	s.writeLicense(other, license.Product{Subject: "ocr", InstanceSize: 1, NotBefore: t0.Add(-time.Hour), NotAfter: t0.AddDate(1, 0, 0)})
-	if a := call(t, ops, "POST", r.url+PathReload, nil); a.code() != int(codes.ServerKeyMismatch) {
+	if a := call(t, ops, "POST", r.url+api.PathReload, nil); a.code() != int(codes.ServerKeyMismatch) {
 		t.Fatalf("reload of a license for another server: %d %s", a.status, a.body)
 	}
-	call(t, app, "GET", r.url+PathLicense, nil).decode(t, &view)
+	call(t, app, "GET", r.url+api.PathLicense, nil).decode(t, &view)
 	if view.ProductLicenses[0].InstanceSize != 9 {
 		t.Fatalf("a refused reload replaced the license: %+v", view)
 	}
@@ -498,19 +499,19 @@ func TestOperatorEndpoints(t *testing.T) {
 	app := s.client("app1")
 	r.authorize(t, app, "ocr", "i-1")
 	var view map[string]any
-	call(t, app, "GET", r.url+PathLicense, nil).decode(t, &view)
+	call(t, app, "GET", r.url+api.PathLicense, nil).decode(t, &view)
 	for _, k := range []string{"holder", "issuer", "issued", "productLicenses", "fingerType"} {
 		if _, ok := view[k]; !ok {
 			t.Errorf("/security/license lacks %q", k)
 		}
 	}
-	if a := call(t, app, "GET", r.url+PathHealth, nil); a.status != 200 {
+	if a := call(t, app, "GET", r.url+api.PathHealth, nil); a.status != 200 {
 		t.Errorf("healthz: %d", a.status)
 	}
-	if a := call(t, app, "GET", r.url+PathReady, nil); a.status != 200 {
+	if a := call(t, app, "GET", r.url+api.PathReady, nil); a.status != 200 {
 		t.Errorf("readyz: %d %s", a.status, a.body)
 	}
-	m := string(call(t, app, "GET", r.url+PathMetrics, nil).body)
+	m := string(call(t, app, "GET", r.url+api.PathMetrics, nil).body)
 	for _, want := range []string{
 		`licensor_auth_results_total{code="0",name="ok",product="ocr"} 1`,
 		`licensor_pool_size{product="ocr"} 3`,
@@ -570,7 +571,7 @@ func TestTLSRefusals(t *testing.T) {
 	cfg, _ := pki.ClientTLSConfig(filepath.Join(s.dir, "pki", "ca.crt"), filepath.Join(s.dir, "pki", "clients", "app1.crt"), filepath.Join(s.dir, "pki", "clients", "app1.key"), t0)
 	cfg.Certificates = nil
 	bare := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
-	if _, err := bare.Get(r.url + PathHealth); err == nil {
+	if _, err := bare.Get(r.url + api.PathHealth); err == nil {
 		t.Fatal("a client without a certificate was served")
 	}
 	// A certificate from another CA: the handshake fails.
@@ -584,7 +585,7 @@ func TestTLSRefusals(t *testing.T) {
 	cfg2.Certificates = nil
 	cfg2.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &mallory, nil }
 	foreign := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg2}}
-	if _, err := foreign.Get(r.url + PathHealth); err == nil {
+	if _, err := foreign.Get(r.url + api.PathHealth); err == nil {
 		t.Fatal("a client with a certificate from another CA was served")
 	}
 	// An expired client certificate: the handshake fails.
@@ -598,13 +599,13 @@ func TestTLSRefusals(t *testing.T) {
 	cfg3 := cfg.Clone()
 	cfg3.Certificates = []tls.Certificate{lapsed}
 	expired := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg3}}
-	if _, err := expired.Get(r.url + PathHealth); err == nil {
+	if _, err := expired.Get(r.url + api.PathHealth); err == nil {
 		t.Fatal("a client with an expired certificate was served")
 	}
 	// Each is counted by reason.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		m := string(call(t, s.client("app1"), "GET", r.url+PathMetrics, nil).body)
+		m := string(call(t, s.client("app1"), "GET", r.url+api.PathMetrics, nil).body)
 		if strings.Contains(m, `reason="no_client_certificate"`) && strings.Contains(m, `reason="client_certificate_unknown_ca"`) &&
 			strings.Contains(m, `reason="client_certificate_expired"`) {
 			break
@@ -631,24 +632,24 @@ func TestQPS(t *testing.T) {
 	r := s.start()
 	app := s.client("app1")
 	async := func(path, id string, calls int64) answer {
-		return call(t, app, "POST", r.url+path, InstanceRequest{Product: "asr", InstanceID: id, Mode: "async", Calls: calls})
+		return call(t, app, "POST", r.url+path, api.InstanceRequest{Product: "asr", InstanceID: id, Mode: "async", Calls: calls})
 	}
-	var v VerdictBody
-	a := async(PathAuthorize, "q-1", 0)
+	var v api.VerdictBody
+	a := async(api.PathAuthorize, "q-1", 0)
 	a.decode(t, &v)
 	if a.status != 200 || v.QPS == nil || v.QPS.Licensed != 100 || v.QPS.Share != 100 {
 		t.Fatalf("authorize: %d %s", a.status, a.body)
 	}
-	async(PathAuthorize, "q-2", 0)
+	async(api.PathAuthorize, "q-2", 0)
 	s.clock.Advance(10 * time.Second)
-	v = VerdictBody{}
-	a = async(PathHeartbeat, "q-1", 450) // 45/s: within its new share of 50/s
+	v = api.VerdictBody{}
+	a = async(api.PathHeartbeat, "q-1", 450) // 45/s: within its new share of 50/s
 	a.decode(t, &v)
 	if a.status != 200 || v.QPS.Share != 50 {
 		t.Fatalf("heartbeat within the share: %d %s", a.status, a.body)
 	}
 	s.clock.Advance(10 * time.Second)
-	a = async(PathHeartbeat, "q-1", 2000) // 200/s against a share of 50/s
+	a = async(api.PathHeartbeat, "q-1", 2000) // 200/s against a share of 50/s
 	if a.status != 429 || a.code() != int(codes.QPSExceeded) {
 		t.Fatalf("heartbeat over the share: %d %s", a.status, a.body)
 	}
@@ -662,7 +663,7 @@ func TestStoreUnavailable(t *testing.T) {
 	if a := r.authorize(t, app, "ocr", "i-1"); a.status != 503 || a.code() != int(codes.StoreUnavailable) {
 		t.Fatalf("authorize with the store down: %d %s", a.status, a.body)
 	}
-	if a := call(t, app, "GET", r.url+PathReady, nil); a.status != 503 || a.code() != int(codes.StoreUnavailable) {
+	if a := call(t, app, "GET", r.url+api.PathReady, nil); a.status != 503 || a.code() != int(codes.StoreUnavailable) {
 		t.Fatalf("readyz with the store down: %d %s", a.status, a.body)
 	}
 }

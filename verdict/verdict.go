@@ -44,6 +44,9 @@ type Claims struct {
 	// QPS is the calls per second this instance may spend; 0 when the
 	// product has no QPS control.
 	QPS float64 `json:"qps,omitempty"`
+	// Machine is the licensed machine code the server runs on, so a client
+	// can refuse a server whose license names other machines.
+	Machine string `json:"mc"`
 }
 
 // Sign returns the compact JWT of c signed by the server key.

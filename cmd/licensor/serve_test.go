@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/server"
 )
@@ -48,15 +49,15 @@ func TestServeSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 5 * time.Second}
-	authorize := func(id string) server.VerdictBody {
+	authorize := func(id string) api.VerdictBody {
 		t.Helper()
-		body, _ := json.Marshal(server.InstanceRequest{Product: "demo", InstanceID: id})
-		resp, err := client.Post(q.URL+server.PathAuthorize, "application/json", bytes.NewReader(body))
+		body, _ := json.Marshal(api.InstanceRequest{Product: "demo", InstanceID: id})
+		resp, err := client.Post(q.URL+api.PathAuthorize, "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var v server.VerdictBody
+		var v api.VerdictBody
 		json.NewDecoder(resp.Body).Decode(&v)
 		if resp.StatusCode != 200 {
 			t.Fatalf("authorize %s: HTTP %d, code %d", id, resp.StatusCode, v.Code)
@@ -116,7 +117,7 @@ func startServer(t *testing.T, bin, config, url string, client *http.Client) *ex
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get(url + server.PathReady)
+		resp, err := client.Get(url + api.PathReady)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -1,0 +1,80 @@
+// Package api is the site server's wire format: the paths and the JSON
+// bodies that the server, the SDK and the tools exchange. It imports
+// nothing, so the SDK that products link stays small.
+package api
+
+import "time"
+
+// The paths. Every body is JSON; every failure is an ErrorBody with the
+// code's HTTP status.
+const (
+	PathAuthorize = "/v1/authorize"
+	PathHeartbeat = "/v1/heartbeat"
+	PathRelease   = "/v1/release"
+	PathLicense   = "/security/license"
+	PathJWKS      = "/.well-known/jwks.json"
+	PathHealth    = "/healthz"
+	PathReady     = "/readyz"
+	PathMetrics   = "/metrics"
+	PathInstances = "/v1/admin/instances"
+	PathRevoke    = "/v1/admin/revoke"
+	PathReload    = "/v1/admin/reload"
+)
+
+// InstanceRequest is the body of authorize, heartbeat and release.
+type InstanceRequest struct {
+	Product    string `json:"product"`
+	InstanceID string `json:"instance_id"`
+	// Mode is "sync" (each check asks the server; the default) or "async"
+	// (the SDK refreshes in the background and answers from memory).
+	Mode string `json:"mode,omitempty"`
+	// Nonce, when set, is echoed in the verdict so the client can refuse
+	// a replayed answer.
+	Nonce string `json:"nonce,omitempty"`
+	// HaveLicense is the id of the license the client holds; the answer
+	// leaves the license out when it is the one in force.
+	HaveLicense string `json:"have_license,omitempty"`
+	// Calls is how many checks the instance answered since its last
+	// heartbeat (async mode), for QPS accounting.
+	Calls int64 `json:"calls,omitempty"`
+}
+
+// VerdictBody is a granted authorization.
+type VerdictBody struct {
+	Code    int       `json:"code"`
+	Name    string    `json:"name"`
+	Verdict string    `json:"verdict"`
+	License string    `json:"license,omitempty"`
+	Lease   LeaseBody `json:"lease"`
+	QPS     *QPSBody  `json:"qps,omitempty"`
+}
+
+// LeaseBody describes the seat.
+type LeaseBody struct {
+	Product     string    `json:"product"`
+	InstanceID  string    `json:"instance_id"`
+	Since       time.Time `json:"since"`
+	Expires     time.Time `json:"expires"`
+	Resumed     bool      `json:"resumed"`
+	HeartbeatIn float64   `json:"heartbeat_in_seconds"`
+	Held        int       `json:"held"`
+	Limit       int       `json:"limit"`
+}
+
+// QPSBody is the instance's share of the licensed QPS.
+type QPSBody struct {
+	Licensed int     `json:"licensed"`
+	Share    float64 `json:"share"`
+}
+
+// ErrorBody is every failure's body.
+type ErrorBody struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+	// Pool-full details (code 501).
+	Held          int        `json:"held,omitempty"`
+	Limit         int        `json:"limit,omitempty"`
+	OldestExpires *time.Time `json:"oldest_expires,omitempty"`
+}
