@@ -268,6 +268,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(s.cfg.ShutdownTimeout))
 		err = srv.Shutdown(sctx)
 		cancel()
+		if err != nil {
+			// Past the timeout: drop what is still open.
+			s.log.Warn("shutdown timed out; closing the remaining connections", "err", err)
+			srv.Close()
+			err = nil
+		}
 		<-errc
 	}
 	stopReaper()
@@ -309,6 +315,15 @@ func (s *Server) reap(ctx context.Context) {
 	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
 	s.usage.tick(now, 2*time.Duration(s.cfg.LeaseTTL))
 }
+
+// Held counts the live leases per product.
+func (s *Server) Held(ctx context.Context) (map[string]int, error) {
+	return s.store.Held(ctx, s.clock.Now())
+}
+
+// SetShutdownTimeout changes how long a shutdown waits for in-flight
+// requests; 0 drops them at once.
+func (s *Server) SetShutdownTimeout(d time.Duration) { s.cfg.ShutdownTimeout = Duration(d) }
 
 // Close closes the store if the server opened it.
 func (s *Server) Close() error {

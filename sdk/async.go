@@ -1,0 +1,225 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+)
+
+// retryInterval is how soon a failed refresh is tried again.
+const retryInterval = time.Second
+
+// refresher keeps the async verdict fresh: it heartbeats on the interval
+// the server asks for, registers again when the lease is gone, fails over
+// when the server holding the lease fails, and marks the verdict stale
+// when none of that has worked for StaleAfter. If it ever stops, the
+// answer becomes 506.
+func (c *Client) refresher() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the async refresher stopped: %v", r)})
+			c.log.Error("licensor: async refresher stopped", "code", int(codes.AsyncDead), "panic", fmt.Sprint(r))
+			return
+		}
+		if !c.closed.Load() {
+			c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the async refresher stopped")})
+		}
+	}()
+	timer := time.NewTimer(c.nextRefresh())
+	defer timer.Stop()
+	watch := time.NewTicker(time.Second)
+	defer watch.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-watch.C:
+			c.watch()
+			continue
+		case <-c.refreshC:
+		case <-timer.C:
+		}
+		c.refresh(context.Background())
+		timer.Reset(c.nextRefresh())
+	}
+}
+
+// nextRefresh is when to heartbeat: as the server asked, or soon after a
+// failure.
+func (c *Client) nextRefresh() time.Duration {
+	st := c.state.Load()
+	if st.err != nil || st.refreshed.IsZero() {
+		return retryInterval
+	}
+	left := st.expires.Sub(c.clock.Now())
+	return max(min(left/3, 30*time.Second), 100*time.Millisecond)
+}
+
+// refresh renews the lease (or takes one) on the current server, failing
+// over to the next when it cannot be reached.
+func (c *Client) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(c.servers))*(c.cfg.ConnectTimeout+c.cfg.ReadTimeout))
+	defer cancel()
+	st := c.state.Load()
+	path := api.PathHeartbeat
+	if st.err != nil || st.refreshed.IsZero() {
+		path = api.PathAuthorize // first contact, or after a failure: (re)register
+	}
+	c.mu.Lock()
+	current := c.current
+	c.mu.Unlock()
+	if !c.servers[current].up.Load() {
+		path = api.PathAuthorize // failing over: take a seat on the next server
+	}
+	calls := int64(0)
+	if c.bucket != nil {
+		calls = c.bucket.spent.Swap(0)
+	}
+	a, err := c.ask(ctx, path, "async", "", calls)
+	if codes.Of(err) == codes.LeaseUnknown && path == api.PathHeartbeat {
+		a, err = c.ask(ctx, api.PathAuthorize, "async", "", calls)
+	}
+	c.record(a, err)
+	now := c.clock.Now()
+	if err != nil {
+		e := codes.As(err)
+		if transportFailure(e.Code) && !st.refreshed.IsZero() && now.Sub(st.refreshed) < c.cfg.StaleAfter && st.err == nil {
+			// The verdict in memory stays good until it is stale.
+			return
+		}
+		c.setState(&state{err: e, refreshed: st.refreshed, expires: st.expires, qps: st.qps})
+		return
+	}
+	c.mu.Lock()
+	c.current = a.server
+	lic := c.lic
+	c.mu.Unlock()
+	qps := a.body.QPS != nil && a.body.QPS.Licensed > 0
+	if qps {
+		c.bucket.setRate(a.claims.QPS)
+	}
+	c.setState(&state{refreshed: now, expires: a.body.Lease.Expires, qps: qps})
+	if p, ok := lic.Product(c.cfg.Product); ok && c.cfg.OnExpiryApproaching != nil &&
+		p.NotAfter.Sub(now) < c.cfg.ExpiryWarning && now.Sub(c.warned) > 24*time.Hour {
+		c.warned = now
+		c.cfg.OnExpiryApproaching(c.cfg.Product, p.NotAfter)
+	}
+}
+
+// transportFailure reports whether c says a server could not be reached,
+// as opposed to a server's verdict.
+func transportFailure(c codes.Code) bool {
+	return (c > 0 && c < 100) || c == codes.AllServersDown
+}
+
+// watch marks a verdict stale when it has not been refreshed for
+// StaleAfter (2012 instead when every server is down).
+func (c *Client) watch() {
+	st := c.state.Load()
+	if st.err != nil || st.refreshed.IsZero() {
+		return
+	}
+	age := c.clock.Now().Sub(st.refreshed)
+	if age < c.cfg.StaleAfter {
+		return
+	}
+	err := codes.Errorf(codes.Stale, "the verdict was last refreshed %s ago", age.Round(time.Second))
+	down := 0
+	for _, s := range c.servers {
+		if !s.up.Load() {
+			down++
+		}
+	}
+	if down == len(c.servers) {
+		err = codes.Errorf(codes.AllServersDown, "every server has failed its probe for %s, and the verdict is stale", age.Round(time.Second))
+	}
+	c.setState(&state{err: err, refreshed: st.refreshed, expires: st.expires})
+}
+
+// setState publishes a new answer and tells the product when it turns.
+func (c *Client) setState(next *state) {
+	prev := c.state.Swap(next)
+	wasOK, isOK := prev != nil && prev.err == nil, next.err == nil
+	if wasOK == isOK {
+		return
+	}
+	if isOK {
+		c.log.Info("licensor: authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
+	} else {
+		c.log.Warn("licensor: not authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID,
+			"code", int(next.err.Code), "name", next.err.Code.Name(), "err", next.err.Msg, "fix", next.err.FixText())
+	}
+	if c.cfg.OnStateChange != nil {
+		var err error
+		if next.err != nil {
+			err = next.err
+		}
+		c.cfg.OnStateChange(isOK, err)
+	}
+}
+
+// bucket spends the instance's QPS share locally: a token bucket holding
+// up to one second of the share, refilled every 10 ms.
+type bucket struct {
+	tokens atomic.Int64 // milli-calls
+	rate   atomic.Int64 // milli-calls per second
+	spent  atomic.Int64 // calls since the last heartbeat
+	last   int64        // tokens after the last refill
+}
+
+const refillEvery = 10 * time.Millisecond
+
+func newBucket() *bucket { return &bucket{} }
+
+func (b *bucket) take() bool {
+	if b.tokens.Add(-1000) < 0 {
+		b.tokens.Add(1000)
+		return false
+	}
+	return true
+}
+
+func (b *bucket) setRate(perSecond float64) {
+	r := int64(math.Round(perSecond * 1000))
+	if b.rate.Swap(r) == 0 && r > 0 {
+		b.tokens.Store(r) // the first share: a full second's worth
+		b.last = r
+	}
+}
+
+// refill adds 10 ms of the share and counts what was spent since.
+func (b *bucket) refill() {
+	r := b.rate.Load()
+	cur := b.tokens.Load()
+	if spent := b.last - cur; spent > 0 {
+		b.spent.Add(spent / 1000)
+	}
+	add := r * int64(refillEvery) / int64(time.Second)
+	for {
+		cur = b.tokens.Load()
+		next := min(cur+add, max(r, 1000))
+		if b.tokens.CompareAndSwap(cur, next) {
+			b.last = next
+			return
+		}
+	}
+}
+
+// refiller runs the bucket until the client closes.
+func (c *Client) refiller() {
+	t := time.NewTicker(refillEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.bucket.refill()
+		}
+	}
+}

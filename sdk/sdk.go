@@ -1,0 +1,657 @@
+// Package sdk is what a protected product links: it asks the site license
+// server whether this copy may run, and answers with nil or a *codes.Error
+// that says exactly what is wrong and how to fix it.
+//
+// Two modes:
+//
+//   - sync: each Authorize asks a server (one round trip over mutual TLS,
+//     kept alive).
+//   - async: the SDK registers, heartbeats and refreshes the verdict in the
+//     background; Authorize answers from memory in nanoseconds. A verdict
+//     not refreshed for 10 minutes is stale (507); a refresher that has
+//     stopped is 506. A product licensed with QPS control must run in async
+//     mode (504 otherwise); its calls are spent locally from the share the
+//     server grants (505 past it).
+//
+// Every answer is checked along the chain of trust: the vendor key (built
+// into the product) signs the license, the license names the site server's
+// key, and that key signs the verdict, which is bound to this instance, this
+// product, this license and, in sync mode, this request. Several servers
+// may be given: a failed one is skipped and probed in the background until
+// it answers again; when all fail, 2012.
+//
+// The package imports no server, store, SQL driver or CLI code; a test
+// holds it to that.
+package sdk
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/clock"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/verdict"
+)
+
+// Defaults.
+const (
+	DefaultConnectTimeout = time.Second
+	DefaultReadTimeout    = 3 * time.Second
+	DefaultProbeInterval  = 500 * time.Millisecond
+	DefaultStaleAfter     = 10 * time.Minute
+	DefaultExpiryWarning  = 30 * 24 * time.Hour
+	// clockSkew is how far the server's and this host's clocks may differ.
+	clockSkew = 5 * time.Minute
+)
+
+// Config configures a Client. Servers, the three TLS files, the vendor
+// key and Product are required.
+type Config struct {
+	// Servers are the site servers' URLs, tried in order.
+	Servers []string
+	// CAFile vouches for the servers; CertFile and KeyFile are this
+	// instance's client certificate (role instance) and key.
+	CAFile, CertFile, KeyFile string
+	// VendorPublicKey is the vendor's key, built into the product; or
+	// VendorKeyFile names a PEM file holding it.
+	VendorPublicKey ed25519.PublicKey
+	VendorKeyFile   string
+	// Product is the licensed product this copy is.
+	Product string
+	// InstanceID names this instance; keep it stable across restarts so a
+	// restart resumes its seat. Default: the host name and the product,
+	// which is right for one instance per host.
+	InstanceID string
+	// Async selects async mode.
+	Async bool
+	// ConnectTimeout (1 s) and ReadTimeout (3 s) bound each request.
+	ConnectTimeout, ReadTimeout time.Duration
+	// ProbeInterval is how often servers are probed (500 ms).
+	ProbeInterval time.Duration
+	// StaleAfter is how old an async verdict may be (10 minutes).
+	StaleAfter time.Duration
+	// ExpiryWarning is how long before the license ends OnExpiryApproaching
+	// fires (30 days).
+	ExpiryWarning time.Duration
+
+	// OnConnectError is called when a server cannot be reached.
+	OnConnectError func(server string, err error)
+	// OnStateChange is called when the answer turns from authorized to
+	// denied or back; err is nil when authorized.
+	OnStateChange func(authorized bool, err error)
+	// OnExpiryApproaching is called (at most daily) when the product's
+	// license ends within ExpiryWarning.
+	OnExpiryApproaching func(product string, notAfter time.Time)
+
+	// Clock and Logger default to the system clock and slog.Default().
+	Clock  clock.Clock
+	Logger *slog.Logger
+
+	resolver *net.Resolver // tests: a resolver that stays on the machine
+}
+
+// The environment FromEnv reads.
+var envKeys = map[string]string{
+	"LICENSOR_SERVERS":         "comma-separated server URLs",
+	"LICENSOR_ASYNC":           "1 or true for async mode",
+	"LICENSOR_CA":              "the site CA file",
+	"LICENSOR_CERT":            "this instance's client certificate",
+	"LICENSOR_KEY":             "its private key",
+	"LICENSOR_VENDOR_PUB":      "the vendor's public key file",
+	"LICENSOR_PRODUCT":         "the product name",
+	"LICENSOR_INSTANCE_ID":     "this instance's id",
+	"LICENSOR_CONNECT_TIMEOUT": "e.g. 1s",
+	"LICENSOR_READ_TIMEOUT":    "e.g. 3s",
+}
+
+// FromEnv reads a Config from LICENSOR_* environment variables; an unknown
+// LICENSOR_ variable or an invalid value is an error naming it.
+func FromEnv() (Config, error) {
+	return configFromEnv(os.Environ())
+}
+
+func configFromEnv(environ []string) (Config, error) {
+	var c Config
+	bad := func(k, format string, args ...any) (Config, error) {
+		return Config{}, codes.Errorf(codes.ConfigInvalid, "%s: "+format, append([]any{k}, args...)...)
+	}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "LICENSOR_") {
+			continue
+		}
+		if _, ok := envKeys[k]; !ok {
+			known := make([]string, 0, len(envKeys))
+			for name := range envKeys {
+				known = append(known, name)
+			}
+			return bad(k, "unknown setting (known: %s)", strings.Join(sortStrings(known), ", "))
+		}
+		switch k {
+		case "LICENSOR_SERVERS":
+			for _, u := range strings.Split(v, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					c.Servers = append(c.Servers, u)
+				}
+			}
+		case "LICENSOR_ASYNC":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return bad(k, "%q: want 1, 0, true or false", v)
+			}
+			c.Async = b
+		case "LICENSOR_CA":
+			c.CAFile = v
+		case "LICENSOR_CERT":
+			c.CertFile = v
+		case "LICENSOR_KEY":
+			c.KeyFile = v
+		case "LICENSOR_VENDOR_PUB":
+			c.VendorKeyFile = v
+		case "LICENSOR_PRODUCT":
+			c.Product = v
+		case "LICENSOR_INSTANCE_ID":
+			c.InstanceID = v
+		case "LICENSOR_CONNECT_TIMEOUT", "LICENSOR_READ_TIMEOUT":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return bad(k, "%q: want a duration such as 1s", v)
+			}
+			if k == "LICENSOR_CONNECT_TIMEOUT" {
+				c.ConnectTimeout = d
+			} else {
+				c.ReadTimeout = d
+			}
+		}
+	}
+	return c, nil
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+// Client authorizes one instance of one product.
+type Client struct {
+	cfg     Config
+	clock   clock.Clock
+	log     *slog.Logger
+	vendor  ed25519.PublicKey
+	servers []*server
+
+	mu      sync.Mutex // guards the fields below and the license
+	lic     *license.License
+	licRaw  string
+	current int // index of the server holding our lease (async)
+	warned  time.Time
+	last    Status
+
+	state  atomic.Pointer[state]
+	bucket *bucket
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	refreshC chan struct{} // asks the refresher to act now
+}
+
+// server is one site server as the client sees it.
+type server struct {
+	url string
+	t   *transport
+	up  atomic.Bool
+	err atomic.Pointer[codes.Error] // why it is down
+}
+
+// state is the async answer, swapped whole.
+type state struct {
+	err       *codes.Error // nil: authorized
+	refreshed time.Time    // last verdict from a server
+	expires   time.Time    // the lease's expiry
+	qps       bool
+}
+
+// New checks cfg, loads the certificates and keys, and in async mode
+// registers and starts the refresher (New returns even when no server
+// answers; Authorize then says why).
+func New(cfg Config) (*Client, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, stop: make(chan struct{}), refreshC: make(chan struct{}, 1)}
+	var err error
+	if c.vendor = cfg.VendorPublicKey; c.vendor == nil {
+		if c.vendor, err = keys.LoadPublic(cfg.VendorKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pki.LoadCertPool(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.LoadClientCertificate(cfg.CertFile, cfg.KeyFile, c.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range cfg.Servers {
+		t, err := newTransport(transportConfig{URL: u, RootCAs: pool, Certificate: &cert, ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, Resolver: cfg.resolver})
+		if err != nil {
+			return nil, err
+		}
+		s := &server{url: u, t: t}
+		s.up.Store(true)
+		c.servers = append(c.servers, s)
+	}
+	c.state.Store(&state{err: codes.Errorf(codes.Stale, "no verdict yet: the SDK has not reached a server")})
+	c.wg.Go(c.probe)
+	if cfg.Async {
+		c.bucket = newBucket()
+		c.refresh(context.Background()) // the first answer, before New returns
+		c.wg.Go(c.refresher)
+		c.wg.Go(c.refiller)
+	}
+	return c, nil
+}
+
+// fill checks cfg and sets the defaults.
+func (cfg *Config) fill() error {
+	bad := func(field, format string, args ...any) error {
+		return codes.Errorf(codes.ConfigInvalid, "%s: "+format, append([]any{field}, args...)...)
+	}
+	switch {
+	case len(cfg.Servers) == 0:
+		return bad("Servers (LICENSOR_SERVERS)", "no server given")
+	case cfg.CAFile == "":
+		return bad("CAFile (LICENSOR_CA)", "no CA file given")
+	case cfg.CertFile == "" || cfg.KeyFile == "":
+		return bad("CertFile, KeyFile (LICENSOR_CERT, LICENSOR_KEY)", "no client certificate given")
+	case cfg.VendorPublicKey == nil && cfg.VendorKeyFile == "":
+		return bad("VendorPublicKey (LICENSOR_VENDOR_PUB)", "no vendor key given")
+	case !license.ValidName(cfg.Product):
+		return bad("Product (LICENSOR_PRODUCT)", "%q: want 1 to 64 letters, digits, '.', '_' or '-'", cfg.Product)
+	case cfg.ConnectTimeout < 0 || cfg.ReadTimeout < 0 || cfg.ProbeInterval < 0 || cfg.StaleAfter < 0:
+		return bad("timeouts", "negative")
+	}
+	if cfg.InstanceID == "" {
+		host, _ := os.Hostname()
+		cfg.InstanceID = host + "/" + cfg.Product
+	}
+	if len(cfg.InstanceID) > 128 || strings.ContainsAny(cfg.InstanceID, " \"\\\t\r\n") {
+		return bad("InstanceID (LICENSOR_INSTANCE_ID)", "%q: want 1 to 128 printable characters without spaces or quotes", cfg.InstanceID)
+	}
+	setDefault := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
+	setDefault(&cfg.ProbeInterval, DefaultProbeInterval)
+	setDefault(&cfg.StaleAfter, DefaultStaleAfter)
+	setDefault(&cfg.ExpiryWarning, DefaultExpiryWarning)
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Authorize says whether this copy may run now: nil, or a *codes.Error.
+// In async mode it answers from memory without allocating.
+func (c *Client) Authorize(ctx context.Context) error {
+	if c.cfg.Async {
+		st := c.state.Load()
+		if st.err != nil {
+			return st.err
+		}
+		if st.qps && !c.bucket.take() {
+			return errQPSExceeded
+		}
+		return nil
+	}
+	return c.authorizeSync(ctx)
+}
+
+var errQPSExceeded = codes.Errorf(codes.QPSExceeded, "this instance spent its share of the licensed QPS for this second")
+
+// authorizeSync asks the servers in order, skipping those known down.
+func (c *Client) authorizeSync(ctx context.Context) error {
+	if c.closed.Load() {
+		return codes.Errorf(codes.AsyncDead, "the client is closed")
+	}
+	nonce := newNonce()
+	a, err := c.ask(ctx, api.PathAuthorize, "sync", nonce, 0)
+	c.record(a, err)
+	return err
+}
+
+// ask sends an instance request to the first server that answers and
+// checks the answer. It returns the verdict claims and the body.
+func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64) (*answer, error) {
+	c.mu.Lock()
+	haveLicense := ""
+	if c.lic != nil {
+		haveLicense = c.lic.ID
+	}
+	start := c.current
+	c.mu.Unlock()
+	body, _ := json.Marshal(api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID, Mode: mode, Nonce: nonce, HaveLicense: haveLicense, Calls: calls})
+	var reasons []string
+	tried := 0
+	for i := range c.servers {
+		idx := (start + i) % len(c.servers)
+		s := c.servers[idx]
+		if !s.up.Load() {
+			if e := s.err.Load(); e != nil {
+				reasons = append(reasons, s.url+": "+e.Msg)
+			}
+			continue
+		}
+		tried++
+		status, resp, err := s.t.do(ctx, http.MethodPost, path, body)
+		if err != nil {
+			c.markDown(s, err)
+			reasons = append(reasons, s.url+": "+codes.As(err).Msg)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		a, err := c.check(status, resp, nonce)
+		if a != nil {
+			a.server = idx
+		}
+		return a, err
+	}
+	if tried == 0 && len(c.servers) == 1 {
+		// One server, known down: still try it rather than give up.
+		s := c.servers[0]
+		status, resp, err := s.t.do(ctx, http.MethodPost, path, body)
+		if err == nil {
+			s.up.Store(true)
+			a, err := c.check(status, resp, nonce)
+			return a, err
+		}
+		c.markDown(s, err)
+		return nil, err
+	}
+	if len(c.servers) == 1 && len(reasons) == 1 {
+		if e := c.servers[0].err.Load(); e != nil {
+			return nil, e
+		}
+	}
+	return nil, codes.Errorf(codes.AllServersDown, "every server failed: %s", strings.Join(reasons, "; "))
+}
+
+// answer is a checked verdict.
+type answer struct {
+	claims *verdict.Claims
+	body   api.VerdictBody
+	server int
+}
+
+// check turns a server's HTTP answer into a checked verdict or its code.
+func (c *Client) check(status int, resp []byte, nonce string) (*answer, error) {
+	if status != http.StatusOK {
+		var e api.ErrorBody
+		if err := json.Unmarshal(resp, &e); err != nil || e.Name == "" {
+			return nil, codes.Errorf(codes.Protocol, "the server answered HTTP %d without a licensor error body", status)
+		}
+		return nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
+	}
+	var v api.VerdictBody
+	if err := json.Unmarshal(resp, &v); err != nil {
+		return nil, codes.Errorf(codes.Protocol, "the server's answer is not a verdict: %v", err)
+	}
+	lic, err := c.license(v.License)
+	if err != nil {
+		return nil, err
+	}
+	now := c.clock.Now()
+	serverKey, err := lic.ServerPublicKey()
+	if err != nil {
+		return nil, codes.Errorf(codes.LicenseMalformed, "the license's server key: %v", err)
+	}
+	claims, err := verdict.Verify(v.Verdict, serverKey, verdict.Expect{
+		InstanceID: c.cfg.InstanceID, Product: c.cfg.Product, LicenseID: lic.ID, Nonce: nonce, Now: now, Skew: clockSkew,
+	})
+	switch {
+	case err == nil:
+	case isErr(err, verdict.ErrSignature), isErr(err, verdict.ErrMalformed):
+		return nil, codes.Errorf(codes.VerdictForged, "%v", err)
+	default:
+		return nil, codes.Errorf(codes.VerdictReplayed, "%v", err)
+	}
+	if !licensedMachine(lic, claims.Machine) {
+		return nil, codes.Errorf(codes.Fingerprint, "the server runs on machine %q, which the license for %s does not name", claims.Machine, lic.Holder)
+	}
+	if err := lic.CheckProduct(c.cfg.Product, now); err != nil {
+		return nil, err
+	}
+	return &answer{claims: claims, body: v}, nil
+}
+
+func isErr(err, target error) bool {
+	for e := err; e != nil; {
+		if e == target {
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func licensedMachine(l *license.License, code string) bool {
+	for _, m := range l.Machines {
+		if m.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// license verifies a license the server sent, or returns the one held
+// when the server left it out.
+func (c *Client) license(raw string) (*license.License, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if raw == "" || raw == c.licRaw {
+		if c.lic == nil {
+			return nil, codes.Errorf(codes.LicenseMalformed, "the server sent no license")
+		}
+		return c.lic, nil
+	}
+	signed, err := license.Parse([]byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	l, err := signed.Verify(c.vendor)
+	if err != nil {
+		return nil, err
+	}
+	c.lic, c.licRaw = l, raw
+	return l, nil
+}
+
+// markDown records that s failed and tells the product.
+func (c *Client) markDown(s *server, err error) {
+	e := codes.As(err)
+	s.err.Store(e)
+	if s.up.Swap(false) {
+		c.log.Warn("licensor: server unreachable", "server", s.url, "code", int(e.Code), "name", e.Code.Name(), "err", e.Msg)
+	}
+	if c.cfg.OnConnectError != nil {
+		c.cfg.OnConnectError(s.url, e)
+	}
+}
+
+// probe checks every server on an interval: a down server comes back when
+// it answers; the server holding our lease going down makes the refresher
+// fail over at once.
+func (c *Client) probe() {
+	t := time.NewTicker(c.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.probeOnce()
+	}
+}
+
+func (c *Client) probeOnce() {
+	c.mu.Lock()
+	current := c.current
+	c.mu.Unlock()
+	for i, s := range c.servers {
+		if s.up.Load() && !(c.cfg.Async && i == current) {
+			continue // sync mode finds failures by using the servers
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.ReadTimeout)
+		status, _, err := s.t.do(ctx, http.MethodGet, api.PathHealth, nil)
+		cancel()
+		switch {
+		case err != nil:
+			wasUp := s.up.Load()
+			c.markDown(s, err)
+			if wasUp && c.cfg.Async && i == current {
+				c.kick()
+			}
+		case status == http.StatusOK:
+			if !s.up.Swap(true) {
+				c.log.Info("licensor: server answers again", "server", s.url)
+			}
+		}
+	}
+}
+
+func (c *Client) kick() {
+	select {
+	case c.refreshC <- struct{}{}:
+	default:
+	}
+}
+
+func newNonce() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Status is what the client last heard from a server.
+type Status struct {
+	Authorized bool         `json:"authorized"`
+	Error      *codes.Error `json:"-"`
+	Server     string       `json:"server"`
+	Product    string       `json:"product"`
+	InstanceID string       `json:"instance_id"`
+	LicenseID  string       `json:"license_id"`
+	Holder     string       `json:"holder"`
+	Functions  []string     `json:"functions"`
+	NotAfter   time.Time    `json:"not_after"`
+	Lease      time.Time    `json:"lease_expires"`
+	Resumed    bool         `json:"resumed"`
+	Held       int          `json:"held"`
+	Limit      int          `json:"limit"`
+	QPSShare   float64      `json:"qps_share,omitempty"`
+	Refreshed  time.Time    `json:"refreshed"`
+}
+
+// Status returns the client's last answer and what it knows of the license.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.last
+	st.Product, st.InstanceID = c.cfg.Product, c.cfg.InstanceID
+	if c.lic != nil {
+		st.LicenseID, st.Holder = c.lic.ID, c.lic.Holder
+		if p, ok := c.lic.Product(c.cfg.Product); ok {
+			st.Functions, st.NotAfter = p.Functions, p.NotAfter
+		}
+	}
+	if c.cfg.Async {
+		s := c.state.Load()
+		st.Authorized, st.Error, st.Refreshed = s.err == nil, s.err, s.refreshed
+	}
+	return st
+}
+
+// Has reports whether the license grants the product function f.
+func (c *Client) Has(f string) bool {
+	for _, x := range c.Status().Functions {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// record keeps the last answer for Status.
+func (c *Client) record(a *answer, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.last.Authorized, c.last.Error = false, codes.As(err)
+		return
+	}
+	b := a.body
+	c.last = Status{Authorized: true, Server: c.servers[a.server].url, Lease: b.Lease.Expires, Resumed: b.Lease.Resumed,
+		Held: b.Lease.Held, Limit: b.Lease.Limit, QPSShare: a.claims.QPS, Refreshed: c.clock.Now()}
+}
+
+// Close releases the lease (async mode) and stops every goroutine.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	close(c.stop)
+	c.wg.Wait()
+	var err error
+	if c.cfg.Async {
+		c.mu.Lock()
+		s := c.servers[c.current]
+		c.mu.Unlock()
+		body, _ := json.Marshal(api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID})
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.ReadTimeout)
+		_, _, err = s.t.do(ctx, http.MethodPost, api.PathRelease, body)
+		cancel()
+		c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the client is closed")})
+	}
+	for _, s := range c.servers {
+		s.t.closeIdle()
+	}
+	if err != nil {
+		return fmt.Errorf("release the lease: %w", err)
+	}
+	return nil
+}
