@@ -31,8 +31,8 @@ key, the site server's key and activation request for this machine, a
 license for it (verified before going on), the site PKI (CA, server
 certificate, an instance client certificate "app1" and an admin one), and
 a server configuration; then serves in the foreground like a development
-server, printing a curl command and a 'licensor status' command that work
-against it. Files already in DIR (keys, CA, certificates) are kept; the
+server, printing a curl command, a 'licensor check' command and a
+'licensor status' command that work against it. Files already in DIR (keys, CA, certificates) are kept; the
 request, license and configuration are written anew.
 
 --setup-only writes the files and exits; 'licensor serve --config
@@ -223,6 +223,8 @@ func printTryIt(e *Env, q *quickstartFiles) {
 	fmt.Fprintf(w, "\nServing on %s (Ctrl-C stops it). In another terminal:\n\n", q.URL)
 	fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s \\\n    -d '{\"product\":\"%s\",\"instance_id\":\"curl-1\"}' %s/v1/authorize\n\n",
 		q.CA, q.ClientCert, q.ClientKey, q.Products[0], q.URL)
+	fmt.Fprintf(w, "  licensor check --server %s --ca %s --cert %s --key %s \\\n    --vendor-pub %s --product %s\n\n",
+		q.URL, q.CA, q.ClientCert, q.ClientKey, q.VendorPublicKey, q.Products[0])
 	fmt.Fprintf(w, "  licensor status --server %s --ca %s --cert %s --key %s\n\n", q.URL, q.CA, q.AdminCert, q.AdminKey)
 }
 

@@ -214,6 +214,7 @@ type Client struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   atomic.Bool
+	seated   atomic.Bool   // a server granted this client a seat
 	refreshC chan struct{} // asks the refresher to act now
 }
 
@@ -624,12 +625,14 @@ func (c *Client) record(a *answer, err error) {
 		c.last.Authorized, c.last.Error = false, codes.As(err)
 		return
 	}
+	c.seated.Store(true)
 	b := a.body
 	c.last = Status{Authorized: true, Server: c.servers[a.server].url, Lease: b.Lease.Expires, Resumed: b.Lease.Resumed,
 		Held: b.Lease.Held, Limit: b.Lease.Limit, QPSShare: a.claims.QPS, Refreshed: c.clock.Now()}
 }
 
-// Close releases the lease (async mode) and stops every goroutine.
+// Close releases the lease, if this client took one, and stops every
+// goroutine.
 func (c *Client) Close() error {
 	if c.closed.Swap(true) {
 		return nil
@@ -637,14 +640,23 @@ func (c *Client) Close() error {
 	close(c.stop)
 	c.wg.Wait()
 	var err error
-	if c.cfg.Async {
+	if c.seated.Load() {
 		c.mu.Lock()
 		s := c.servers[c.current]
+		if !c.cfg.Async {
+			for _, x := range c.servers {
+				if x.url == c.last.Server {
+					s = x
+				}
+			}
+		}
 		c.mu.Unlock()
 		body, _ := json.Marshal(api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID})
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.ReadTimeout)
 		_, _, err = s.t.do(ctx, http.MethodPost, api.PathRelease, body)
 		cancel()
+	}
+	if c.cfg.Async {
 		c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the client is closed")})
 	}
 	for _, s := range c.servers {

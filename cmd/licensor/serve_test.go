@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,13 +34,14 @@ func TestServeSurvivesKill9(t *testing.T) {
 		t.Fatalf("quickstart: %v", err)
 	}
 	var q struct {
-		ServerConfig string `json:"server_config"`
-		CA           string `json:"ca"`
-		ClientCert   string `json:"client_cert"`
-		ClientKey    string `json:"client_key"`
-		AdminCert    string `json:"admin_cert"`
-		AdminKey     string `json:"admin_key"`
-		URL          string `json:"url"`
+		ServerConfig    string `json:"server_config"`
+		CA              string `json:"ca"`
+		ClientCert      string `json:"client_cert"`
+		ClientKey       string `json:"client_key"`
+		AdminCert       string `json:"admin_cert"`
+		AdminKey        string `json:"admin_key"`
+		URL             string `json:"url"`
+		VendorPublicKey string `json:"vendor_public_key"`
 	}
 	if err := json.Unmarshal(out, &q); err != nil {
 		t.Fatal(err)
@@ -102,6 +104,22 @@ func TestServeSurvivesKill9(t *testing.T) {
 	}
 	if v := authorize("k-1"); !v.Lease.Resumed {
 		t.Errorf("after kill -9 k-1 did not resume its seat: %+v", v.Lease)
+	}
+
+	// The example protected program runs against the same server.
+	example := exec.Command("go", "run", "../../examples/protected", "-n", "100000")
+	example.Env = append(os.Environ(), "LICENSOR_SERVERS="+q.URL, "LICENSOR_ASYNC=1", "LICENSOR_CA="+q.CA,
+		"LICENSOR_CERT="+q.ClientCert, "LICENSOR_KEY="+q.ClientKey, "LICENSOR_VENDOR_PUB="+q.VendorPublicKey,
+		"LICENSOR_PRODUCT=demo", "LICENSOR_INSTANCE_ID=example-1")
+	out, err = example.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "did 100000 units of work") {
+		t.Fatalf("the example: %v\n%s", err, out)
+	}
+	// A check as the README shows it.
+	out, err = exec.Command(bin, "check", "--server", q.URL, "--ca", q.CA, "--cert", q.ClientCert, "--key", q.ClientKey,
+		"--vendor-pub", q.VendorPublicKey, "--product", "demo").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "code=0 ok") {
+		t.Fatalf("licensor check: %v\n%s", err, out)
 	}
 }
 
