@@ -82,3 +82,38 @@ func BenchmarkAuthorizeSync(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkFailover kills the server holding the lease and measures, with
+// the default probe interval, how long until the verdict was refreshed by
+// the next server. Each iteration is one failover.
+func BenchmarkFailover(b *testing.B) {
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		site := sitetest.New(b)
+		p := sitetest.Product("ocr", 10, 0)
+		first := site.NewServer("a", p).Start("")
+		second := site.NewServer("b", p).Start("")
+		cert, key := site.Client("app1")
+		c, err := New(Config{Servers: []string{first.URL, second.URL}, CAFile: site.CA(), CertFile: cert, KeyFile: key,
+			VendorKeyFile: site.VendorPubFile(), Product: "ocr", InstanceID: "bench", Async: true, Clock: site.Clock,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		killed := time.Now()
+		first.Kill()
+		for c.Status().Server != second.URL {
+			time.Sleep(time.Millisecond) // polling the refresher
+		}
+		took := time.Since(killed)
+		b.StopTimer()
+		total += took
+		if c.Authorize(context.Background()) != nil {
+			b.Fatal("denied after failover")
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "failover-ms")
+}
