@@ -59,7 +59,8 @@ const highWaterKey = "time_high_water"
 
 // Store is the SQLite backend.
 type Store struct {
-	db    *sql.DB
+	db    *sql.DB   // readers
+	wconn *sql.Conn // the one writer's connection
 	stmts statements
 
 	mu     sync.Mutex
@@ -80,12 +81,13 @@ type Store struct {
 // may gather before they are committed.
 const lazyDelay = 10 * time.Millisecond
 
-// statements are prepared once on the store's one connection.
+// statements are prepared once on the writer's connection.
 type statements struct {
+	begin, commit, rollback     *sql.Stmt
 	upsert, remove, audit, meta *sql.Stmt
 }
 
-func (st *statements) prepare(db *sql.DB) error {
+func (st *statements) prepare(db *sql.Conn) error {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -95,9 +97,12 @@ func (st *statements) prepare(db *sql.DB) error {
 		{&st.remove, `DELETE FROM leases WHERE product = ? AND instance_id = ?`},
 		{&st.audit, `INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.meta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+		{&st.begin, `BEGIN IMMEDIATE`},
+		{&st.commit, `COMMIT`},
+		{&st.rollback, `ROLLBACK`},
 	} {
 		var err error
-		if *p.stmt, err = db.Prepare(p.sql); err != nil {
+		if *p.stmt, err = db.PrepareContext(context.Background(), p.sql); err != nil {
 			return err
 		}
 	}
@@ -142,14 +147,22 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
+	// One connection writes, the other reads: SQLite in WAL mode lets a
+	// reader run beside the writer, and one writer never meets "database is
+	// locked".
+	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(0)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), lazy: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := s.stmts.prepare(db); err != nil {
+	if s.wconn, err = db.Conn(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := s.stmts.prepare(s.wconn); err != nil {
+		s.wconn.Close()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -281,13 +294,16 @@ func (s *Store) flush() {
 	close(b.done)
 }
 
-func (s *Store) commit(b *batch) error {
-	tx, err := s.db.Begin()
-	if err != nil {
+func (s *Store) commit(b *batch) (err error) {
+	if _, err := s.stmts.begin.Exec(); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	upsert, remove, audit, meta := tx.Stmt(s.stmts.upsert), tx.Stmt(s.stmts.remove), tx.Stmt(s.stmts.audit), tx.Stmt(s.stmts.meta)
+	defer func() {
+		if err != nil {
+			s.stmts.rollback.Exec()
+		}
+	}()
+	upsert, remove, audit, meta := s.stmts.upsert, s.stmts.remove, s.stmts.audit, s.stmts.meta
 	for _, k := range b.order {
 		l := b.leases[k]
 		if l == nil {
@@ -309,7 +325,8 @@ func (s *Store) commit(b *batch) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	_, err = s.stmts.commit.Exec()
+	return err
 }
 
 // begin locks the store for a change; end unlocks it and returns the batch
@@ -597,6 +614,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
+	s.wconn.Close()
 	return s.db.Close()
 }
 
