@@ -60,6 +60,7 @@ const (
 	ServerKeyMismatch  Code = 516
 	VerdictForged      Code = 517
 	VerdictReplayed    Code = 518
+	ClockSkew          Code = 519
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -75,6 +76,16 @@ const (
 	StoreUnavailable Code = 701
 	AuditTampered    Code = 702
 	ListenFailed     Code = 703
+
+	// Tokens (JWTs) as 'licensor doctor token' explains them.
+	TokenMalformed     Code = 801
+	TokenAlgorithm     Code = 802
+	TokenKeyUnknown    Code = 803
+	TokenBadSignature  Code = 804
+	TokenExpired       Code = 805
+	TokenNotYetValid   Code = 806
+	TokenWrongIssuer   Code = 807
+	TokenWrongAudience Code = 808
 
 	AllServersDown Code = 2012
 )
@@ -127,6 +138,8 @@ var table = []Info{
 	{VerdictForged, "verdict_forged", "The server's answer is not signed by the server key the license names: an impostor server, or an answer altered on the way.", "Check that the client talks to the site's own server (the URL, and the CA file that vouches for it); 'licensor doctor' compares the server's key with the license's.", 0, false},
 	{VerdictReplayed, "verdict_replayed", "The server's answer is signed but not for this request: another instance or product, another license, an old answer (nonce or time), or expired.", "Check this host's clock and that nothing between the client and the server replays answers; the message names what did not match.", 0, false},
 
+	{ClockSkew, "clock_skew", "This host's clock and the server's differ by more than the tolerance, so verdicts look expired or not yet valid.", "Synchronize both clocks with NTP (chrony or systemd-timesyncd); 'licensor doctor' shows the difference.", 0, false},
+
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},
 	{KeyMalformed, "key_malformed", "The key file is not a usable key: not PEM, not Ed25519, or a public key where a private key is needed.", "Point at the key file that 'licensor keys generate' (vendor) or 'licensor activation-request' (site server) wrote.", http.StatusBadRequest, false},
@@ -142,6 +155,15 @@ var table = []Info{
 	{AuditTampered, "audit_tampered", "The audit log's hash chain is broken: an event was edited, inserted or deleted after it was written.", "Keep the store file as evidence and restore the data directory from a backup; the message names the first event that does not verify.", http.StatusInternalServerError, false},
 
 	{ListenFailed, "listen_failed", "The server cannot listen on its address: another process holds the port, or the address is not this host's.", "Stop the other process ('ss -ltnp' names it) or choose another address with --listen or the listen key.", http.StatusInternalServerError, false},
+
+	{TokenMalformed, "token_malformed", "The token is not a compact JWS/JWT: not three base64url parts, or a header or claims that are not JSON.", "Pass the whole token, exactly as issued (header.claims.signature).", http.StatusBadRequest, false},
+	{TokenAlgorithm, "token_alg_not_allowed", "The token's algorithm is not allowed: \"none\", an HMAC algorithm where a public key verifies (the key-confusion attack), or not the one expected.", "Accept only the issuer's algorithm (EdDSA for licensor); a token with alg none or HS256 against a public key is forged.", http.StatusUnauthorized, false},
+	{TokenKeyUnknown, "token_key_unknown", "The token names a key (kid) that the key set does not hold.", "Fetch the issuer's current JWKS; if the kid is still missing, the token comes from another issuer.", http.StatusUnauthorized, false},
+	{TokenBadSignature, "token_bad_signature", "The token's signature does not verify with the issuer's key: the token was altered, or signed by another key.", "Use the token exactly as issued and the key set of the issuer that signed it.", http.StatusUnauthorized, false},
+	{TokenExpired, "token_expired", "The token is past its exp (beyond the allowed clock skew).", "Get a fresh token; if it expired at once, check this host's clock.", http.StatusUnauthorized, false},
+	{TokenNotYetValid, "token_not_yet_valid", "The token's nbf or iat is in the future (beyond the allowed clock skew).", "Check both clocks (NTP); a token from the future means one of them is wrong.", http.StatusUnauthorized, false},
+	{TokenWrongIssuer, "token_wrong_issuer", "The token's iss is not the issuer expected.", "Check which service issued the token and which issuer the verifier is configured for.", http.StatusUnauthorized, false},
+	{TokenWrongAudience, "token_wrong_audience", "The token's aud does not name this audience: it was issued for another service or product.", "Request a token for this audience, or configure the verifier with the audience the issuer uses.", http.StatusUnauthorized, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }
