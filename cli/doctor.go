@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/doctor"
+)
+
+func init() {
+	register(&command{
+		name:    "doctor",
+		summary: "diagnose authorization failures: each check with its code and fix",
+		help: `Usage: licensor doctor [--server URL[,URL…]] [--ca FILE --cert FILE --key FILE]
+                       [--license FILE --vendor-pub FILE] [--product NAME] [--log FILE] [--only CHECK] [--json]
+
+Runs the checks that explain why a product is not authorized, in order,
+and reports each as pass, warn, fail or skip, with its code, what it found
+and the fix; a failed check skips only the checks that depend on it. Exit
+status 0 when nothing failed.
+
+Checks:
+  ca-file             the CA file: readable, which CAs, their dates
+  client-cert         our certificate: readable, matches its key, dates, clientAuth, role
+  license             signature with the vendor key, this machine, dates, products, QPS mode
+  resolve             the server's host name resolves            (per server)
+  tcp                 connect: refused, unreachable or timed out  (per server)
+  tls                 the port speaks TLS at all                  (per server)
+  server-cert         the chain: trusted by the CA, dates, host name, missing
+                      intermediate, self-signed, serverAuth       (per server)
+  client-ca-accepted  our certificate's CA is among those the server accepts
+                      (read from its CertificateRequest)          (per server)
+  clock-skew          this host's clock against the server's      (per server)
+  round-trip          one authorization through the SDK: the verdict's code
+                                                                  (per server)
+  log-scan            recent lines of a server log by code, with their meaning
+
+--only CHECK reports only that check (the ones it depends on still run).
+'licensor doctor cert' explains a certificate chain, 'licensor doctor
+token' a JWT, offline.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o clientFlags
+			o.register(fs)
+			lic := fs.String("license", "", "the license file to check")
+			vendorPub := fs.String("vendor-pub", "", "the vendor's public key")
+			product := fs.String("product", "", "the product to check and to authorize in the round trip")
+			logFile := fs.String("log", "", "a server log to scan for failure codes")
+			only := fs.String("only", "", "report only this check")
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("doctor takes no arguments; 'licensor doctor cert' and 'licensor doctor token' explain a certificate or a token")
+				}
+				if *only != "" && !slices.Contains(doctor.CheckNames, *only) {
+					return usageErrorf("no check %q; the checks are %s", *only, strings.Join(doctor.CheckNames, ", "))
+				}
+				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *logFile == "" {
+					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license or --log")
+				}
+				host, _ := e.Hostname()
+				opts := doctor.Options{CAFile: o.ca, CertFile: o.cert, KeyFile: o.key, LicenseFile: *lic, VendorPub: *vendorPub,
+					Product: *product, LogFile: *logFile, Only: *only, Now: e.Clock.Now, Fingerprint: e.Fingerprint, Hostname: host}
+				for _, s := range strings.Split(o.server, ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						opts.Servers = append(opts.Servers, strings.TrimRight(s, "/"))
+					}
+				}
+				rep := doctor.Diagnose(ctx, opts)
+				if *asJSON {
+					if err := e.writeJSON(rep); err != nil {
+						return err
+					}
+				} else {
+					printResults(e.Stdout, rep.Checks)
+				}
+				if !rep.OK {
+					return reported{firstFailure(rep.Checks)}
+				}
+				return nil
+			}
+		},
+	})
+}
+
+// printResults writes checks one line each, details indented.
+func printResults(w io.Writer, rs []doctor.Result) {
+	for _, r := range rs {
+		status := string(r.Status)
+		if r.Status == doctor.Fail {
+			status = "FAIL"
+		}
+		line := fmt.Sprintf("%-5s %-19s %s", status, r.Name, r.Found)
+		if r.Code != 0 {
+			line = fmt.Sprintf("%-5s %-19s code=%d %s: %s", status, r.Name, r.Code, codes.Code(r.Code).Name(), r.Found)
+		}
+		fmt.Fprintln(w, line)
+		for _, d := range r.Details {
+			fmt.Fprintf(w, "%25s %s\n", "", d)
+		}
+		if r.Fix != "" && r.Status != doctor.Pass && r.Status != doctor.Skip {
+			fmt.Fprintf(w, "%25s fix: %s\n", "", r.Fix)
+		}
+	}
+}
+
+func firstFailure(rs []doctor.Result) error {
+	for _, r := range rs {
+		if r.Status == doctor.Fail {
+			return &codes.Error{Code: codes.Code(r.Code), Msg: r.Found, Fix: r.Fix}
+		}
+	}
+	return codes.Errorf(codes.Unknown, "a check failed")
+}

@@ -1,0 +1,487 @@
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/sdk"
+)
+
+// Options are what the doctor is told about.
+type Options struct {
+	Servers                   []string
+	CAFile, CertFile, KeyFile string
+	LicenseFile, VendorPub    string
+	Product                   string // for the license check and the round trip
+	LogFile                   string
+	// Only, when set, reports only the checks of that name.
+	Only string
+
+	Now            func() time.Time
+	Fingerprint    func() (*fingerprint.Fingerprint, error)
+	Hostname       string
+	ConnectTimeout time.Duration // 1 s
+	ReadTimeout    time.Duration // 3 s
+	// SkewWarn and SkewFail bound the clock difference with a server (30 s, 5 min).
+	SkewWarn, SkewFail time.Duration
+	// Resolver replaces the system resolver (tests stay on the machine).
+	Resolver *net.Resolver
+}
+
+// CheckNames lists every check in the order they run.
+var CheckNames = []string{"ca-file", "client-cert", "license", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip", "log-scan"}
+
+// Diagnose runs the checks and returns the report.
+func Diagnose(ctx context.Context, o Options) *Report {
+	o.defaults()
+	d := &diagnosis{o: o}
+	d.local(ctx)
+	for _, u := range o.Servers {
+		d.server(ctx, u)
+	}
+	if o.LogFile != "" {
+		d.add(ScanLog(o.LogFile, o.Now()))
+	}
+	rep := &Report{Checks: d.results, OK: true}
+	for _, r := range rep.Checks {
+		if r.Status == Fail {
+			rep.OK = false
+		}
+	}
+	return rep
+}
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = sdk.DefaultConnectTimeout
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = sdk.DefaultReadTimeout
+	}
+	if o.SkewWarn == 0 {
+		o.SkewWarn = 30 * time.Second
+	}
+	if o.SkewFail == 0 {
+		o.SkewFail = 5 * time.Minute
+	}
+	if o.Fingerprint == nil {
+		o.Fingerprint = fingerprint.Collect
+	}
+}
+
+type diagnosis struct {
+	o       Options
+	results []Result
+	pool    *x509.CertPool
+	cert    *tls.Certificate
+}
+
+func (d *diagnosis) add(rs ...Result) {
+	for _, r := range rs {
+		if d.o.Only == "" || r.Name == d.o.Only {
+			d.results = append(d.results, r)
+		}
+	}
+}
+
+// local checks what needs no server: the CA file, the client certificate,
+// the license.
+func (d *diagnosis) local(ctx context.Context) {
+	o := d.o
+	if o.CAFile != "" {
+		pool, r := ExplainCAFileAt(o.CAFile, o.Now())
+		d.add(r)
+		if r.Status != Fail {
+			d.pool = pool
+		}
+	} else if len(o.Servers) > 0 {
+		d.add(Result{Name: "ca-file", Status: Fail, Code: int(codes.CAFile), Found: "no CA file given (--ca)",
+			Fix: "Give the site CA file the server's certificate chains to: 'licensor pki init' wrote it as ca.crt."})
+	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		cert, err := pki.LoadClientCertificate(o.CertFile, o.KeyFile, o.Now())
+		if err != nil {
+			d.add(fail("client-cert", err))
+		} else {
+			d.cert = &cert
+			rep := ExplainChain(certChain(cert), ChainOptions{Client: true, Now: o.Now(), Roots: d.pool})
+			r := summarize("client-cert", rep, fmt.Sprintf("%q, role %s, expires %s", cert.Leaf.Subject.CommonName, roleOf(cert.Leaf), cert.Leaf.NotAfter.UTC().Format(time.RFC3339)))
+			d.add(r)
+		}
+	} else if len(o.Servers) > 0 {
+		d.add(Result{Name: "client-cert", Status: Fail, Code: int(codes.ClientCert), Found: "no client certificate given (--cert, --key)",
+			Fix: "The site server requires a client certificate: 'licensor pki client --dir SITE_DIR --name NAME --role instance'."})
+	}
+	if o.LicenseFile != "" {
+		d.add(d.license())
+	}
+}
+
+func certChain(c tls.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, der := range c.Certificate {
+		if x, err := x509.ParseCertificate(der); err == nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func roleOf(c *x509.Certificate) string {
+	r, err := pki.RoleOf(c)
+	if err != nil {
+		return "none"
+	}
+	return string(r)
+}
+
+// summarize folds a chain report into one Result named name.
+func summarize(name string, rep *ChainReport, ok string) Result {
+	r := Result{Name: name, Status: Pass, Found: ok}
+	for _, c := range rep.Checks {
+		switch c.Status {
+		case Fail:
+			if r.Status != Fail {
+				r.Status, r.Code, r.Found, r.Fix = Fail, c.Code, c.Name+": "+c.Found, c.Fix
+			} else {
+				r.Details = append(r.Details, c.Name+": "+c.Found)
+			}
+		case Warn:
+			if r.Status == Pass {
+				r.Status, r.Code, r.Fix = Warn, c.Code, c.Fix
+			}
+			r.Details = append(r.Details, c.Name+": "+c.Found)
+		}
+	}
+	return r
+}
+
+// license checks the license file: signature, this machine, products.
+func (d *diagnosis) license() Result {
+	o := d.o
+	const name = "license"
+	if o.VendorPub == "" {
+		return Result{Name: name, Status: Fail, Code: int(codes.InvalidArgument), Found: "no vendor public key given (--vendor-pub)",
+			Fix: "Give the vendor's public key the license was signed with."}
+	}
+	vendor, err := keys.LoadPublic(o.VendorPub)
+	if err != nil {
+		return fail(name, err)
+	}
+	data, err := license.ReadFile(o.LicenseFile)
+	if err != nil {
+		return fail(name, err)
+	}
+	signed, err := license.Parse(data)
+	if err != nil {
+		return fail(name, err)
+	}
+	l, err := signed.Verify(vendor)
+	if err != nil {
+		return fail(name, err)
+	}
+	now := o.Now()
+	r := pass(name, "license %s for %s, signed by vendor key %s", l.ID, l.Holder, signed.KeyID)
+	host, err := o.Fingerprint()
+	switch {
+	case err != nil:
+		r.Details = append(r.Details, "machine: cannot compute this host's machine code: "+err.Error())
+	case l.CheckMachine(host) != nil:
+		res := fail(name, l.CheckMachine(host))
+		res.Details = append(res.Details, "run the doctor with --license on the site server's host: the license binds that machine")
+		return res
+	default:
+		r.Details = append(r.Details, "machine: this host "+host.Code+" is bound by the license")
+	}
+	var worst error
+	for _, p := range l.Products {
+		line := fmt.Sprintf("product %s: instances=%d qps=%d, %s .. %s UTC", p.Subject, p.InstanceSize, p.QPS, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter))
+		if err := p.Check(now); err != nil {
+			line += " — " + codes.As(err).Code.String()
+			if o.Product == "" || o.Product == p.Subject {
+				worst = err
+			}
+		} else if left := p.NotAfter.Sub(now); left < 30*24*time.Hour {
+			line += fmt.Sprintf(" — ends in %d days", int(left.Hours()/24))
+			if r.Status == Pass {
+				r = Result{Name: name, Status: Warn, Found: r.Found + fmt.Sprintf("; product %s ends in %d days", p.Subject, int(left.Hours()/24)),
+					Details: r.Details, Fix: "Ask the vendor to renew the license before it ends."}
+			}
+		}
+		if p.QPS > 0 {
+			line += "; QPS control: clients must run in async mode (LICENSOR_ASYNC=1), sync clients get 504"
+		}
+		r.Details = append(r.Details, line)
+	}
+	if o.Product != "" {
+		if err := l.CheckProduct(o.Product, now); err != nil {
+			worst = err
+		}
+	}
+	if worst != nil {
+		res := fail(name, worst)
+		res.Details = r.Details
+		return res
+	}
+	return r
+}
+
+// server runs the network checks against one server, in order; each
+// needs the one before it.
+func (d *diagnosis) server(ctx context.Context, raw string) {
+	o := d.o
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		d.add(Result{Name: "resolve", Status: Fail, Code: int(codes.InvalidArgument), Found: fmt.Sprintf("%q is not an https://HOST:PORT URL", raw),
+			Fix: "Give the server as https://HOST:PORT (8443 by default)."})
+		return
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	at := func(r Result) Result { r.Found = raw + ": " + r.Found; return r }
+	skipRest := func(after string) {
+		started := false
+		for _, n := range CheckNames {
+			if started && n != "log-scan" {
+				d.add(skip(n, raw+": skipped: "+after+" failed"))
+			}
+			if n == after {
+				started = true
+			}
+		}
+	}
+
+	// resolve
+	var addrs []string
+	if ip := net.ParseIP(host); ip != nil {
+		addrs = []string{host}
+		d.add(at(pass("resolve", "%s is an IP address", host)))
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		res := o.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		addrs, err = res.LookupHost(rctx, host)
+		cancel()
+		if err != nil {
+			d.add(at(fail("resolve", codes.Errorf(codes.Resolve, "%s does not resolve: %v", host, err))))
+			skipRest("resolve")
+			return
+		}
+		d.add(at(pass("resolve", "%s resolves to %s", host, strings.Join(addrs, ", "))))
+	}
+
+	// tcp
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout, Resolver: o.Resolver}
+	addr := net.JoinHostPort(addrs[0], port)
+	start := time.Now()
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		c := sdk.Classify(raw, err)
+		r := fail("tcp", c)
+		switch {
+		case c.Code == codes.Timeout:
+			r.Found = fmt.Sprintf("connecting to %s timed out after %s: a firewall drops the packets, or the host is down", addr, o.ConnectTimeout)
+		case strings.Contains(err.Error(), "refused"):
+			r.Found = fmt.Sprintf("%s refused the connection: nothing listens on port %s", addr, port)
+		case strings.Contains(err.Error(), "unreachable"):
+			r.Found = fmt.Sprintf("%s is unreachable: no route to the host", addr)
+		}
+		d.add(at(r))
+		skipRest("tcp")
+		return
+	}
+	d.add(at(pass("tcp", "connected to %s in %s", addr, time.Since(start).Round(time.Microsecond))))
+
+	// tls: does it speak TLS, what chain does it present, which CAs does
+	// it accept client certificates from?
+	var accepted [][]byte
+	asked := false
+	tcfg := &tls.Config{
+		ServerName:         host,
+		InsecureSkipVerify: true, // the chain is checked below, with reasons
+		MinVersion:         tls.VersionTLS12,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked, accepted = true, cri.AcceptableCAs
+			if d.cert != nil {
+				return d.cert, nil
+			}
+			return &tls.Certificate{}, nil
+		},
+	}
+	tc := tls.Client(conn, tcfg)
+	conn.SetDeadline(time.Now().Add(o.ReadTimeout))
+	herr := tc.HandshakeContext(ctx)
+	state := tc.ConnectionState()
+	if herr == nil {
+		// A server that refuses our certificate says so after the
+		// handshake in TLS 1.3: read once to hear its alert.
+		tc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var b [1]byte
+		if _, err := tc.Read(b[:]); err != nil && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
+			herr = err
+		}
+	}
+	tc.Close()
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(herr, &rh):
+		d.add(at(fail("tls", codes.Errorf(codes.Protocol, "port %s does not speak TLS (it answered %q): plain HTTP, or another service", port, printable(rh.RecordHeader[:])))))
+		skipRest("tls")
+		return
+	case len(state.PeerCertificates) == 0 && herr != nil:
+		d.add(at(fail("tls", sdk.Classify(raw, herr))))
+		skipRest("tls")
+		return
+	}
+	d.add(at(pass("tls", "%s, %s", tls.VersionName(state.Version), tls.CipherSuiteName(state.CipherSuite))))
+
+	// server-cert
+	rep := ExplainChain(state.PeerCertificates, ChainOptions{Roots: d.pool, Host: host, Now: o.Now()})
+	d.add(at(summarize("server-cert", rep, fmt.Sprintf("%q issued by %q, valid until %s, covers %s", state.PeerCertificates[0].Subject.CommonName,
+		state.PeerCertificates[0].Issuer.CommonName, state.PeerCertificates[0].NotAfter.UTC().Format(time.RFC3339), host))))
+
+	// client-ca-accepted
+	d.add(at(d.clientCAAccepted(asked, accepted, herr)))
+	if herr != nil {
+		skipRest("client-ca-accepted")
+		return
+	}
+
+	// clock-skew and round-trip go through the SDK's transport.
+	d.add(at(d.clockSkew(ctx, raw)))
+	d.add(at(d.roundTrip(ctx, raw)))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func printable(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r < 32 || r > 126 {
+			return '.'
+		}
+		return r
+	}, string(b))
+}
+
+// clientCAAccepted compares our certificate's issuer with the CAs the
+// server's CertificateRequest lists: the bad_certificate case.
+func (d *diagnosis) clientCAAccepted(asked bool, accepted [][]byte, herr error) Result {
+	const name = "client-ca-accepted"
+	if !asked {
+		return warn(name, codes.TLSHandshake, "the server did not ask for a client certificate: it does not enforce mutual TLS", "Serve with 'licensor serve', which requires client certificates.")
+	}
+	var names []string
+	for _, raw := range accepted {
+		var rdn pkix.RDNSequence
+		if _, err := asn1.Unmarshal(raw, &rdn); err == nil {
+			var n pkix.Name
+			n.FillFromRDNSequence(&rdn)
+			names = append(names, fmt.Sprintf("%q", n.CommonName))
+		}
+	}
+	if d.cert == nil {
+		return Result{Name: name, Status: Fail, Code: int(codes.ClientCert), Found: "the server requires a client certificate and none was given",
+			Fix: "Give the client certificate and key (--cert, --key) issued by the site CA."}
+	}
+	ours := d.cert.Leaf.Issuer.CommonName
+	match := len(accepted) == 0 // a server that lists no CAs accepts any it can verify
+	for _, raw := range accepted {
+		if string(raw) == string(d.cert.Leaf.RawIssuer) {
+			match = true
+		}
+	}
+	if !match {
+		return Result{Name: name, Status: Fail, Code: int(codes.TLSHandshake),
+			Found: fmt.Sprintf("our client certificate %q is issued by %q; the server accepts certificates from %s", d.cert.Leaf.Subject.CommonName, ours, strings.Join(names, ", ")),
+			Fix:   "Issue the client certificate from the server's site CA ('licensor pki client --dir SITE_DIR --name NAME --role instance'), or give the server the CA that issued it."}
+	}
+	if herr != nil {
+		return fail(name, sdk.Classify("", herr))
+	}
+	return pass(name, "the server accepts certificates from %s; ours is issued by %q", strings.Join(names, ", "), ours)
+}
+
+// clockSkew compares this host's clock with the server's Date header.
+func (d *diagnosis) clockSkew(ctx context.Context, raw string) Result {
+	const name = "clock-skew"
+	cfg := &tls.Config{RootCAs: d.pool, MinVersion: tls.VersionTLS12}
+	if d.cert != nil {
+		cfg.Certificates = []tls.Certificate{*d.cert}
+	}
+	hc := &http.Client{Timeout: d.o.ConnectTimeout + d.o.ReadTimeout, Transport: &http.Transport{TLSClientConfig: cfg, DialContext: (&net.Dialer{Resolver: d.o.Resolver}).DialContext}}
+	defer hc.CloseIdleConnections()
+	before := d.o.Now()
+	resp, err := hc.Get(raw + api.PathHealth)
+	if err != nil {
+		return fail(name, sdk.Classify(raw, err))
+	}
+	resp.Body.Close()
+	after := d.o.Now()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return Result{Name: name, Status: Skip, Found: "the server sent no Date header"}
+	}
+	local := before.Add(after.Sub(before) / 2)
+	skew := local.Sub(date).Round(time.Second)
+	abs := max(skew, -skew)
+	desc := fmt.Sprintf("this host's clock is %s %s the server's", abs, map[bool]string{true: "ahead of", false: "behind"}[skew >= 0])
+	switch {
+	case abs > d.o.SkewFail:
+		return Result{Name: name, Status: Fail, Code: int(codes.ClockSkew), Found: desc + fmt.Sprintf(" (more than %s)", d.o.SkewFail), Fix: codeFix(codes.ClockSkew)}
+	case abs > d.o.SkewWarn:
+		return warn(name, codes.ClockSkew, desc, "")
+	}
+	return pass(name, "%s (within %s)", desc, d.o.SkewWarn)
+}
+
+func codeFix(c codes.Code) string {
+	in, _ := c.Info()
+	return in.Fix
+}
+
+// roundTrip authorizes once through the SDK, as a product would.
+func (d *diagnosis) roundTrip(ctx context.Context, raw string) Result {
+	const name = "round-trip"
+	o := d.o
+	if o.Product == "" || o.VendorPub == "" || d.cert == nil {
+		return skip(name, "give --product, --vendor-pub and a client certificate to authorize once through the SDK")
+	}
+	c, err := sdk.New(sdk.Config{Servers: []string{raw}, CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile, VendorKeyFile: o.VendorPub,
+		Product: o.Product, InstanceID: "licensor-doctor-" + o.Hostname, ConnectTimeout: o.ConnectTimeout, ReadTimeout: o.ReadTimeout,
+		Logger: discard})
+	if err != nil {
+		return fail(name, err)
+	}
+	defer c.Close()
+	if err := c.Authorize(ctx); err != nil {
+		return fail(name, err)
+	}
+	st := c.Status()
+	return pass(name, "authorized %s: verdict checked from the vendor key to the server key; seat %d of %d (released)", st.Product, st.Held, st.Limit)
+}

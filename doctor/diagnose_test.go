@@ -1,0 +1,254 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/pki"
+)
+
+// offline fails every DNS lookup without a packet leaving the machine.
+var offline = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+	return nil, errors.New("no DNS server in tests")
+}}
+
+type fixture struct {
+	site *sitetest.Site
+	srv  *sitetest.Server
+	url  string
+}
+
+func newFixture(t *testing.T) *fixture {
+	site := sitetest.New(t)
+	srv := site.NewServer("a", sitetest.Product("ocr", 2, 0), sitetest.Product("asr", 2, 10))
+	r := srv.Start("")
+	return &fixture{site: site, srv: srv, url: r.URL}
+}
+
+func (f *fixture) options(servers ...string) Options {
+	cert, key := f.site.Client("app1")
+	return Options{Servers: servers, CAFile: f.site.CA(), CertFile: cert, KeyFile: key,
+		LicenseFile: f.srv.Config.License, VendorPub: f.site.VendorPubFile(), Product: "ocr",
+		Now: f.site.Clock.Now, Fingerprint: func() (*fingerprint.Fingerprint, error) { return f.site.Host, nil },
+		Hostname: "doctor-test", ConnectTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, Resolver: offline}
+}
+
+func find(t *testing.T, rep *Report, name string) Result {
+	t.Helper()
+	for _, r := range rep.Checks {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no check %q in %+v", name, rep.Checks)
+	return Result{}
+}
+
+func TestHealthySite(t *testing.T) {
+	f := newFixture(t)
+	rep := Diagnose(context.Background(), f.options(f.url))
+	for _, r := range rep.Checks {
+		if r.Status == Fail {
+			t.Errorf("%s failed: %s", r.Name, r.Found)
+		}
+	}
+	if !rep.OK {
+		t.Fatal("the report is not OK")
+	}
+	for _, name := range []string{"ca-file", "client-cert", "license", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip"} {
+		if r := find(t, rep, name); r.Status != Pass && r.Status != Warn {
+			t.Errorf("%s: %s %s", name, r.Status, r.Found)
+		}
+	}
+	if r := find(t, rep, "license"); !strings.Contains(strings.Join(r.Details, "\n"), "async mode") {
+		t.Errorf("the license check does not say that asr needs async mode: %v", r.Details)
+	}
+}
+
+// TestBrokenEndpoints produces each network failure for real on loopback
+// and checks the doctor names it with its code.
+func TestBrokenEndpoints(t *testing.T) {
+	f := newFixture(t)
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + ln.Addr().String()
+	ln.Close()
+
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+
+	hole, _ := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	defer hole.Close()
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+
+	// A server whose certificate covers another host name.
+	pkiDir := filepath.Join(f.site.Dir, "pki")
+	if _, err := pki.IssueServer(pkiDir, []string{"other.example"}, f.site.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wrongHost := tlsServer(t, pkiDir, pkiDir)
+
+	// A server from another site's CA.
+	other := t.TempDir()
+	if _, err := pki.InitSite(other, []string{"127.0.0.1"}, f.site.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	foreign := tlsServer(t, other, other)
+	pki.IssueClient(other, "stranger", pki.RoleInstance, 30, f.site.Clock.Now())
+
+	tests := []struct {
+		name  string
+		opts  func() Options
+		check string
+		want  codes.Code
+	}{
+		{"closed-port", func() Options { return f.options(closed) }, "tcp", codes.Connect},
+		{"blackholed-port", func() Options { return f.options("https://" + hole.Addr().String()) }, "tls", codes.Timeout},
+		{"plain-http-port", func() Options { return f.options("https://" + plain.Listener.Addr().String()) }, "tls", codes.Protocol},
+		{"unresolvable", func() Options { return f.options("https://licensor.invalid:8443") }, "resolve", codes.Resolve},
+		{"wrong-host", func() Options { return f.options(wrongHost) }, "server-cert", codes.ServerCert},
+		{"unknown-ca", func() Options { return f.options(foreign) }, "server-cert", codes.ServerCert},
+		{"client-cert-from-another-ca", func() Options {
+			o := f.options(f.url)
+			o.CertFile, o.KeyFile = filepath.Join(other, "clients", "stranger.crt"), filepath.Join(other, "clients", "stranger.key")
+			return o
+		}, "client-ca-accepted", codes.TLSHandshake},
+		{"no-client-cert", func() Options {
+			o := f.options(f.url)
+			o.CertFile, o.KeyFile = "", ""
+			return o
+		}, "client-cert", codes.ClientCert},
+		{"clock-skew", func() Options {
+			o := f.options(f.url)
+			o.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+			return o
+		}, "clock-skew", codes.ClockSkew},
+		{"round-trip-denied", func() Options {
+			o := f.options(f.url)
+			o.Product, o.LicenseFile = "tts", ""
+			return o
+		}, "round-trip", codes.ProductUnlicensed},
+		{"license-other-machine", func() Options {
+			o := f.options()
+			o.Fingerprint = func() (*fingerprint.Fingerprint, error) { return sitetest.FakeHost("elsewhere"), nil }
+			return o
+		}, "license", codes.Fingerprint},
+		{"license-tampered", func() Options {
+			o := f.options()
+			data, _ := os.ReadFile(o.LicenseFile)
+			lines := strings.Split(string(data), "\n")
+			for i, l := range lines {
+				if strings.HasPrefix(l, "-----BEGIN") {
+					b := []byte(lines[i+4])
+					if b[5] == 'A' {
+						b[5] = 'B'
+					} else {
+						b[5] = 'A'
+					}
+					lines[i+4] = string(b)
+				}
+			}
+			o.LicenseFile = filepath.Join(t.TempDir(), "site.lic")
+			os.WriteFile(o.LicenseFile, []byte(strings.Join(lines, "\n")), 0o644)
+			return o
+		}, "license", codes.LicenseTampered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Diagnose(context.Background(), tt.opts())
+			r := find(t, rep, tt.check)
+			if r.Status != Fail || r.Code != int(tt.want) || r.Fix == "" {
+				t.Fatalf("%s = %+v, want a failure with code %d", tt.check, r, tt.want)
+			}
+			if rep.OK {
+				t.Fatal("the report is OK")
+			}
+		})
+	}
+}
+
+// tlsServer serves with DIR/server.crt, requiring client certificates
+// from the CA in caDir.
+func tlsServer(t *testing.T, dir, caDir string) string {
+	t.Helper()
+	cfg, err := pki.ServerTLSConfig(filepath.Join(caDir, pki.CACertFile), filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(http.NotFoundHandler())
+	s.TLS = cfg
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func TestOnlyAndSkips(t *testing.T) {
+	f := newFixture(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + ln.Addr().String()
+	ln.Close()
+	rep := Diagnose(context.Background(), f.options(closed))
+	if r := find(t, rep, "tls"); r.Status != Skip {
+		t.Errorf("tls after a failed tcp = %s", r.Status)
+	}
+	if r := find(t, rep, "license"); r.Status != Pass {
+		t.Errorf("a failed server skipped the license check: %+v", r)
+	}
+	o := f.options(f.url)
+	o.Only = "clock-skew"
+	rep = Diagnose(context.Background(), o)
+	if len(rep.Checks) != 1 || rep.Checks[0].Name != "clock-skew" {
+		t.Fatalf("--only clock-skew reported %+v", rep.Checks)
+	}
+}
+
+func TestScanLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.log")
+	os.WriteFile(path, []byte(`time=... level=INFO msg=authorize code=0 product=ocr
+time=... level=WARN msg=deny code=501 name=instance_limit product=ocr instance=a
+time=... level=WARN msg=deny code=501 name=instance_limit product=ocr instance=b
+{"time":"...","level":"ERROR","msg":"expire","code":701,"name":"store_unavailable"}
+aipe auth failed, ret = 509
+`), 0o644)
+	r := ScanLog(path, time.Now())
+	if r.Status != Warn || r.Code != int(codes.InstanceLimit) {
+		t.Fatalf("ScanLog = %+v", r)
+	}
+	all := strings.Join(r.Details, "\n")
+	for _, want := range []string{"code=501 instance_limit ×2", "instance=b", "code=701 store_unavailable ×1", "readyz", "code=509 fingerprint ×1"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("details lack %q:\n%s", want, all)
+		}
+	}
+	clean := filepath.Join(t.TempDir(), "clean.log")
+	os.WriteFile(clean, []byte("msg=serving\nmsg=authorize code=0\n"), 0o644)
+	if r := ScanLog(clean, time.Now()); r.Status != Pass {
+		t.Errorf("a clean log: %+v", r)
+	}
+	if r := ScanLog(filepath.Join(t.TempDir(), "none.log"), time.Now()); r.Status != Fail || r.Code != int(codes.FileMissing) {
+		t.Errorf("a missing log: %+v", r)
+	}
+}
