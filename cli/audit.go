@@ -58,13 +58,7 @@ not verify (code 702). It may run while the server runs.`,
 				}
 				if *asJSON {
 					out := map[string]any{"valid": err == nil, "events": v.Count, "head": v.Head(), "by_kind": kinds, "error": errorObject(err)}
-					if werr := e.writeJSON(out); werr != nil {
-						return werr
-					}
-					if err != nil {
-						return reported{err}
-					}
-					return nil
+					return e.writeOutcome(out, err)
 				}
 				if err != nil {
 					return err

@@ -73,13 +73,7 @@ checks it the way an async product asks.`,
 					if err != nil {
 						out["error"] = errorObject(err)
 					}
-					if werr := e.writeJSON(out); werr != nil {
-						return werr
-					}
-					if err != nil {
-						return reported{err}
-					}
-					return nil
+					return e.writeOutcome(out, err)
 				}
 				if err != nil {
 					return err

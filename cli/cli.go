@@ -136,3 +136,15 @@ func (e *Env) writeJSON(v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// writeOutcome prints v as JSON and returns err as already reported: the
+// exit status says it, the JSON carries the details.
+func (e *Env) writeOutcome(v any, err error) error {
+	if werr := e.writeJSON(v); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return reported{err}
+	}
+	return nil
+}

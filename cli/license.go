@@ -87,13 +87,7 @@ Prints one line per check; exits 1 with the first failure's code.`,
 				}
 				r := e.verifyLicense(args[0], pub, *thisMachine, *product)
 				if *asJSON {
-					if err := e.writeJSON(r); err != nil {
-						return err
-					}
-					if r.err != nil {
-						return reported{r.err}
-					}
-					return nil
+					return e.writeOutcome(r, r.err)
 				}
 				for _, c := range r.Checks {
 					line := fmt.Sprintf("%-4s %-16s %s", c.Status, c.Name, c.Message)
