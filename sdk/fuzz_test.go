@@ -1,0 +1,70 @@
+package sdk
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/verdict"
+)
+
+func FuzzConfigFromEnv(f *testing.F) {
+	f.Add("LICENSOR_SERVERS=https://a:8443,https://b:8443\nLICENSOR_ASYNC=1\nLICENSOR_READ_TIMEOUT=2s")
+	f.Add("LICENSOR_NOPE=1")
+	f.Add("PATH=/bin\nLICENSOR_CONNECT_TIMEOUT=-1s")
+	f.Fuzz(func(t *testing.T, env string) {
+		c, err := configFromEnv(strings.Split(env, "\n"))
+		if err != nil {
+			if codes.Of(err) != codes.ConfigInvalid {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if c.ConnectTimeout < 0 || c.ReadTimeout < 0 {
+			t.Fatalf("accepted a negative timeout: %+v", c)
+		}
+	})
+}
+
+// FuzzCheckAnswer feeds arbitrary server answers to the chain-of-trust
+// check: nothing but a verdict signed by the licensed server key may pass.
+func FuzzCheckAnswer(f *testing.F) {
+	vendorPub, vendorPriv, _ := keys.Generate()
+	serverPub, serverPriv, _ := keys.Generate()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	host := &fingerprint.Fingerprint{Code: strings.Repeat("a", 32)}
+	file, err := license.Sign(&license.License{Holder: "ACME", Issuer: "V", Issued: now,
+		Machines: []fingerprint.Machine{{Code: host.Code}}, ServerKey: keys.PublicJWK(serverPub),
+		Products: []license.Product{{Subject: "ocr", InstanceSize: 1, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}}}, vendorPriv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed, _ := license.Parse(file)
+	l, _ := signed.Verify(vendorPub)
+	tok, _ := verdict.Sign(serverPriv, keys.ID(serverPub), &verdict.Claims{Issuer: verdict.Issuer, Subject: "i-1", Audience: verdict.Audience("ocr"),
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Product: "ocr", LicenseID: l.ID, Machine: host.Code})
+	good, _ := json.Marshal(api.VerdictBody{Verdict: tok, License: signed.Compact})
+	f.Add(200, good)
+	f.Add(403, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
+	f.Add(200, []byte(`{"verdict":"a.b.c","license":"x"}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		c := &Client{cfg: Config{Product: "ocr", InstanceID: "i-1"}, clock: fixedClock(now), vendor: vendorPub}
+		a, err := c.check(status, body, "")
+		if err == nil && (status != 200 || a.claims.Subject != "i-1" || a.claims.Product != "ocr") {
+			t.Fatalf("accepted status %d body %q", status, body)
+		}
+		if err != nil && codes.Of(err) == codes.Unknown {
+			t.Fatalf("unclassified error %v", err)
+		}
+	})
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }
