@@ -19,6 +19,7 @@ const (
 	PathInstances = "/v1/admin/instances"
 	PathRevoke    = "/v1/admin/revoke"
 	PathReload    = "/v1/admin/reload"
+	PathKeyFile   = "/v1/keyfile"
 )
 
 // InstanceRequest is the body of authorize, heartbeat and release.
@@ -77,4 +78,24 @@ type ErrorBody struct {
 	Held          int        `json:"held,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	OldestExpires *time.Time `json:"oldest_expires,omitempty"`
+}
+
+// KeyFileRequest asks for a key file for one host (role renew).
+type KeyFileRequest struct {
+	MachineCode string            `json:"machine_code"`
+	Components  map[string]string `json:"components,omitempty"`
+	// Products limits the key file to these products; empty: every
+	// product of the license.
+	Products []string `json:"products,omitempty"`
+}
+
+// KeyFileBody is an issued key file.
+type KeyFileBody struct {
+	Code     int       `json:"code"`
+	Name     string    `json:"name"`
+	KeyFile  string    `json:"keyfile"` // the armored file, to write as it is
+	Expires  time.Time `json:"expires"`
+	Products []string  `json:"products"`
+	// Refused lists the products whose pool was full.
+	Refused []string `json:"refused,omitempty"`
 }

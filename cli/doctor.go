@@ -17,7 +17,7 @@ func init() {
 		name:    "doctor",
 		summary: "diagnose authorization failures: each check with its code and fix",
 		help: `Usage: licensor doctor [--server URL[,URL…]] [--ca FILE --cert FILE --key FILE]
-                       [--license FILE --vendor-pub FILE] [--product NAME] [--log FILE] [--only CHECK] [--json]
+                       [--license FILE --vendor-pub FILE] [--keyfile FILE] [--product NAME] [--log FILE] [--only CHECK] [--json]
 
 Runs the checks that explain why a product is not authorized, in order,
 and reports each as pass, warn, fail or skip, with its code, what it found
@@ -28,6 +28,8 @@ Checks:
   ca-file             the CA file: readable, which CAs, their dates
   client-cert         our certificate: readable, matches its key, dates, clientAuth, role
   license             signature with the vendor key, this machine, dates, products, QPS mode
+  key-file            an offline key file: chain, this host, dates, days left (< 5: warn),
+                      the clock's high-water mark
   resolve             the server's host name resolves            (per server)
   tcp                 connect: refused, unreachable or timed out  (per server)
   tls                 the port speaks TLS at all                  (per server)
@@ -48,6 +50,7 @@ token' a JWT, offline.`,
 			o.register(fs)
 			lic := fs.String("license", "", "the license file to check")
 			vendorPub := fs.String("vendor-pub", "", "the vendor's public key")
+			keyFile := fs.String("keyfile", "", "an offline key file to check")
 			product := fs.String("product", "", "the product to check and to authorize in the round trip")
 			logFile := fs.String("log", "", "a server log to scan for failure codes")
 			only := fs.String("only", "", "report only this check")
@@ -59,11 +62,11 @@ token' a JWT, offline.`,
 				if *only != "" && !slices.Contains(doctor.CheckNames, *only) {
 					return usageErrorf("no check %q; the checks are %s", *only, strings.Join(doctor.CheckNames, ", "))
 				}
-				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *logFile == "" {
-					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license or --log")
+				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *keyFile == "" && *logFile == "" {
+					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license, --keyfile or --log")
 				}
 				host, _ := e.Hostname()
-				opts := doctor.Options{CAFile: o.ca, CertFile: o.cert, KeyFile: o.key, LicenseFile: *lic, VendorPub: *vendorPub,
+				opts := doctor.Options{CAFile: o.ca, CertFile: o.cert, KeyFile: o.key, LicenseFile: *lic, VendorPub: *vendorPub, OfflineKeyFile: *keyFile,
 					Product: *product, LogFile: *logFile, Only: *only, Now: e.Clock.Now, Fingerprint: e.Fingerprint, Hostname: host}
 				for _, s := range strings.Split(o.server, ",") {
 					if s = strings.TrimSpace(s); s != "" {

@@ -49,7 +49,8 @@ file. Every key, with its default:
     "max_body_bytes": 16384,
     "shutdown_timeout": "10s",
     "log_format": "text",        or "json"
-    "log_level": "info"          debug logs every heartbeat too
+    "log_level": "info",         debug logs every heartbeat too
+    "keyfile_validity": "168h"   how long a key file issued to a host is valid
   }
 
 Unknown keys are refused with the key named. Flags override the file.
@@ -60,6 +61,7 @@ Endpoints (client certificate roles in brackets):
   POST /v1/authorize, /v1/heartbeat, /v1/release          [instance]
   GET  /security/license, /.well-known/jwks.json,
        /healthz, /readyz, /metrics                        [any role]
+  POST /v1/keyfile                                         [renew]
   GET  /v1/admin/instances; POST /v1/admin/revoke,
        /v1/admin/reload                                   [admin]`,
 		setup: func(fs *flag.FlagSet) runFunc {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/sdk"
 	"github.com/licensor/licensor/server"
 )
 
@@ -132,28 +134,43 @@ func (o *clientFlags) client(e *Env) (*siteClient, error) {
 
 // get fetches path into v; an error body becomes its *codes.Error.
 func (c *siteClient) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	return c.call(ctx, http.MethodGet, path, nil, v)
+}
+
+// call sends a request and decodes the answer into v. A transport failure
+// is classified as the SDK classifies it; an error body becomes its
+// *codes.Error.
+func (c *siteClient) call(ctx context.Context, method, path string, in, v any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return codes.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return codes.Errorf(codes.Connect, "GET %s: %w", c.base+path, err)
+		return sdk.Classify(c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return codes.Errorf(codes.Connect, "GET %s: %w", c.base+path, err)
+		return sdk.Classify(c.base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Name != "" {
 			return (&codes.Error{Code: codes.Code(eb.Code), Msg: eb.Message}).WithFix(eb.Fix)
 		}
-		return codes.Errorf(codes.Protocol, "GET %s: HTTP %d", c.base+path, resp.StatusCode)
+		return codes.Errorf(codes.Protocol, "%s %s: HTTP %d", method, c.base+path, resp.StatusCode)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return codes.Errorf(codes.Protocol, "GET %s: the answer is not the JSON expected: %v", c.base+path, err)
+		return codes.Errorf(codes.Protocol, "%s %s: the answer is not the JSON expected: %v", method, c.base+path, err)
 	}
 	return nil
 }

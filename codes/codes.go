@@ -61,6 +61,11 @@ const (
 	VerdictForged      Code = 517
 	VerdictReplayed    Code = 518
 	ClockSkew          Code = 519
+	KeyFileMissing     Code = 520
+	KeyFileExpired     Code = 521
+	KeyFileNotYetValid Code = 522
+	KeyFileTampered    Code = 523
+	KeyFileMachine     Code = 524
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -139,6 +144,12 @@ var table = []Info{
 	{VerdictReplayed, "verdict_replayed", "The server's answer is signed but not for this request: another instance or product, another license, an old answer (nonce or time), or expired.", "Check this host's clock and that nothing between the client and the server replays answers; the message names what did not match.", 0, false},
 
 	{ClockSkew, "clock_skew", "This host's clock and the server's differ by more than the tolerance, so verdicts look expired or not yet valid.", "Synchronize both clocks with NTP (chrony or systemd-timesyncd); 'licensor doctor' shows the difference.", 0, false},
+
+	{KeyFileMissing, "keyfile_missing", "There is no key file where the product looks for it (or it cannot be read).", "Run 'licensor renew KEYFILE URL…' once by hand, then schedule it daily (cron or the shipped systemd timer) before starting the product.", 0, false},
+	{KeyFileExpired, "keyfile_expired", "The key file is past its expiry: it was not renewed in time (the renew client has not reached a site server for days).", "Check the renew timer and that this host reaches a site server ('licensor check --server URL --keyfile'), then run 'licensor renew' by hand.", 0, false},
+	{KeyFileNotYetValid, "keyfile_not_yet_valid", "The key file was issued after the time this host's clock shows.", "Set this host's clock right (NTP); the key file becomes valid when the clock passes its issue time.", 0, false},
+	{KeyFileTampered, "keyfile_tampered", "The key file's signature chain does not verify: edited, truncated, or not signed by the server key its license names.", "Delete it and run 'licensor renew' to fetch a fresh one; never edit key files.", 0, false},
+	{KeyFileMachine, "keyfile_machine", "The key file is bound to another machine: it was copied from another host.", "Run 'licensor renew' on this host: each host gets a key file bound to its own machine code.", http.StatusForbidden, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},

@@ -17,6 +17,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/keyfile"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -28,7 +29,8 @@ type Options struct {
 	Servers                   []string
 	CAFile, CertFile, KeyFile string
 	LicenseFile, VendorPub    string
-	Product                   string // for the license check and the round trip
+	OfflineKeyFile            string // an offline key file to check
+	Product                   string // for the license and key file checks and the round trip
 	LogFile                   string
 	// Only, when set, reports only the checks of that name.
 	Only string
@@ -45,7 +47,7 @@ type Options struct {
 }
 
 // CheckNames lists every check in the order they run.
-var CheckNames = []string{"ca-file", "client-cert", "license", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip", "log-scan"}
+var CheckNames = []string{"ca-file", "client-cert", "license", "key-file", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip", "log-scan"}
 
 // Diagnose runs the checks and returns the report.
 func Diagnose(ctx context.Context, o Options) *Report {
@@ -134,7 +136,50 @@ func (d *diagnosis) local(ctx context.Context) {
 	if o.LicenseFile != "" {
 		d.add(d.license())
 	}
+	if o.OfflineKeyFile != "" {
+		d.add(d.keyFile())
+	}
 }
+
+// keyFile checks an offline key file as the product will: the chain, this
+// host, the dates, the days left and the clock's high-water mark.
+func (d *diagnosis) keyFile() Result {
+	o := d.o
+	const name = "key-file"
+	if o.VendorPub == "" {
+		return Result{Name: name, Status: Fail, Code: int(codes.InvalidArgument), Found: "no vendor public key given (--vendor-pub)",
+			Fix: "Give the vendor's public key the license in the key file was signed with."}
+	}
+	vendor, err := keys.LoadPublic(o.VendorPub)
+	if err != nil {
+		return fail(name, err)
+	}
+	v, err := keyfile.NewVerifier(keyfile.Options{Path: o.OfflineKeyFile, Vendor: vendor, Product: o.Product, Host: o.Fingerprint,
+		Clock: funcClock(o.Now), Logger: discard})
+	if err == nil {
+		err = v.Check()
+	}
+	if err != nil {
+		return fail(name, err)
+	}
+	c, left, err := v.Info()
+	if err != nil {
+		return fail(name, err)
+	}
+	_, _, expires := c.Times()
+	found := fmt.Sprintf("%s: bound to this host %s, valid until %s UTC (%s left), products %s",
+		o.OfflineKeyFile, c.Machine, license.FormatTime(expires), left.Round(time.Minute), strings.Join(c.Subjects(), ", "))
+	if left < keyfile.WarnWithin {
+		return Result{Name: name, Status: Warn, Found: found,
+			Fix: "Fewer than 5 days left: the daily renewal is failing. Run 'licensor renew' by hand and read what it says; check its timer."}
+	}
+	return pass(name, "%s", found)
+}
+
+// funcClock adapts a time function to clock.Clock.
+type funcClock func() time.Time
+
+func (f funcClock) Now() time.Time { return f() }
 
 func certChain(c tls.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate

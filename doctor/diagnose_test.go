@@ -15,6 +15,8 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/keyfile"
+	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 )
 
@@ -250,5 +252,48 @@ aipe auth failed, ret = 509
 	}
 	if r := ScanLog(filepath.Join(t.TempDir(), "none.log"), time.Now()); r.Status != Fail || r.Code != int(codes.FileMissing) {
 		t.Errorf("a missing log: %+v", r)
+	}
+}
+
+func TestKeyFileCheck(t *testing.T) {
+	f := newFixture(t)
+	data, _ := os.ReadFile(f.srv.Config.License)
+	signed, err := license.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.site.Clock.Now()
+	issue := func(host *fingerprint.Fingerprint, iat time.Time, valid time.Duration) string {
+		file, err := keyfile.Issue(f.srv.Key, &keyfile.Claims{Machine: host.Code, Components: host.Hashes(), MatchMin: 4,
+			IssuedAt: iat.Unix(), NotBefore: iat.Unix(), Expires: iat.Add(valid).Unix(), License: signed.Compact,
+			Products: []keyfile.Product{{Subject: "ocr", Functions: []string{"basic"}, NotAfter: now.AddDate(0, 1, 0).Unix()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "host.key")
+		os.WriteFile(path, file, 0o644)
+		return path
+	}
+	tests := []struct {
+		name   string
+		path   string
+		status Status
+		code   codes.Code
+	}{
+		{"valid", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), Pass, codes.OK},
+		{"few-days-left", issue(f.site.Host, now.Add(-6*24*time.Hour), 7*24*time.Hour), Warn, codes.OK},
+		{"expired", issue(f.site.Host, now.Add(-8*24*time.Hour), 7*24*time.Hour), Fail, codes.KeyFileExpired},
+		{"other-machine", issue(sitetest.FakeHost("elsewhere"), now.Add(-time.Hour), 7*24*time.Hour), Fail, codes.KeyFileMachine},
+		{"missing", filepath.Join(t.TempDir(), "none.key"), Fail, codes.KeyFileMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := f.options()
+			o.LicenseFile, o.OfflineKeyFile = "", tt.path
+			r := find(t, Diagnose(context.Background(), o), "key-file")
+			if r.Status != tt.status || r.Code != int(tt.code) {
+				t.Fatalf("key-file = %+v, want %s with code %d", r, tt.status, tt.code)
+			}
+		})
 	}
 }

@@ -32,6 +32,7 @@ import (
 //	shutdown_timeout  "10s"  how long in-flight requests may take to finish
 //	log_format        "text" "text" or "json"
 //	log_level         "info" "debug", "info", "warn" or "error"
+//	keyfile_validity  "168h" how long a key file issued to a host is valid
 type Config struct {
 	Listen          string    `json:"listen"`
 	License         string    `json:"license"`
@@ -45,6 +46,7 @@ type Config struct {
 	ShutdownTimeout Duration  `json:"shutdown_timeout"`
 	LogFormat       string    `json:"log_format"`
 	LogLevel        string    `json:"log_level"`
+	KeyFileValidity Duration  `json:"keyfile_validity"`
 }
 
 // TLSConfig names the server's certificate files.
@@ -81,7 +83,7 @@ func Default() Config {
 		TLS:      TLSConfig{CA: "pki/ca.crt", Cert: "pki/server.crt", Key: "pki/server.key"},
 		LeaseTTL: Duration(90 * time.Second), ClockTolerance: Duration(5 * time.Minute),
 		ReapInterval: Duration(time.Second), MaxBodyBytes: 16 << 10, ShutdownTimeout: Duration(10 * time.Second),
-		LogFormat: "text", LogLevel: "info",
+		LogFormat: "text", LogLevel: "info", KeyFileValidity: Duration(7 * 24 * time.Hour),
 	}
 }
 
@@ -128,7 +130,7 @@ func describeJSONError(data []byte, err error) string {
 	case errors.As(err, &typ):
 		return fmt.Sprintf("field %q: want a %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level)",
+		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity)",
 			strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.EOF):
 		return "the configuration is empty; write {} for all defaults"
@@ -192,6 +194,8 @@ func (c Config) Validate() error {
 		return bad("max_body_bytes", "%d is out of range 1024..1048576", c.MaxBodyBytes)
 	case c.ShutdownTimeout < 0 || c.ShutdownTimeout > Duration(10*time.Minute):
 		return bad("shutdown_timeout", "%s is out of range 0..10m", time.Duration(c.ShutdownTimeout))
+	case c.KeyFileValidity < Duration(time.Hour) || c.KeyFileValidity > Duration(90*24*time.Hour):
+		return bad("keyfile_validity", "%s is out of range 1h..2160h (90 days)", time.Duration(c.KeyFileValidity))
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return bad("log_format", "%q: want \"text\" or \"json\"", c.LogFormat)
 	}

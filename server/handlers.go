@@ -32,6 +32,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathHealth, s.withRole(s.handleHealth))
 	mux.Handle("GET "+api.PathReady, s.withRole(s.handleReady))
 	mux.Handle("GET "+api.PathMetrics, s.withRole(s.handleMetrics))
+	mux.Handle("POST "+api.PathKeyFile, s.withRole(s.handleKeyFile, pki.RoleRenew))
 	mux.Handle("GET "+api.PathInstances, s.withRole(s.handleInstances, pki.RoleAdmin))
 	mux.Handle("POST "+api.PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
 	mux.Handle("POST "+api.PathReload, s.withRole(s.handleReload, pki.RoleAdmin))

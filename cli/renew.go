@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/keyfile"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+)
+
+func init() {
+	register(&command{
+		name:    "renew",
+		summary: "fetch this host's key file from a site server (for cron)",
+		help: `Usage: licensor renew KEYFILE URL [URL…] --ca FILE --cert FILE --key FILE [--vendor-pub FILE] [--product P…]
+
+For products that must never touch the network when they start: fetches
+this host's key file (bound to its machine code, valid 7 days by default)
+from the first site server that answers, and writes it to KEYFILE
+atomically — the old file stays intact on any failure. Each attempt is
+logged on standard error. Exits 1 with the code when every server fails.
+Needs a client certificate with the renew role ('licensor pki client
+--role renew'). With --vendor-pub the key file is verified before it is
+written.
+
+Run it daily, from cron:
+
+  0 6 * * * licensor renew /var/lib/product/licensor.key https://a:8443 https://b:8443 --ca … --cert … --key …
+
+or with the systemd units in dist/systemd (licensor-renew.service and
+licensor-renew.timer).`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			var o clientFlags
+			o.register(fs)
+			vendorPub := fs.String("vendor-pub", "", "verify the key file with the vendor's public key before writing it")
+			var products stringList
+			fs.Var(&products, "product", "limit the key file to this product (repeatable; default: every licensed product)")
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) < 2 {
+					return usageErrorf("renew needs KEYFILE and at least one URL")
+				}
+				path, urls := args[0], args[1:]
+				fp, err := e.Fingerprint()
+				if err != nil {
+					return codes.Errorf(codes.Unknown, "cannot compute this host's machine code: %w", err)
+				}
+				req := api.KeyFileRequest{MachineCode: fp.Code, Components: fp.Hashes(), Products: products}
+				var reasons []string
+				var last error
+				for _, u := range urls {
+					o.server = u
+					c, err := o.client(e)
+					if err != nil {
+						return err
+					}
+					var body api.KeyFileBody
+					err = c.call(ctx, "POST", api.PathKeyFile, req, &body)
+					if err == nil {
+						err = checkKeyFile(e, []byte(body.KeyFile), *vendorPub)
+					}
+					if err != nil {
+						ce := codes.As(err)
+						fmt.Fprintf(e.Stderr, "renew: %s: code=%d %s: %s\n", u, int(ce.Code), ce.Code.Name(), ce.Msg)
+						reasons, last = append(reasons, u+": "+ce.Msg), err
+						continue
+					}
+					if err := atomicfile.WriteFile(path, []byte(body.KeyFile), 0o644); err != nil {
+						return codes.Errorf(codes.FileMissing, "cannot write the key file: %w", err)
+					}
+					fmt.Fprintf(e.Stderr, "renew: %s: ok, %s valid until %s UTC for %s\n", u, path, license.FormatTime(body.Expires), strings.Join(body.Products, ", "))
+					if len(body.Refused) > 0 {
+						fmt.Fprintf(e.Stderr, "renew: %s: the pools of %s are full: this host may not run them\n", u, strings.Join(body.Refused, ", "))
+					}
+					return nil
+				}
+				if len(urls) == 1 {
+					return last
+				}
+				return codes.Errorf(codes.AllServersDown, "every server failed: %s", strings.Join(reasons, "; "))
+			}
+		},
+	})
+}
+
+// checkKeyFile makes sure what a server sent is a key file (and, given
+// the vendor key, one that verifies on this host) before it replaces the
+// one on disk.
+func checkKeyFile(e *Env, data []byte, vendorPubFile string) error {
+	signed, err := keyfile.Parse(data)
+	if err != nil {
+		return err
+	}
+	if vendorPubFile == "" {
+		return nil
+	}
+	vendor, err := keys.LoadPublic(vendorPubFile)
+	if err != nil {
+		return err
+	}
+	host, err := e.Fingerprint()
+	if err != nil {
+		return err
+	}
+	_, err = signed.Verify(vendor, host, "", e.Clock.Now())
+	return err
+}

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/sitetest"
+)
+
+func TestRenew(t *testing.T) {
+	site := sitetest.New(t)
+	r := site.NewServer("a", sitetest.Product("ocr", 2, 0), sitetest.Product("asr", 1, 0)).Start("")
+	h := newHarness(t)
+	h.clock, h.env.Clock = site.Clock, site.Clock
+	cert, key := site.Client("renewer")
+	keyPath := filepath.Join(h.dir, "host.key")
+	renew := func(host string, urls ...string) int {
+		h.host = sitetest.FakeHost(host)
+		args := append([]string{"renew", keyPath}, urls...)
+		return h.run(append(args, "--ca", site.CA(), "--cert", cert, "--key", key, "--vendor-pub", site.VendorPubFile())...)
+	}
+	if status := renew("host-1", r.URL); status != 0 {
+		t.Fatalf("renew: exit %d\n%s", status, h.stderr)
+	}
+	if !strings.Contains(h.stderr.String(), "ok, "+keyPath+" valid until") {
+		t.Fatalf("renew log:\n%s", h.stderr)
+	}
+	h.mustRun("keyfile", "verify", keyPath, "--vendor-pub", site.VendorPubFile(), "--product", "ocr")
+	first, _ := os.ReadFile(keyPath)
+
+	// Key-file hosts count against the pools: asr has one seat.
+	if status := renew("host-2", r.URL); status != 0 || !strings.Contains(h.stderr.String(), "pools of asr are full") {
+		t.Fatalf("second host: exit %d\n%s", status, h.stderr)
+	}
+	os.WriteFile(keyPath, first, 0o644)
+	if status := renew("host-3", r.URL); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.InstanceLimit)) {
+		t.Fatalf("third host with every pool full: exit %d\n%s", status, h.stderr)
+	}
+	// A failed renewal leaves the old key file intact.
+	if got, _ := os.ReadFile(keyPath); string(got) != string(first) {
+		t.Fatal("a failed renewal changed the key file")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + ln.Addr().String()
+	ln.Close()
+	if status := renew("host-1", closed); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.Connect)) {
+		t.Fatalf("renew from a closed port: exit %d\n%s", status, h.stderr)
+	}
+	if status := renew("host-1", closed, closed); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.AllServersDown)) {
+		t.Fatalf("renew with every server down: exit %d\n%s", status, h.stderr)
+	}
+	// Tries the servers in order until one answers.
+	if status := renew("host-1", closed, r.URL); status != 0 {
+		t.Fatalf("renew with the first server down: exit %d\n%s", status, h.stderr)
+	}
+	// Only the renew role may ask.
+	appCert, appKey := site.Client("app1")
+	h.host = sitetest.FakeHost("host-1")
+	if status := h.run("renew", keyPath, r.URL, "--ca", site.CA(), "--cert", appCert, "--key", appKey); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.RoleForbidden)) {
+		t.Fatalf("renew with an instance certificate: exit %d\n%s", status, h.stderr)
+	}
+	// The key file is bound to this host.
+	h.host = sitetest.FakeHost("elsewhere")
+	if status := h.run("keyfile", "verify", keyPath, "--vendor-pub", site.VendorPubFile()); status != 1 || !strings.Contains(h.stdout.String()+h.stderr.String(), tag(codes.KeyFileMachine)) {
+		t.Fatalf("keyfile verify on another host: exit %d\n%s%s", status, h.stdout, h.stderr)
+	}
+	if status := h.run("renew", keyPath); status != ExitUsage {
+		t.Fatalf("renew without a URL: exit %d", status)
+	}
+}
