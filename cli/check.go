@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/sdk"
@@ -29,7 +30,12 @@ says why (1 plain HTTP, 6 name, 7 connection, 28 timeout, 35 handshake,
 takes is released before it exits. Exit status 0 only when authorized.
 
 A product licensed with QPS control answers 504 in sync mode; --async
-checks it the way an async product asks.`,
+checks it the way an async product asks.
+
+--keyfile proves instead that a site server will issue this host's key
+file (with a renew-role certificate): it asks for it, verifies it on this
+host, prints it, and writes nothing. Like 'licensor renew', it holds the
+host's key-file seat for the key file's validity.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o clientFlags
 			o.register(fs)
@@ -37,15 +43,22 @@ checks it the way an async product asks.`,
 			product := fs.String("product", "", "the product to authorize")
 			instance := fs.String("instance", "", "the instance id to use (default: licensor-check-HOSTNAME)")
 			async := fs.Bool("async", false, "register as an async instance")
+			asKeyFile := fs.Bool("keyfile", false, "ask for this host's key file (renew role) instead, verify it and print it; nothing is written")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("check takes no arguments")
 				}
-				for _, f := range []struct{ name, v string }{{"--server", o.server}, {"--ca", o.ca}, {"--cert", o.cert}, {"--key", o.key}, {"--vendor-pub", *vendorPub}, {"--product", *product}} {
+				for _, f := range []struct{ name, v string }{{"--server", o.server}, {"--ca", o.ca}, {"--cert", o.cert}, {"--key", o.key}, {"--vendor-pub", *vendorPub}} {
 					if f.v == "" {
 						return usageErrorf("check needs %s", f.name)
 					}
+				}
+				if *asKeyFile {
+					return e.checkKeyFileIssue(ctx, o, *vendorPub, *product)
+				}
+				if *product == "" {
+					return usageErrorf("check needs --product")
 				}
 				id := *instance
 				if id == "" {
@@ -97,3 +110,39 @@ checks it the way an async product asks.`,
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// checkKeyFileIssue asks the servers for this host's key file and checks
+// it, without writing it.
+func (e *Env) checkKeyFileIssue(ctx context.Context, o clientFlags, vendorPub, product string) error {
+	fp, err := e.Fingerprint()
+	if err != nil {
+		return codes.Errorf(codes.Unknown, "cannot compute this host's machine code: %w", err)
+	}
+	req := api.KeyFileRequest{MachineCode: fp.Code, Components: fp.Hashes()}
+	if product != "" {
+		req.Products = []string{product}
+	}
+	var last error
+	for _, u := range strings.Split(o.server, ",") {
+		o.server = strings.TrimSpace(u)
+		c, err := o.client(e)
+		if err != nil {
+			return err
+		}
+		var body api.KeyFileBody
+		if err := c.call(ctx, "POST", api.PathKeyFile, req, &body); err != nil {
+			last = err
+			continue
+		}
+		if err := checkKeyFile(e, []byte(body.KeyFile), vendorPub); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "code=0 ok: %s issues this host (%s) a key file\n", o.server, fp.Code)
+		fmt.Fprintf(e.Stdout, "  valid until: %s UTC\n  products:    %s\n", license.FormatTime(body.Expires), strings.Join(body.Products, ", "))
+		if len(body.Refused) > 0 {
+			fmt.Fprintf(e.Stdout, "  refused:     %s (pools full)\n", strings.Join(body.Refused, ", "))
+		}
+		return nil
+	}
+	return last
+}

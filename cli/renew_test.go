@@ -68,6 +68,12 @@ func TestRenew(t *testing.T) {
 	if status := h.run("keyfile", "verify", keyPath, "--vendor-pub", site.VendorPubFile()); status != 1 || !strings.Contains(h.stdout.String()+h.stderr.String(), tag(codes.KeyFileMachine)) {
 		t.Fatalf("keyfile verify on another host: exit %d\n%s%s", status, h.stdout, h.stderr)
 	}
+	// The connectivity check: a key file is issued and verifies on this host.
+	h.host = sitetest.FakeHost("host-1")
+	out := h.mustRun("check", "--keyfile", "--server", r.URL, "--ca", site.CA(), "--cert", cert, "--key", key, "--vendor-pub", site.VendorPubFile())
+	if !strings.HasPrefix(out, "code=0 ok: "+r.URL+" issues this host") {
+		t.Fatalf("check --keyfile:\n%s", out)
+	}
 	if status := h.run("renew", keyPath); status != ExitUsage {
 		t.Fatalf("renew without a URL: exit %d", status)
 	}

@@ -78,3 +78,47 @@ func FuzzDecodeRevokeRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeKeyFileRequest(t *testing.T) {
+	code := strings.Repeat("a", 32)
+	tests := []struct {
+		name string
+		body string
+		want codes.Code
+	}{
+		{"good", `{"machine_code":"` + code + `","products":["ocr"]}`, codes.OK},
+		{"bad-code", `{"machine_code":"xyz"}`, codes.RequestMalformed},
+		{"code-not-from-components", `{"machine_code":"` + code + `","components":{"mac":"` + code + `"}}`, codes.RequestMalformed},
+		{"bad-component", `{"machine_code":"` + code + `","components":{"mac":"zz"}}`, codes.RequestMalformed},
+		{"bad-product", `{"machine_code":"` + code + `","products":["a b"]}`, codes.RequestMalformed},
+		{"unknown-field", `{"machine_code":"` + code + `","seats":3}`, codes.RequestMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req api.KeyFileRequest
+			err := decodeJSON([]byte(tt.body), &req)
+			if err == nil {
+				err = validateKeyFileRequest(&req)
+			}
+			if got := codes.Of(err); got != tt.want {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeKeyFileRequest(f *testing.F) {
+	f.Add(`{"machine_code":"` + strings.Repeat("a", 32) + `","products":["ocr"]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var req api.KeyFileRequest
+		err := decodeJSON([]byte(body), &req)
+		if err == nil {
+			err = validateKeyFileRequest(&req)
+		}
+		switch codes.Of(err) {
+		case codes.OK, codes.RequestMalformed, codes.RequestTooLarge:
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+}
