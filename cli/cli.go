@@ -87,6 +87,9 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitGrantExpired: a server in upstream mode stopped because the grant
+	// from the vendor's service ran out.
+	ExitGrantExpired = 3
 )
 
 // Report writes err for a person on w and returns the exit status: 0 for
@@ -107,7 +110,11 @@ func Report(w io.Writer, err error) int {
 	if errors.As(err, &r) {
 		return ExitFailure
 	}
-	writeError(w, codes.As(err))
+	e := codes.As(err)
+	writeError(w, e)
+	if e.Code == codes.GrantExpired {
+		return ExitGrantExpired
+	}
 	return ExitFailure
 }
 

@@ -50,8 +50,20 @@ file. Every key, with its default:
     "shutdown_timeout": "10s",
     "log_format": "text",        or "json"
     "log_level": "info",         debug logs every heartbeat too
-    "keyfile_validity": "168h"   how long a key file issued to a host is valid
+    "keyfile_validity": "168h",  how long a key file issued to a host is valid
+    "upstream": [],              the vendor's whitelist services (upstream mode)
+    "upstream_ca": "",           their CA file ("": the system's)
+    "upstream_interval": "24h"   how often the grant is fetched again
   }
+
+Upstream mode: with "upstream": ["https://vendor:9443", …] (and
+"upstream_ca" for their CA, "upstream_interval", 24h by default) the server
+gets its license from the vendor's whitelist service instead of a file:
+at start from the first service that answers (the last good grant is kept
+in the license file and used when none answers), again every interval (a
+renewed contract is picked up without a restart). While the services are
+unreachable it serves until the grant runs out; then it stops granting,
+logs code 526 and exits with status 3.
 
 Unknown keys are refused with the key named. Flags override the file.
 --debug-addr 127.0.0.1:6060 also serves Go's profiler (/debug/pprof/) in

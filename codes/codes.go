@@ -66,6 +66,8 @@ const (
 	KeyFileNotYetValid Code = 522
 	KeyFileTampered    Code = 523
 	KeyFileMachine     Code = 524
+	NotWhitelisted     Code = 525
+	GrantExpired       Code = 526
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -150,6 +152,9 @@ var table = []Info{
 	{KeyFileNotYetValid, "keyfile_not_yet_valid", "The key file was issued after the time this host's clock shows.", "Set this host's clock right (NTP); the key file becomes valid when the clock passes its issue time.", 0, false},
 	{KeyFileTampered, "keyfile_tampered", "The key file's signature chain does not verify: edited, truncated, or not signed by the server key its license names.", "Delete it and run 'licensor renew' to fetch a fresh one; never edit key files.", 0, false},
 	{KeyFileMachine, "keyfile_machine", "The key file is bound to another machine: it was copied from another host.", "Run 'licensor renew' on this host: each host gets a key file bound to its own machine code.", http.StatusForbidden, false},
+
+	{NotWhitelisted, "machine_not_whitelisted", "The vendor's whitelist service does not know this machine code, or no longer approves it.", "Send this machine code ('licensor fingerprint' prints it on the first line) to the vendor and ask them to approve it.", http.StatusForbidden, false},
+	{GrantExpired, "grant_expired", "The license the vendor's service granted has run out: the contract ended and its grace period passed, and no renewal was fetched.", "Renew the contract with the vendor; the site server fetches the new grant at its next start or daily check.", http.StatusForbidden, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},

@@ -33,20 +33,27 @@ import (
 //	log_format        "text" "text" or "json"
 //	log_level         "info" "debug", "info", "warn" or "error"
 //	keyfile_validity  "168h" how long a key file issued to a host is valid
+//	upstream          []     the vendor's whitelist services: the license comes
+//	                         from the first that answers (and is kept in license)
+//	upstream_ca       ""     CA file for the vendor services' certificates ("": the system's)
+//	upstream_interval "24h"  how often the grant is fetched again
 type Config struct {
-	Listen          string    `json:"listen"`
-	License         string    `json:"license"`
-	VendorPublicKey string    `json:"vendor_public_key"`
-	DataDir         string    `json:"data_dir"`
-	TLS             TLSConfig `json:"tls"`
-	LeaseTTL        Duration  `json:"lease_ttl"`
-	ClockTolerance  Duration  `json:"clock_tolerance"`
-	ReapInterval    Duration  `json:"reap_interval"`
-	MaxBodyBytes    int64     `json:"max_body_bytes"`
-	ShutdownTimeout Duration  `json:"shutdown_timeout"`
-	LogFormat       string    `json:"log_format"`
-	LogLevel        string    `json:"log_level"`
-	KeyFileValidity Duration  `json:"keyfile_validity"`
+	Listen           string    `json:"listen"`
+	License          string    `json:"license"`
+	VendorPublicKey  string    `json:"vendor_public_key"`
+	DataDir          string    `json:"data_dir"`
+	TLS              TLSConfig `json:"tls"`
+	LeaseTTL         Duration  `json:"lease_ttl"`
+	ClockTolerance   Duration  `json:"clock_tolerance"`
+	ReapInterval     Duration  `json:"reap_interval"`
+	MaxBodyBytes     int64     `json:"max_body_bytes"`
+	ShutdownTimeout  Duration  `json:"shutdown_timeout"`
+	LogFormat        string    `json:"log_format"`
+	LogLevel         string    `json:"log_level"`
+	KeyFileValidity  Duration  `json:"keyfile_validity"`
+	Upstream         []string  `json:"upstream"`
+	UpstreamCA       string    `json:"upstream_ca"`
+	UpstreamInterval Duration  `json:"upstream_interval"`
 }
 
 // TLSConfig names the server's certificate files.
@@ -84,6 +91,7 @@ func Default() Config {
 		LeaseTTL: Duration(90 * time.Second), ClockTolerance: Duration(5 * time.Minute),
 		ReapInterval: Duration(time.Second), MaxBodyBytes: 16 << 10, ShutdownTimeout: Duration(10 * time.Second),
 		LogFormat: "text", LogLevel: "info", KeyFileValidity: Duration(7 * 24 * time.Hour),
+		UpstreamInterval: Duration(24 * time.Hour),
 	}
 }
 
@@ -111,7 +119,7 @@ func Parse(r io.Reader, dir string) (Config, error) {
 		return c, codes.Errorf(codes.ConfigInvalid, "data after the configuration's JSON object")
 	}
 	if dir != "" {
-		for _, p := range []*string{&c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+		for _, p := range []*string{&c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(dir, *p)
 			}
@@ -130,7 +138,7 @@ func describeJSONError(data []byte, err error) string {
 	case errors.As(err, &typ):
 		return fmt.Sprintf("field %q: want a %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity)",
+		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval)",
 			strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.EOF):
 		return "the configuration is empty; write {} for all defaults"
@@ -196,6 +204,17 @@ func (c Config) Validate() error {
 		return bad("shutdown_timeout", "%s is out of range 0..10m", time.Duration(c.ShutdownTimeout))
 	case c.KeyFileValidity < Duration(time.Hour) || c.KeyFileValidity > Duration(90*24*time.Hour):
 		return bad("keyfile_validity", "%s is out of range 1h..2160h (90 days)", time.Duration(c.KeyFileValidity))
+	case c.UpstreamInterval < Duration(time.Second) || c.UpstreamInterval > Duration(30*24*time.Hour):
+		return bad("upstream_interval", "%s is out of range 1s..720h", time.Duration(c.UpstreamInterval))
+	case len(c.Upstream) > 16:
+		return bad("upstream", "%d services, at most 16", len(c.Upstream))
+	}
+	for _, u := range c.Upstream {
+		if err := validUpstream(u); err != nil {
+			return bad("upstream", "%v", err)
+		}
+	}
+	switch {
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return bad("log_format", "%q: want \"text\" or \"json\"", c.LogFormat)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestParseConfig(t *testing.T) {
 	// The defaults round-trip through JSON.
 	b, _ := json.Marshal(Default())
 	back, err := Parse(strings.NewReader(string(b)), "")
-	if err != nil || back != Default() {
+	if err != nil || !reflect.DeepEqual(back, Default()) {
 		t.Fatalf("round trip = %+v, %v", back, err)
 	}
 }

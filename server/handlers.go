@@ -333,7 +333,7 @@ func errorBody(err error) (api.ErrorBody, int) {
 }
 
 func (s *Server) handleLicense(w http.ResponseWriter, r *http.Request, p peer) {
-	writeJSON(w, http.StatusOK, s.lic.Load().view)
+	writeJSON(w, http.StatusOK, s.licenseView())
 }
 
 // JWKS is the server's key set.

@@ -73,13 +73,14 @@ var (
 	qpsUsed     = prometheus.NewDesc("licensor_qps_used", "Calls per second reported by instances, by product.", []string{"product"}, nil)
 	daysLeft    = prometheus.NewDesc("licensor_license_days_left", "Days until the product's license ends (negative: expired).", []string{"product"}, nil)
 	certDays    = prometheus.NewDesc("licensor_server_certificate_days_left", "Days until the server's TLS certificate expires.", nil, nil)
+	upContact   = prometheus.NewDesc("licensor_upstream_last_contact_timestamp_seconds", "When the vendor's service last granted the license (upstream mode).", nil, nil)
 )
 
 // poolCollector reads the pool and license at scrape time.
 type poolCollector struct{ s *Server }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays} {
+	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays, upContact} {
 		ch <- d
 	}
 }
@@ -100,6 +101,9 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(qpsUsed, prometheus.GaugeValue, s.usage.rate(p.Subject), p.Subject)
 			ch <- prometheus.MustNewConstMetric(daysLeft, prometheus.GaugeValue, p.NotAfter.Sub(now).Hours()/24, p.Subject)
 		}
+	}
+	if n := s.upstreamAt.Load(); n != 0 {
+		ch <- prometheus.MustNewConstMetric(upContact, prometheus.GaugeValue, float64(n)/1e9)
 	}
 	if s.serverCrt != nil && s.serverCrt.Leaf != nil {
 		ch <- prometheus.MustNewConstMetric(certDays, prometheus.GaugeValue, s.serverCrt.Leaf.NotAfter.Sub(now).Hours()/24)

@@ -68,6 +68,10 @@ type Server struct {
 	metrics *metrics
 	usage   usage
 	ready   atomic.Bool
+
+	// Upstream mode: the license comes from the vendor's service.
+	upstreamAt atomic.Int64 // last successful contact, Unix nanoseconds
+	stopRun    context.CancelCauseFunc
 }
 
 // loaded is the license in force.
@@ -110,7 +114,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.serverKid = keys.ID(s.serverKey.Public().(ed25519.PublicKey))
-	l, err := s.loadLicense()
+	var l *loaded
+	if len(cfg.Upstream) > 0 {
+		l, err = s.startUpstream(context.Background())
+	} else {
+		l, err = s.loadLicense()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +170,23 @@ func (s *Server) loadLicense() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	signed, err := license.Parse(data)
+	l, err := s.checkLicense(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.cfg.License, err)
 	}
+	return l, nil
+}
+
+// checkLicense verifies a license file's bytes: vendor signature, this
+// machine, and the server key it trusts.
+func (s *Server) checkLicense(data []byte) (*loaded, error) {
+	signed, err := license.Parse(data)
+	if err != nil {
+		return nil, err
+	}
 	l, err := signed.Verify(s.vendorPub)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.cfg.License, err)
+		return nil, err
 	}
 	host, err := s.fingerprint()
 	if err != nil {
@@ -251,9 +270,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          s.metrics.tlsErrorLog(s.log),
 	}
+	ctx, s.stopRun = context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.reaper(reapCtx) })
+	if len(s.cfg.Upstream) > 0 {
+		wg.Go(func() { s.upstreamLoop(reapCtx) })
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "license", s.lic.Load().license.ID, "server_key", s.serverKid)
 
@@ -280,6 +303,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
+	}
+	if cause := context.Cause(ctx); err == nil && codes.Of(cause) == codes.GrantExpired {
+		err = cause // the grant ran out: the caller exits with its own status
 	}
 	return err
 }
@@ -314,6 +340,9 @@ func (s *Server) reap(ctx context.Context) {
 	}
 	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
 	s.usage.tick(now, 2*time.Duration(s.cfg.LeaseTTL))
+	if len(s.cfg.Upstream) > 0 {
+		s.checkGrant(now)
+	}
 }
 
 // Held counts the live leases per product.

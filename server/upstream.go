@@ -1,0 +1,231 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/sdk"
+)
+
+// Upstream mode: instead of a license file from the vendor, the site server
+// presents its activation request to the vendor's whitelist service and
+// gets a license valid until the contract's end plus a grace period. It
+// keeps the last good grant in the license file, fetches it again every
+// upstream_interval (a renewed contract is picked up without a restart),
+// keeps serving while the service is unreachable, and when the grant it
+// holds runs out stops granting and exits with code 526.
+
+// PathGrant is the vendor service's endpoint.
+const PathGrant = "/v1/grant"
+
+// GrantBody is the vendor service's answer.
+type GrantBody struct {
+	Code        int       `json:"code"`
+	Name        string    `json:"name"`
+	License     string    `json:"license"`
+	Customer    string    `json:"customer"`
+	ContractEnd time.Time `json:"contract_end"`
+	NotAfter    time.Time `json:"not_after"`
+}
+
+// startUpstream fetches the grant at start; with no service answering it
+// falls back to the last good grant on disk.
+func (s *Server) startUpstream(ctx context.Context) (*loaded, error) {
+	l, err := s.fetchGrant(ctx)
+	if err == nil {
+		return l, nil
+	}
+	last, lerr := s.loadLicense()
+	if lerr != nil {
+		return nil, err // no grant and nothing kept: say why the services refused
+	}
+	s.log.Warn("upstream", "code", int(codes.As(err).Code), "name", codes.As(err).Code.Name(), "err", codes.As(err).Msg,
+		"using", "the last grant kept in "+s.cfg.License)
+	return last, nil
+}
+
+// fetchGrant asks the services in order and keeps the first good grant.
+func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
+	host, err := s.fingerprint()
+	if err != nil {
+		return nil, codes.Errorf(codes.Fingerprint, "cannot compute this host's machine code: %w", err)
+	}
+	hostname, _ := os.Hostname()
+	req := license.NewRequest(host, s.serverKey.Public().(ed25519.PublicKey), hostname, s.clock.Now())
+	body, _ := json.Marshal(req)
+	client, err := s.upstreamClient()
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	var reasons []string
+	var last error
+	for _, u := range s.cfg.Upstream {
+		l, err := s.askGrant(ctx, client, strings.TrimRight(u, "/"), body)
+		if err == nil {
+			s.upstreamAt.Store(s.clock.Now().UnixNano())
+			return l, nil
+		}
+		last = err
+		reasons = append(reasons, u+": "+codes.As(err).Msg)
+		s.log.Warn("upstream", "service", u, "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg)
+	}
+	if len(reasons) == 1 {
+		return nil, last
+	}
+	if c := codes.Of(last); c == codes.NotWhitelisted || c == codes.GrantExpired {
+		return nil, last
+	}
+	return nil, codes.Errorf(codes.AllServersDown, "every vendor service failed: %s", strings.Join(reasons, "; "))
+}
+
+func (s *Server) askGrant(ctx context.Context, client *http.Client, base string, body []byte) (*loaded, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+PathGrant, bytes.NewReader(body))
+	if err != nil {
+		return nil, codes.Errorf(codes.InvalidArgument, "upstream %q: %v", base, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, sdk.Classify(base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, sdk.Classify(base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e api.ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Name != "" {
+			return nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
+		}
+		return nil, codes.Errorf(codes.Protocol, "%s answered HTTP %d, not a grant", base, resp.StatusCode)
+	}
+	var g GrantBody
+	if err := json.Unmarshal(data, &g); err != nil {
+		return nil, codes.Errorf(codes.Protocol, "%s: the answer is not a grant: %v", base, err)
+	}
+	l, err := s.checkLicense([]byte(g.License))
+	if err != nil {
+		return nil, err
+	}
+	// Keep the good grant: it is what the server serves from when the
+	// services are unreachable, and across restarts.
+	if err := atomicfile.WriteFile(s.cfg.License, []byte(g.License), 0o644); err != nil {
+		return nil, codes.Errorf(codes.StoreUnavailable, "cannot keep the grant in %s: %w", s.cfg.License, err)
+	}
+	return l, nil
+}
+
+func (s *Server) upstreamClient() (*http.Client, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.cfg.UpstreamCA != "" {
+		pool, err := pki.LoadCertPool(s.cfg.UpstreamCA)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 15 * time.Second}, nil
+}
+
+// upstreamLoop fetches the grant again every upstream_interval and swaps
+// in a renewed one.
+func (s *Server) upstreamLoop(ctx context.Context) {
+	t := time.NewTicker(time.Duration(s.cfg.UpstreamInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refreshGrant(ctx)
+		}
+	}
+}
+
+// refreshGrant fetches the grant once; a failure keeps the one in force.
+func (s *Server) refreshGrant(ctx context.Context) error {
+	l, err := s.fetchGrant(ctx)
+	if err != nil {
+		return err
+	}
+	s.reload.Lock()
+	old := s.lic.Swap(l)
+	s.reload.Unlock()
+	if old.license.ID != l.license.ID {
+		s.log.Info("upstream", "code", 0, "license", l.license.ID, "replaces", old.license.ID)
+	}
+	return nil
+}
+
+// checkGrant stops the server when the grant it holds has run out.
+func (s *Server) checkGrant(now time.Time) {
+	l := s.lic.Load()
+	for _, p := range l.license.Products {
+		if !now.After(p.NotAfter) {
+			return
+		}
+	}
+	err := codes.Errorf(codes.GrantExpired, "the grant %s for %s ran out and the vendor's service gave no renewal", l.license.ID, l.license.Holder)
+	s.log.Error("upstream", "code", int(codes.GrantExpired), "name", codes.GrantExpired.Name(), "err", err.Msg, "fix", err.FixText())
+	if s.stopRun != nil {
+		s.stopRun(err)
+	}
+}
+
+// upstreamStatus is what /security/license adds in upstream mode.
+func (s *Server) upstreamStatus(now time.Time) (days float64, contact *time.Time) {
+	l := s.lic.Load()
+	var last time.Time
+	for _, p := range l.license.Products {
+		if p.NotAfter.After(last) {
+			last = p.NotAfter
+		}
+	}
+	if n := s.upstreamAt.Load(); n != 0 {
+		t := time.Unix(0, n).UTC()
+		contact = &t
+	}
+	return last.Sub(now).Hours() / 24, contact
+}
+
+// licenseBody is GET /security/license: the license as operators know it
+// and, in upstream mode, the grant's days left and the last contact.
+type licenseBody struct {
+	license.View
+	DaysLeft            *float64   `json:"daysLeft,omitempty"`
+	LastUpstreamContact *time.Time `json:"lastUpstreamContact,omitempty"`
+}
+
+func (s *Server) licenseView() any {
+	v := s.lic.Load().view
+	if len(s.cfg.Upstream) == 0 {
+		return v
+	}
+	days, contact := s.upstreamStatus(s.clock.Now())
+	return licenseBody{View: v, DaysLeft: &days, LastUpstreamContact: contact}
+}
+
+func validUpstream(u string) error {
+	if !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("%q: want https://HOST:PORT", u)
+	}
+	return nil
+}
