@@ -20,6 +20,9 @@ const (
 	PathRevoke    = "/v1/admin/revoke"
 	PathReload    = "/v1/admin/reload"
 	PathKeyFile   = "/v1/keyfile"
+	// PathGrant is the vendor whitelist service's endpoint: the body is the
+	// site server's activation request, the answer a GrantBody.
+	PathGrant = "/v1/grant"
 )
 
 // InstanceRequest is the body of authorize, heartbeat and release.
@@ -98,4 +101,15 @@ type KeyFileBody struct {
 	Products []string  `json:"products"`
 	// Refused lists the products whose pool was full.
 	Refused []string `json:"refused,omitempty"`
+}
+
+// GrantBody is the vendor whitelist service's answer: a license for the
+// machine that asked, valid until the contract's end plus the grace period.
+type GrantBody struct {
+	Code        int       `json:"code"`
+	Name        string    `json:"name"`
+	License     string    `json:"license"` // the armored license file
+	Customer    string    `json:"customer"`
+	ContractEnd time.Time `json:"contract_end"`
+	NotAfter    time.Time `json:"not_after"`
 }

@@ -2,15 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/sdk"
 )
 
@@ -32,6 +36,11 @@ takes is released before it exits. Exit status 0 only when authorized.
 A product licensed with QPS control answers 504 in sync mode; --async
 checks it the way an async product asks.
 
+--upstream URL --data DIR [--ca VENDOR_CA] proves instead that the vendor's
+whitelist service is reachable and grants this machine a license (the
+site server's upstream mode): it sends this host's activation request,
+verifies the license it gets with --vendor-pub, and writes nothing.
+
 --keyfile proves instead that a site server will issue this host's key
 file (with a renew-role certificate): it asks for it, verifies it on this
 host, prints it, and writes nothing. Like 'licensor renew', it holds the
@@ -44,10 +53,18 @@ host's key-file seat for the key file's validity.`,
 			instance := fs.String("instance", "", "the instance id to use (default: licensor-check-HOSTNAME)")
 			async := fs.Bool("async", false, "register as an async instance")
 			asKeyFile := fs.Bool("keyfile", false, "ask for this host's key file (renew role) instead, verify it and print it; nothing is written")
+			upstream := fs.String("upstream", "", "instead, ask this vendor whitelist service whether it grants this machine a license")
+			data := fs.String("data", "", "with --upstream: the site server's data directory (its server key)")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("check takes no arguments")
+				}
+				if *upstream != "" {
+					if *data == "" || *vendorPub == "" {
+						return usageErrorf("check --upstream needs --data DIR and --vendor-pub FILE")
+					}
+					return e.checkUpstream(ctx, *upstream, o.ca, *data, *vendorPub)
 				}
 				for _, f := range []struct{ name, v string }{{"--server", o.server}, {"--ca", o.ca}, {"--cert", o.cert}, {"--key", o.key}, {"--vendor-pub", *vendorPub}} {
 					if f.v == "" {
@@ -145,4 +162,42 @@ func (e *Env) checkKeyFileIssue(ctx context.Context, o clientFlags, vendorPub, p
 		return nil
 	}
 	return last
+}
+
+// checkUpstream asks a vendor whitelist service for this machine's grant.
+func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub string) error {
+	req, _, err := e.activationRequest(dataDir)
+	if err != nil {
+		return err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pool, err := pki.LoadCertPool(ca)
+		if err != nil {
+			return err
+		}
+		cfg.RootCAs = pool
+	}
+	c := &siteClient{base: strings.TrimRight(url, "/"), http: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}}
+	defer c.http.CloseIdleConnections()
+	var g api.GrantBody
+	if err := c.call(ctx, "POST", api.PathGrant, req, &g); err != nil {
+		return err
+	}
+	vendor, err := keys.LoadPublic(vendorPub)
+	if err != nil {
+		return err
+	}
+	signed, err := license.Parse([]byte(g.License))
+	if err != nil {
+		return err
+	}
+	l, err := signed.Verify(vendor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "code=0 ok: %s grants machine %s a license\n", url, req.MachineCode)
+	fmt.Fprintf(e.Stdout, "  customer:     %s\n  contract end: %s UTC\n  valid until:  %s UTC (with the grace period)\n  products:     %s\n",
+		g.Customer, license.FormatTime(g.ContractEnd), license.FormatTime(g.NotAfter), strings.Join(l.Subjects(), ", "))
+	return nil
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -52,8 +53,8 @@ import (
 
 // Defaults.
 const (
-	DefaultConnectTimeout = time.Second
-	DefaultReadTimeout    = 3 * time.Second
+	DefaultConnectTimeout = transport.DefaultConnectTimeout
+	DefaultReadTimeout    = transport.DefaultReadTimeout
 	DefaultProbeInterval  = 500 * time.Millisecond
 	DefaultStaleAfter     = 10 * time.Minute
 	DefaultExpiryWarning  = 30 * 24 * time.Hour
@@ -221,7 +222,7 @@ type Client struct {
 // server is one site server as the client sees it.
 type server struct {
 	url string
-	t   *transport
+	t   *transport.Transport
 	up  atomic.Bool
 	err atomic.Pointer[codes.Error] // why it is down
 }
@@ -257,7 +258,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	for _, u := range cfg.Servers {
-		t, err := newTransport(transportConfig{URL: u, RootCAs: pool, Certificate: &cert, ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, Resolver: cfg.resolver})
+		t, err := transport.New(transport.Config{URL: u, RootCAs: pool, Certificate: &cert, ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, Resolver: cfg.resolver})
 		if err != nil {
 			return nil, err
 		}
@@ -373,7 +374,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 			continue
 		}
 		tried++
-		status, resp, err := s.t.do(ctx, http.MethodPost, path, body)
+		status, resp, err := s.t.Do(ctx, http.MethodPost, path, body)
 		if err != nil {
 			c.markDown(s, err)
 			reasons = append(reasons, s.url+": "+codes.As(err).Msg)
@@ -391,7 +392,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 	if tried == 0 && len(c.servers) == 1 {
 		// One server, known down: still try it rather than give up.
 		s := c.servers[0]
-		status, resp, err := s.t.do(ctx, http.MethodPost, path, body)
+		status, resp, err := s.t.Do(ctx, http.MethodPost, path, body)
 		if err == nil {
 			s.up.Store(true)
 			a, err := c.check(status, resp, nonce)
@@ -539,7 +540,7 @@ func (c *Client) probeOnce() {
 			continue // sync mode finds failures by using the servers
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.ReadTimeout)
-		status, _, err := s.t.do(ctx, http.MethodGet, api.PathHealth, nil)
+		status, _, err := s.t.Do(ctx, http.MethodGet, api.PathHealth, nil)
 		cancel()
 		switch {
 		case err != nil:
@@ -653,17 +654,21 @@ func (c *Client) Close() error {
 		c.mu.Unlock()
 		body, _ := json.Marshal(api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID})
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.ReadTimeout)
-		_, _, err = s.t.do(ctx, http.MethodPost, api.PathRelease, body)
+		_, _, err = s.t.Do(ctx, http.MethodPost, api.PathRelease, body)
 		cancel()
 	}
 	if c.cfg.Async {
 		c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the client is closed")})
 	}
 	for _, s := range c.servers {
-		s.t.closeIdle()
+		s.t.CloseIdle()
 	}
 	if err != nil {
 		return fmt.Errorf("release the lease: %w", err)
 	}
 	return nil
 }
+
+// Classify names a failure to reach a server with its code and reason, as
+// Authorize does: 1, 6, 7, 28, 35, 58, 60, or -1.
+func Classify(server string, err error) *codes.Error { return transport.Classify(server, err) }

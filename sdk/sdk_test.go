@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -497,3 +499,9 @@ func TestTransportCodes(t *testing.T) {
 		t.Errorf("New with a key that does not match = %v", err)
 	}
 }
+
+// offlineResolver fails every lookup without a packet leaving the machine:
+// tests reach only loopback.
+var offlineResolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+	return nil, errors.New("no DNS server in tests")
+}}

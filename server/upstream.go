@@ -16,9 +16,9 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
-	"github.com/licensor/licensor/sdk"
 )
 
 // Upstream mode: instead of a license file from the vendor, the site server
@@ -28,19 +28,6 @@ import (
 // upstream_interval (a renewed contract is picked up without a restart),
 // keeps serving while the service is unreachable, and when the grant it
 // holds runs out stops granting and exits with code 526.
-
-// PathGrant is the vendor service's endpoint.
-const PathGrant = "/v1/grant"
-
-// GrantBody is the vendor service's answer.
-type GrantBody struct {
-	Code        int       `json:"code"`
-	Name        string    `json:"name"`
-	License     string    `json:"license"`
-	Customer    string    `json:"customer"`
-	ContractEnd time.Time `json:"contract_end"`
-	NotAfter    time.Time `json:"not_after"`
-}
 
 // startUpstream fetches the grant at start; with no service answering it
 // falls back to the last good grant on disk.
@@ -96,19 +83,19 @@ func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 func (s *Server) askGrant(ctx context.Context, client *http.Client, base string, body []byte) (*loaded, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+PathGrant, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+api.PathGrant, bytes.NewReader(body))
 	if err != nil {
 		return nil, codes.Errorf(codes.InvalidArgument, "upstream %q: %v", base, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, sdk.Classify(base, err)
+		return nil, transport.Classify(base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, sdk.Classify(base, err)
+		return nil, transport.Classify(base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e api.ErrorBody
@@ -117,7 +104,7 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 		}
 		return nil, codes.Errorf(codes.Protocol, "%s answered HTTP %d, not a grant", base, resp.StatusCode)
 	}
-	var g GrantBody
+	var g api.GrantBody
 	if err := json.Unmarshal(data, &g); err != nil {
 		return nil, codes.Errorf(codes.Protocol, "%s: the answer is not a grant: %v", base, err)
 	}

@@ -54,7 +54,7 @@ func (s *site) vendorService(t *testing.T) *vendorService {
 		if err != nil {
 			t.Error(err)
 		}
-		writeJSON(w, 200, GrantBody{Code: 0, Name: "ok", License: string(file), Customer: "ACME", NotAfter: v.notAfter})
+		writeJSON(w, 200, api.GrantBody{Code: 0, Name: "ok", License: string(file), Customer: "ACME", NotAfter: v.notAfter})
 	}))
 	t.Cleanup(v.srv.Close)
 	v.caFile = filepath.Join(t.TempDir(), "vendor-ca.crt")

@@ -1,4 +1,8 @@
-package sdk
+// Package transport is how licensor's clients reach a site server: one
+// HTTP/1.1 keep-alive transport per server with connect and read timeouts,
+// the client certificate always presented, and every failure classified
+// with the curl-style codes (1, 6, 7, 28, 35, 58, 60) and its reason.
+package transport
 
 import (
 	"bytes"
@@ -28,13 +32,15 @@ import (
 
 // Transport defaults and limits.
 const (
+	DefaultConnectTimeout = time.Second
+	DefaultReadTimeout    = 3 * time.Second
 	// maxResponseBody bounds what do reads of an answer; a licensor server
 	// never sends more.
 	maxResponseBody = 1 << 20
 )
 
-// transportConfig is what a transport is made from.
-type transportConfig struct {
+// Config is what a transport is made from.
+type Config struct {
 	URL            string           // "https://host:port" of one site server
 	RootCAs        *x509.CertPool   // the site CA; nil: the system's roots
 	Certificate    *tls.Certificate // the client certificate (nil: none)
@@ -55,7 +61,7 @@ type transportConfig struct {
 // server accepts, and the server's alert (bad_certificate, unknown CA)
 // does not name the cause; with both facts a failure can say "issued by
 // X; the server accepts Y".
-type transport struct {
+type Transport struct {
 	url            string // "https://host:port", no trailing slash
 	connectTimeout time.Duration
 	readTimeout    time.Duration
@@ -81,9 +87,9 @@ var errNoAnswer = errors.New("read timeout")
 
 const serverURLFix = "Give the server URL as https://HOST:PORT, for example https://licensor.example.com:8443."
 
-// newTransport checks cfg and makes the transport. A URL that is not
+// New checks cfg and makes the transport. A URL that is not
 // https://HOST[:PORT] is codes.InvalidArgument.
-func newTransport(cfg transportConfig) (*transport, error) {
+func New(cfg Config) (*Transport, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, codes.Errorf(codes.InvalidArgument, "server URL %q does not parse: %v", cfg.URL, err).WithFix(serverURLFix)
@@ -104,7 +110,7 @@ func newTransport(cfg transportConfig) (*transport, error) {
 	if cfg.ConnectTimeout < 0 || cfg.ReadTimeout < 0 {
 		return nil, codes.Errorf(codes.InvalidArgument, "negative timeout (connect %s, read %s)", cfg.ConnectTimeout, cfg.ReadTimeout)
 	}
-	t := &transport{
+	t := &Transport{
 		url:            "https://" + u.Host,
 		connectTimeout: orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
 		readTimeout:    orDefault(cfg.ReadTimeout, DefaultReadTimeout),
@@ -158,7 +164,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // Go's own choice would silently send none when ours is from a CA the
 // server does not list; we send it all the same, so that the server's
 // alert is the real verdict, and remember the mismatch to explain it.
-func (t *transport) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+func (t *Transport) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	h := handshakeFacts{requested: true, accepted: caNames(cri.AcceptableCAs)}
 	if t.cert == nil {
 		t.remember(h)
@@ -174,7 +180,7 @@ func (t *transport) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Cer
 
 // issuedByAny reports whether a certificate of our chain is issued by one
 // of the CAs, given as DER-encoded subject names.
-func (t *transport) issuedByAny(cas [][]byte) bool {
+func (t *Transport) issuedByAny(cas [][]byte) bool {
 	for i, der := range t.cert.Certificate {
 		c := t.leaf
 		if i > 0 {
@@ -216,7 +222,7 @@ func nameOf(n pkix.Name) string {
 	return n.String()
 }
 
-func (t *transport) remember(h handshakeFacts) {
+func (t *Transport) remember(h handshakeFacts) {
 	t.mu.Lock()
 	t.last = h
 	t.mu.Unlock()
@@ -226,7 +232,7 @@ func (t *transport) remember(h handshakeFacts) {
 // HTTP status and body (read up to 1 MiB). A transport failure is a
 // *codes.Error (see Classify) whose message names the server URL and the
 // reason; an HTTP answer of any status is not an error here.
-func (t *transport) do(ctx context.Context, method, path string, body []byte) (status int, respBody []byte, err error) {
+func (t *Transport) Do(ctx context.Context, method, path string, body []byte) (status int, respBody []byte, err error) {
 	if !strings.HasPrefix(path, "/") {
 		return 0, nil, codes.Errorf(codes.InvalidArgument, "request path %q does not start with /", path)
 	}
@@ -275,12 +281,12 @@ func (t *transport) do(ctx context.Context, method, path string, body []byte) (s
 }
 
 // closeIdle closes the idle kept-alive connections.
-func (t *transport) closeIdle() { t.rt.CloseIdleConnections() }
+func (t *Transport) CloseIdle() { t.rt.CloseIdleConnections() }
 
 // classify is Classify with what the transport knows: its timeouts,
 // whether the read timeout or the caller's context ended the request, and
 // (when the failure came on a new connection) the facts of the handshake.
-func (t *transport) classify(caller, ctx context.Context, err error, fresh bool) *codes.Error {
+func (t *Transport) classify(caller, ctx context.Context, err error, fresh bool) *codes.Error {
 	switch {
 	case errors.Is(caller.Err(), context.DeadlineExceeded):
 		return callerDeadline(t.url, err)

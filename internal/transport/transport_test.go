@@ -1,4 +1,4 @@
-package sdk
+package transport
 
 import (
 	"context"
@@ -332,17 +332,17 @@ func TestTransport(t *testing.T) {
 			if roots == nil {
 				roots = siteA.pool
 			}
-			tr, err := newTransport(transportConfig{URL: tt.url, RootCAs: roots, Certificate: tt.cert, Resolver: offlineResolver,
+			tr, err := New(Config{URL: tt.url, RootCAs: roots, Certificate: tt.cert, Resolver: offlineResolver,
 				ConnectTimeout: testConnectTimeout, ReadTimeout: testReadTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tr.closeIdle()
+			defer tr.CloseIdle()
 			path := tt.path
 			if path == "" {
 				path = "/echo"
 			}
-			status, body, err := tr.do(context.Background(), http.MethodPost, path, []byte(`{"hello":1}`))
+			status, body, err := tr.Do(context.Background(), http.MethodPost, path, []byte(`{"hello":1}`))
 			if tt.want == codes.OK {
 				if err != nil || status != tt.wantStatus {
 					t.Fatalf("do = %d, %v; want %d", status, err, tt.wantStatus)
@@ -386,13 +386,13 @@ func TestTransportKeepAlive(t *testing.T) {
 	}
 	srv.StartTLS()
 	defer srv.Close()
-	tr, err := newTransport(transportConfig{URL: srv.URL, RootCAs: site.pool, Certificate: site.client(t, "app1", now)})
+	tr, err := New(Config{URL: srv.URL, RootCAs: site.pool, Certificate: site.client(t, "app1", now)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.closeIdle()
+	defer tr.CloseIdle()
 	for i := range 3 {
-		if status, _, err := tr.do(context.Background(), http.MethodGet, "/echo", nil); err != nil || status != http.StatusOK {
+		if status, _, err := tr.Do(context.Background(), http.MethodGet, "/echo", nil); err != nil || status != http.StatusOK {
 			t.Fatalf("request %d: %d, %v", i, status, err)
 		}
 	}
@@ -403,14 +403,14 @@ func TestTransportKeepAlive(t *testing.T) {
 
 // TestTransportCallerDeadline: a caller's context that expires is 28.
 func TestTransportCallerDeadline(t *testing.T) {
-	tr, err := newTransport(transportConfig{URL: blackhole(t), ConnectTimeout: time.Minute, ReadTimeout: time.Minute})
+	tr, err := New(Config{URL: blackhole(t), ConnectTimeout: time.Minute, ReadTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.closeIdle()
+	defer tr.CloseIdle()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, _, err = tr.do(ctx, http.MethodGet, "/", nil)
+	_, _, err = tr.Do(ctx, http.MethodGet, "/", nil)
 	if e := codes.As(err); e == nil || e.Code != codes.Timeout || !strings.Contains(e.Msg, "caller's deadline") {
 		t.Fatalf("do = %v, want 28 naming the caller's deadline", err)
 	}
@@ -422,30 +422,30 @@ func TestTransportCallerDeadline(t *testing.T) {
 func TestTransportConfig(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  transportConfig
+		cfg  Config
 		want codes.Code
 	}{
-		{"ok", transportConfig{URL: "https://licensor.example:8443"}, codes.OK},
-		{"ok-trailing-slash", transportConfig{URL: "https://127.0.0.1:8443/"}, codes.OK},
-		{"ok-default-port", transportConfig{URL: "https://licensor.example"}, codes.OK},
-		{"http", transportConfig{URL: "http://licensor.example:8443"}, codes.InvalidArgument},
-		{"no-scheme", transportConfig{URL: "licensor.example:8443"}, codes.InvalidArgument},
-		{"no-host", transportConfig{URL: "https://:8443"}, codes.InvalidArgument},
-		{"empty", transportConfig{}, codes.InvalidArgument},
-		{"path", transportConfig{URL: "https://licensor.example:8443/api"}, codes.InvalidArgument},
-		{"query", transportConfig{URL: "https://licensor.example:8443?x=1"}, codes.InvalidArgument},
-		{"user", transportConfig{URL: "https://u:p@licensor.example:8443"}, codes.InvalidArgument},
-		{"port-zero", transportConfig{URL: "https://licensor.example:0"}, codes.InvalidArgument},
-		{"port-too-large", transportConfig{URL: "https://licensor.example:70000"}, codes.InvalidArgument},
-		{"does-not-parse", transportConfig{URL: "https://licensor example"}, codes.InvalidArgument},
-		{"negative-timeout", transportConfig{URL: "https://licensor.example:8443", ReadTimeout: -time.Second}, codes.InvalidArgument},
-		{"empty-certificate", transportConfig{URL: "https://licensor.example:8443", Certificate: &tls.Certificate{}}, codes.ClientCert},
+		{"ok", Config{URL: "https://licensor.example:8443"}, codes.OK},
+		{"ok-trailing-slash", Config{URL: "https://127.0.0.1:8443/"}, codes.OK},
+		{"ok-default-port", Config{URL: "https://licensor.example"}, codes.OK},
+		{"http", Config{URL: "http://licensor.example:8443"}, codes.InvalidArgument},
+		{"no-scheme", Config{URL: "licensor.example:8443"}, codes.InvalidArgument},
+		{"no-host", Config{URL: "https://:8443"}, codes.InvalidArgument},
+		{"empty", Config{}, codes.InvalidArgument},
+		{"path", Config{URL: "https://licensor.example:8443/api"}, codes.InvalidArgument},
+		{"query", Config{URL: "https://licensor.example:8443?x=1"}, codes.InvalidArgument},
+		{"user", Config{URL: "https://u:p@licensor.example:8443"}, codes.InvalidArgument},
+		{"port-zero", Config{URL: "https://licensor.example:0"}, codes.InvalidArgument},
+		{"port-too-large", Config{URL: "https://licensor.example:70000"}, codes.InvalidArgument},
+		{"does-not-parse", Config{URL: "https://licensor example"}, codes.InvalidArgument},
+		{"negative-timeout", Config{URL: "https://licensor.example:8443", ReadTimeout: -time.Second}, codes.InvalidArgument},
+		{"empty-certificate", Config{URL: "https://licensor.example:8443", Certificate: &tls.Certificate{}}, codes.ClientCert},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr, err := newTransport(tt.cfg)
+			tr, err := New(tt.cfg)
 			if got := codes.Of(err); got != tt.want {
-				t.Fatalf("newTransport(%+v) = %v, want %v", tt.cfg, err, tt.want)
+				t.Fatalf("New(%+v) = %v, want %v", tt.cfg, err, tt.want)
 			}
 			if err == nil {
 				if tr.connectTimeout != time.Second || tr.readTimeout != 3*time.Second {
