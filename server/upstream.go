@@ -97,18 +97,7 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 	if err != nil {
 		return nil, transport.Classify(base, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e api.ErrorBody
-		if json.Unmarshal(data, &e) == nil && e.Name != "" {
-			return nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
-		}
-		return nil, codes.Errorf(codes.Protocol, "%s answered HTTP %d, not a grant", base, resp.StatusCode)
-	}
-	var g api.GrantBody
-	if err := json.Unmarshal(data, &g); err != nil {
-		return nil, codes.Errorf(codes.Protocol, "%s: the answer is not a grant: %v", base, err)
-	}
-	l, err := s.checkLicense([]byte(g.License))
+	l, g, err := s.parseGrant(base, resp.StatusCode, data)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +107,28 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 		return nil, codes.Errorf(codes.StoreUnavailable, "cannot keep the grant in %s: %w", s.cfg.License, err)
 	}
 	return l, nil
+}
+
+// parseGrant reads a vendor service's answer: an error body becomes its
+// code; a grant's license must verify for this site (vendor key, this
+// machine, this server's key).
+func (s *Server) parseGrant(base string, status int, data []byte) (*loaded, *api.GrantBody, error) {
+	if status != http.StatusOK {
+		var e api.ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Name != "" {
+			return nil, nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
+		}
+		return nil, nil, codes.Errorf(codes.Protocol, "%s answered HTTP %d, not a grant", base, status)
+	}
+	var g api.GrantBody
+	if err := json.Unmarshal(data, &g); err != nil {
+		return nil, nil, codes.Errorf(codes.Protocol, "%s: the answer is not a grant: %v", base, err)
+	}
+	l, err := s.checkLicense([]byte(g.License))
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, &g, nil
 }
 
 func (s *Server) upstreamClient() (*http.Client, error) {

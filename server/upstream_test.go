@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 )
 
@@ -128,4 +131,32 @@ func TestUpstream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server did not stop when its grant ran out")
 	}
+}
+
+// FuzzParseGrant feeds arbitrary vendor answers to the upstream parser:
+// only a license signed by the vendor for this machine and key may pass.
+func FuzzParseGrant(f *testing.F) {
+	vendorPub, vendorPriv, _ := keys.Generate()
+	serverPub, _, _ := keys.Generate()
+	host := fakeHost("auth-01")
+	l := &license.License{Holder: "ACME", Issuer: "vendor whitelist", Issued: t0,
+		Machines: []fingerprint.Machine{{Code: host.Code, Components: host.Hashes()}}, MatchMin: 4, ServerKey: keys.PublicJWK(serverPub),
+		Products: []license.Product{{Subject: "ocr", InstanceSize: 1, NotBefore: t0, NotAfter: t0.AddDate(0, 1, 0)}}}
+	file, _ := license.Sign(l, vendorPriv)
+	good, _ := json.Marshal(api.GrantBody{License: string(file)})
+	f.Add(200, good)
+	f.Add(403, []byte(`{"code":525,"name":"machine_not_whitelisted","message":"no","fix":"send it"}`))
+	f.Add(200, []byte(`{"license":"garbage"}`))
+	f.Add(500, []byte(`<html>`))
+	s := &Server{vendorPub: vendorPub, serverKid: keys.ID(serverPub), clock: clock.NewFake(t0),
+		fingerprint: func() (*fingerprint.Fingerprint, error) { return host, nil }}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		got, _, err := s.parseGrant("https://vendor", status, body)
+		if err == nil && (status != 200 || got.license.Holder != "ACME") {
+			t.Fatalf("accepted status %d body %q", status, body)
+		}
+		if err != nil && codes.Of(err) == codes.Unknown {
+			t.Fatalf("unclassified error %v", err)
+		}
+	})
 }

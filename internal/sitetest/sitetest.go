@@ -189,3 +189,17 @@ func (r *Running) Kill() {
 	r.Server.SetShutdownTimeout(0)
 	r.Stop()
 }
+
+// Wait waits for the server to stop by itself (a grant that ran out) and
+// returns why; it gives up after timeout.
+func (r *Running) Wait(timeout time.Duration) error {
+	select {
+	case err := <-r.done:
+		r.cancel()
+		r.Close()
+		r.cancel = nil
+		return err
+	case <-time.After(timeout):
+		return context.DeadlineExceeded
+	}
+}
