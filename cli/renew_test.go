@@ -1,14 +1,24 @@
 package cli
 
 import (
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/keyfile"
+	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
 )
 
 func TestRenew(t *testing.T) {
@@ -68,6 +78,36 @@ func TestRenew(t *testing.T) {
 	if status := h.run("keyfile", "verify", keyPath, "--vendor-pub", site.VendorPubFile()); status != 1 || !strings.Contains(h.stdout.String()+h.stderr.String(), tag(codes.KeyFileMachine)) {
 		t.Fatalf("keyfile verify on another host: exit %d\n%s%s", status, h.stdout, h.stderr)
 	}
+	// An impostor server (a key file under another vendor's license) is
+	// refused, and the key file on disk stays as it was.
+	before, _ := os.ReadFile(keyPath)
+	impostor := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, otherVendor, _ := keys.Generate()
+		serverPub, serverPriv, _ := keys.Generate()
+		host := sitetest.FakeHost("host-1")
+		now := site.Clock.Now()
+		lic, _ := license.Sign(&license.License{Holder: "ACME", Issuer: "impostor", Issued: now,
+			Machines: []fingerprint.Machine{{Code: host.Code}}, ServerKey: keys.PublicJWK(serverPub),
+			Products: []license.Product{sitetest.Product("ocr", 100, 0)}}, otherVendor)
+		signed, _ := license.Parse(lic)
+		file, err := keyfile.Issue(serverPriv, &keyfile.Claims{Machine: host.Code, IssuedAt: now.Unix(), Expires: now.Add(time.Hour).Unix(),
+			License: signed.Compact, Products: []keyfile.Product{{Subject: "ocr"}}})
+		if err != nil {
+			t.Error(err)
+		}
+		json.NewEncoder(w).Encode(api.KeyFileBody{KeyFile: string(file), Expires: now.Add(time.Hour)})
+	}))
+	tlsCfg, _ := pki.ServerTLSConfig(site.CA(), filepath.Join(site.Dir, "pki", pki.ServerCertFile), filepath.Join(site.Dir, "pki", pki.ServerKeyFile), time.Now())
+	impostor.TLS = tlsCfg
+	impostor.StartTLS()
+	defer impostor.Close()
+	if status := renew("host-1", impostor.URL); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.WrongVendorKey)) {
+		t.Fatalf("renew from an impostor: exit %d\n%s", status, h.stderr)
+	}
+	if after, _ := os.ReadFile(keyPath); string(after) != string(before) {
+		t.Fatal("an impostor's key file replaced the good one")
+	}
+
 	// The connectivity check: a key file is issued and verifies on this host.
 	h.host = sitetest.FakeHost("host-1")
 	out := h.mustRun("check", "--keyfile", "--server", r.URL, "--ca", site.CA(), "--cert", cert, "--key", key, "--vendor-pub", site.VendorPubFile())
