@@ -65,7 +65,8 @@ const overview = `licensor — license authorization for privately deployed soft
 Usage: licensor COMMAND [ARGS] [FLAGS]
 
 Exit status: 0 success, 1 a denial or failure (the output names its code,
-e.g. "code=509 fingerprint: …" and the fix), 2 a usage error.
+e.g. "code=509 fingerprint: …" and the fix), 2 a usage error, 3 a site
+server in upstream mode whose grant ran out (code 526).
 Flags may come before or after arguments; --json prints data for machines.
 
 Commands:
