@@ -1,17 +1,12 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/jsonconfig"
 )
 
 // Config is the site server's configuration, read from a JSON file.
@@ -64,24 +59,7 @@ type TLSConfig struct {
 }
 
 // Duration is a time.Duration written as "90s" in JSON.
-type Duration time.Duration
-
-// MarshalJSON writes d as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads "90s" or "5m".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration such as \"90s\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"90s\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = jsonconfig.Duration
 
 // Default returns the configuration with every default set.
 func Default() Config {
@@ -96,85 +74,20 @@ func Default() Config {
 }
 
 // MaxConfigSize bounds a configuration file.
-const MaxConfigSize = 1 << 20
+const MaxConfigSize = jsonconfig.MaxSize
+
+const knownKeys = "listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval"
 
 // Parse reads a configuration over the defaults; keys it does not know are
 // an error naming them. dir is the directory relative paths are resolved
 // against ("" leaves them as they are).
 func Parse(r io.Reader, dir string) (Config, error) {
 	c := Default()
-	data, err := io.ReadAll(io.LimitReader(r, MaxConfigSize+1))
-	if err != nil {
-		return c, codes.Errorf(codes.ConfigInvalid, "cannot read the configuration: %w", err)
+	if err := jsonconfig.Decode(r, &c, func() any { d := Default(); return &d }, knownKeys); err != nil {
+		return c, err
 	}
-	if len(data) > MaxConfigSize {
-		return c, codes.Errorf(codes.ConfigInvalid, "the configuration is larger than %d bytes", MaxConfigSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, codes.Errorf(codes.ConfigInvalid, "%s", describeJSONError(data, err))
-	}
-	if dec.More() {
-		return c, codes.Errorf(codes.ConfigInvalid, "data after the configuration's JSON object")
-	}
-	if dir != "" {
-		for _, p := range []*string{&c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(dir, *p)
-			}
-		}
-	}
+	jsonconfig.Resolve(dir, &c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA)
 	return c, c.Validate()
-}
-
-func describeJSONError(data []byte, err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		line := 1 + bytes.Count(data[:min(int(syn.Offset), len(data))], []byte("\n"))
-		return fmt.Sprintf("not valid JSON at line %d: %v", line, syn)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: want a %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("unknown key %s (known keys: listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval)",
-			strings.TrimPrefix(err.Error(), "json: unknown field "))
-	case errors.Is(err, io.EOF):
-		return "the configuration is empty; write {} for all defaults"
-	}
-	if field := culprit(data); field != "" {
-		return fmt.Sprintf("field %q: %v", field, err)
-	}
-	return err.Error()
-}
-
-// culprit names the key whose value does not decode, by decoding the
-// keys one at a time.
-func culprit(data []byte) string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) != nil {
-		return ""
-	}
-	for k, v := range fields {
-		c := Default()
-		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
-		if json.Unmarshal(one, &c) != nil {
-			if k == "tls" {
-				var sub map[string]json.RawMessage
-				json.Unmarshal(v, &sub)
-				for sk, sv := range sub {
-					var t TLSConfig
-					one, _ := json.Marshal(map[string]json.RawMessage{sk: sv})
-					if json.Unmarshal(one, &t) != nil {
-						return "tls." + sk
-					}
-				}
-			}
-			return k
-		}
-	}
-	return ""
 }
 
 // Validate checks every field; the error names the field and its value.

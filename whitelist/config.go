@@ -1,18 +1,12 @@
 package whitelist
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net"
-	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/jsonconfig"
 )
 
 // Config is the whitelist service's configuration, read from a JSON file.
@@ -40,24 +34,7 @@ type TLSConfig struct {
 }
 
 // Duration is a time.Duration written as "2160h" in JSON.
-type Duration time.Duration
-
-// MarshalJSON writes d as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads "2160h".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`want a duration such as "2160h"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf(`%q is not a duration such as "2160h"`, s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = jsonconfig.Duration
 
 // DefaultGrace is how long a grant runs past the contract's end.
 const DefaultGrace = 90 * 24 * time.Hour
@@ -74,9 +51,9 @@ func Default() Config {
 }
 
 // MaxConfigSize bounds a configuration file.
-const MaxConfigSize = 1 << 20
+const MaxConfigSize = jsonconfig.MaxSize
 
-const knownKeys = "listen, tls, vendor_key, data_dir, grace"
+const knownKeys = "listen, tls (cert, key), vendor_key, data_dir, grace"
 
 // Parse reads a configuration over the defaults and validates it; keys it
 // does not know are an error naming them. dir is the directory relative
@@ -84,63 +61,11 @@ const knownKeys = "listen, tls, vendor_key, data_dir, grace"
 // codes.ConfigInvalid.
 func Parse(r io.Reader, dir string) (Config, error) {
 	c := Default()
-	data, err := io.ReadAll(io.LimitReader(r, MaxConfigSize+1))
-	if err != nil {
-		return c, codes.Errorf(codes.ConfigInvalid, "cannot read the configuration: %w", err)
+	if err := jsonconfig.Decode(r, &c, func() any { d := Default(); return &d }, knownKeys); err != nil {
+		return Default(), err
 	}
-	if len(data) > MaxConfigSize {
-		return c, codes.Errorf(codes.ConfigInvalid, "the configuration is larger than %d bytes", MaxConfigSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Default(), codes.Errorf(codes.ConfigInvalid, "%s", describe(data, err))
-	}
-	if dec.More() {
-		return Default(), codes.Errorf(codes.ConfigInvalid, "data after the configuration's JSON object")
-	}
-	if dir != "" {
-		for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.VendorKey, &c.DataDir} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(dir, *p)
-			}
-		}
-	}
+	jsonconfig.Resolve(dir, &c.TLS.Cert, &c.TLS.Key, &c.VendorKey, &c.DataDir)
 	return c, c.Validate()
-}
-
-func describe(data []byte, err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		line := 1 + bytes.Count(data[:min(int(syn.Offset), len(data))], []byte("\n"))
-		return fmt.Sprintf("not valid JSON at line %d: %v", line, syn)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: want a %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("unknown key %s (known keys: %s; tls has cert and key)", strings.TrimPrefix(err.Error(), "json: unknown field "), knownKeys)
-	case errors.Is(err, io.EOF):
-		return "the configuration is empty; write {} for all defaults"
-	}
-	// A value's own decoder failed (a bad duration): find the key by
-	// decoding the keys one at a time.
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) == nil {
-		names := make([]string, 0, len(fields))
-		for k := range fields {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
-			c := Default()
-			if json.Unmarshal(one, &c) != nil {
-				return fmt.Sprintf("field %q: %v", k, err)
-			}
-		}
-	}
-	return err.Error()
 }
 
 // Validate checks every field; the error names the field and its value.
