@@ -50,16 +50,7 @@ check; warns when fewer than 5 days are left, which means the daily
 				if r.KeyFile != nil {
 					printKeyFile(e, r)
 				}
-				for _, c := range r.Checks {
-					line := fmt.Sprintf("%-4s %-16s %s", c.Status, c.Name, c.Message)
-					if c.Code != 0 {
-						line = fmt.Sprintf("%-4s %-16s code=%d %s: %s", c.Status, c.Name, c.Code, codes.Code(c.Code).Name(), c.Message)
-					}
-					fmt.Fprintln(e.Stdout, line)
-					if c.Status == "warn" {
-						fmt.Fprintf(e.Stdout, "     %-16s fix: %s\n", "", c.Fix)
-					}
-				}
+				printChecks(e.Stdout, r.Checks)
 				return r.err
 			}
 		},

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -89,13 +90,7 @@ Prints one line per check; exits 1 with the first failure's code.`,
 				if *asJSON {
 					return e.writeOutcome(r, r.err)
 				}
-				for _, c := range r.Checks {
-					line := fmt.Sprintf("%-4s %-16s %s", c.Status, c.Name, c.Message)
-					if c.Code != 0 {
-						line = fmt.Sprintf("%-4s %-16s code=%d %s: %s", c.Status, c.Name, c.Code, codes.Code(c.Code).Name(), c.Message)
-					}
-					fmt.Fprintln(e.Stdout, line)
-				}
+				printChecks(e.Stdout, r.Checks)
 				return r.err
 			}
 		},
@@ -114,7 +109,22 @@ func parseLicenseFile(path string) (*license.Signed, error) {
 	return s, nil
 }
 
-// check is one line of 'license verify'.
+// printChecks writes one line per check, with the code when it failed and
+// the fix under a warning.
+func printChecks(w io.Writer, checks []check) {
+	for _, c := range checks {
+		line := fmt.Sprintf("%-4s %-16s %s", c.Status, c.Name, c.Message)
+		if c.Code != 0 {
+			line = fmt.Sprintf("%-4s %-16s code=%d %s: %s", c.Status, c.Name, c.Code, codes.Code(c.Code).Name(), c.Message)
+		}
+		fmt.Fprintln(w, line)
+		if c.Status == "warn" {
+			fmt.Fprintf(w, "     %-16s fix: %s\n", "", c.Fix)
+		}
+	}
+}
+
+// check is one line of 'license verify' and 'keyfile verify'.
 type check struct {
 	Name    string `json:"name"`
 	Status  string `json:"status"` // "ok" or "fail"

@@ -99,14 +99,8 @@ Endpoints (client certificate roles in brackets):
 						return err
 					}
 				}
-				for _, o := range []struct{ dst, v *string }{
-					{&cfg.Listen, listen}, {&cfg.License, lic}, {&cfg.VendorPublicKey, vendorPub}, {&cfg.DataDir, data},
-					{&cfg.TLS.CA, ca}, {&cfg.TLS.Cert, cert}, {&cfg.TLS.Key, key}, {&cfg.LogFormat, logFormat}, {&cfg.LogLevel, logLevel},
-				} {
-					if *o.v != "" {
-						*o.dst = *o.v
-					}
-				}
+				override(&cfg.Listen, listen, &cfg.License, lic, &cfg.VendorPublicKey, vendorPub, &cfg.DataDir, data,
+					&cfg.TLS.CA, ca, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key, &cfg.LogFormat, logFormat, &cfg.LogLevel, logLevel)
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -200,4 +194,14 @@ func serveDebug(ctx context.Context, addr string) error {
 		srv.Close()
 	}()
 	return nil
+}
+
+// override sets each setting (even arguments) to the flag value after it
+// (odd arguments) when the flag was given.
+func override(pairs ...*string) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if *pairs[i+1] != "" {
+			*pairs[i] = *pairs[i+1]
+		}
+	}
 }

@@ -64,13 +64,7 @@ Unknown keys are refused with the key named. Flags override the file.`,
 						return err
 					}
 				}
-				for _, o := range []struct{ dst, v *string }{
-					{&cfg.Listen, listen}, {&cfg.DataDir, data}, {&cfg.VendorKey, vendorKey}, {&cfg.TLS.Cert, cert}, {&cfg.TLS.Key, key},
-				} {
-					if *o.v != "" {
-						*o.dst = *o.v
-					}
-				}
+				override(&cfg.Listen, listen, &cfg.DataDir, data, &cfg.VendorKey, vendorKey, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key)
 				return e.serveWhitelist(ctx, cfg, nil)
 			}
 		},
