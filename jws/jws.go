@@ -2,13 +2,16 @@
 // for licenses, verdicts and key files: EdDSA over Ed25519 (RFC 8037), so
 // that any JOSE implementation can check them.
 //
-// Parsing is strict: only the compact serialization, only EdDSA, a bounded
-// size, and the protected header must be a JSON object. The signature
-// itself is checked by keys.Verify, the one signature check licensor makes.
+// Parsing is strict: only the compact serialization, only EdDSA, canonical
+// base64url without padding, a bounded size, a protected header that is a
+// JSON object and names no critical extension (RFC 7515 §4.1.11). The
+// signature itself is checked by keys.Verify, the one signature check
+// licensor makes. The envelope is simple enough to read by hand, and doing
+// so keeps a JOSE library out of the SDK a product links: the parse costs a
+// few microseconds beside the signature check.
 package jws
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -16,13 +19,14 @@ import (
 	"fmt"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/licensor/licensor/keys"
 )
 
 // MaxSize bounds a compact JWS licensor will parse.
 const MaxSize = 1 << 20
+
+// Algorithm is the one signature algorithm licensor signs and accepts.
+const Algorithm = "EdDSA"
 
 // Errors returned by Parse and Verify; callers map them to their codes.
 var (
@@ -38,31 +42,54 @@ type Header struct {
 	Type      string `json:"typ,omitempty"`
 }
 
+// header is what Parse decodes: Header and the fields it must refuse.
+type header struct {
+	Header
+	Crit json.RawMessage `json:"crit"`
+	B64  json.RawMessage `json:"b64"`
+}
+
+// b64 is the one encoding of every part: base64url, no padding, and the
+// unused bits of the last character zero, so that a JWS has one spelling.
+var b64 = base64.RawURLEncoding.Strict()
+
+// EncodeHeader returns the encoded protected header for kid and typ, the
+// first part of every JWS a Signer makes; kid and typ are left out when
+// empty.
+func EncodeHeader(kid, typ string) string {
+	h, _ := json.Marshal(Header{Algorithm: Algorithm, KeyID: kid, Type: typ})
+	return base64.RawURLEncoding.EncodeToString(h)
+}
+
 // Sign returns the compact JWS of payload signed by priv. The header
 // carries kid and typ when they are not empty.
 func Sign(priv ed25519.PrivateKey, payload []byte, kid, typ string) (string, error) {
-	opts := &jose.SignerOptions{}
-	if kid != "" {
-		opts.WithHeader(jose.HeaderKey("kid"), kid)
+	if len(priv) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("jws: the signing key is not an Ed25519 private key")
 	}
-	if typ != "" {
-		opts.WithType(jose.ContentType(typ))
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, opts)
-	if err != nil {
-		return "", fmt.Errorf("jws: %w", err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("jws: %w", err)
-	}
-	return obj.CompactSerialize()
+	return string(AppendSign(nil, priv, EncodeHeader(kid, typ), payload)), nil
+}
+
+// AppendSign appends to dst the compact JWS of payload with the encoded
+// header (from EncodeHeader) and signed by priv, for signers that keep the
+// header and the buffer. priv must be an Ed25519 private key.
+func AppendSign(dst []byte, priv ed25519.PrivateKey, header string, payload []byte) []byte {
+	enc := base64.RawURLEncoding
+	start := len(dst)
+	dst = append(dst, header...)
+	dst = append(dst, '.')
+	dst = enc.AppendEncode(dst, payload)
+	sig := ed25519.Sign(priv, dst[start:])
+	dst = append(dst, '.')
+	return enc.AppendEncode(dst, sig)
 }
 
 // Object is a parsed, not yet verified, compact JWS.
 type Object struct {
-	Header Header
-	sig    *jose.JSONWebSignature
+	Header  Header
+	payload []byte
+	signed  string // the signing input: header.payload
+	sig     []byte
 }
 
 // Parse decodes a compact JWS without verifying it.
@@ -70,55 +97,43 @@ func Parse(compact string) (*Object, error) {
 	if len(compact) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(compact), MaxSize)
 	}
-	parts := strings.Split(compact, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: %d parts separated by dots, want 3", ErrMalformed, len(parts))
+	h, rest, ok1 := strings.Cut(compact, ".")
+	p, s, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(s, '.') >= 0 {
+		return nil, fmt.Errorf("%w: %d parts separated by dots, want 3", ErrMalformed, strings.Count(compact, ".")+1)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	raw, err := b64.DecodeString(h)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
-	var h Header
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&h); err != nil {
+	var hdr header
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &hdr) != nil {
 		return nil, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
 	}
-	if h.Algorithm != string(jose.EdDSA) {
-		return nil, fmt.Errorf("%w: %q (want EdDSA)", ErrAlgorithm, h.Algorithm)
+	if hdr.Algorithm != Algorithm {
+		return nil, fmt.Errorf("%w: %q (want %s)", ErrAlgorithm, hdr.Algorithm, Algorithm)
 	}
-	sig, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.EdDSA})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, trimJose(err))
+	if hdr.Crit != nil || hdr.B64 != nil {
+		return nil, fmt.Errorf("%w: the header names extensions (crit, b64) licensor does not implement", ErrMalformed)
 	}
-	if len(sig.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: %d signatures, want 1", ErrMalformed, len(sig.Signatures))
+	o := &Object{Header: hdr.Header, signed: compact[:len(h)+1+len(p)]}
+	if o.payload, err = b64.DecodeString(p); err != nil {
+		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
-	return &Object{Header: h, sig: sig}, nil
+	if o.sig, err = b64.DecodeString(s); err != nil || len(o.sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: the signature is not a base64url Ed25519 signature", ErrMalformed)
+	}
+	return o, nil
 }
 
 // UnverifiedPayload returns the payload without checking the signature, for
 // showing a document whose signer is not at hand.
-func (o *Object) UnverifiedPayload() []byte { return o.sig.UnsafePayloadWithoutVerification() }
+func (o *Object) UnverifiedPayload() []byte { return o.payload }
 
 // Verify checks the signature with pub and returns the payload.
 func (o *Object) Verify(pub ed25519.PublicKey) ([]byte, error) {
-	payload, err := o.sig.Verify(verifier(pub))
-	if err != nil {
+	if !keys.Verify(pub, []byte(o.signed), o.sig) {
 		return nil, ErrSignature
 	}
-	return payload, nil
-}
-
-// verifier routes go-jose's check through keys.Verify.
-type verifier ed25519.PublicKey
-
-func (v verifier) VerifyPayload(payload, signature []byte, alg jose.SignatureAlgorithm) error {
-	if alg != jose.EdDSA || !keys.Verify(ed25519.PublicKey(v), payload, signature) {
-		return ErrSignature
-	}
-	return nil
-}
-
-func trimJose(err error) string {
-	return strings.TrimPrefix(err.Error(), "go-jose/go-jose: ")
+	return o.payload, nil
 }

@@ -85,7 +85,14 @@ func TestRejects(t *testing.T) {
 		{"huge", strings.Repeat("a", MaxSize+1), pub, ErrMalformed, true},
 		{"tampered-payload", parts[0] + "." + b64([]byte("payloaD")) + "." + parts[2], pub, ErrSignature, false},
 		{"tampered-signature", parts[0] + "." + parts[1] + "." + flip(parts[2]), pub, ErrSignature, false},
-		{"short-signature", parts[0] + "." + parts[1] + "." + parts[2][:20], pub, ErrSignature, false},
+		{"short-signature", parts[0] + "." + parts[1] + "." + parts[2][:20], pub, ErrMalformed, true},
+		{"long-signature", good + "AAAA", pub, ErrMalformed, true},
+		{"padded-signature", good + "==", pub, ErrMalformed, true},
+		{"noncanonical-signature", parts[0] + "." + parts[1] + "." + parts[2][:85] + "B", pub, ErrMalformed, true},
+		{"header-array", b64([]byte(`[{"alg":"EdDSA"}]`)) + "." + parts[1] + "." + parts[2], pub, ErrMalformed, true},
+		{"header-crit", b64([]byte(`{"alg":"EdDSA","crit":["exp"],"exp":1}`)) + "." + parts[1] + "." + parts[2], pub, ErrMalformed, true},
+		{"header-b64-false", b64([]byte(`{"alg":"EdDSA","b64":false,"crit":["b64"]}`)) + "." + parts[1] + "." + parts[2], pub, ErrMalformed, true},
+		{"header-trailing", b64([]byte(`{"alg":"EdDSA"} x`)) + "." + parts[1] + "." + parts[2], pub, ErrMalformed, true},
 		{"other-key", good, otherPub, ErrSignature, false},
 	}
 	for _, tt := range tests {

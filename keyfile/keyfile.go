@@ -27,9 +27,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -305,11 +305,8 @@ type Signed struct {
 
 	claims  Claims
 	license *license.Signed
-	signed  string // the JWS signing input: header.payload
-	sig     []byte
+	obj     *jws.Object
 }
-
-var b64 = base64.RawURLEncoding.Strict()
 
 // Parse decodes a key file: the armored form Issue writes, or a bare
 // compact JWS. Every failure is codes.KeyFileTampered: a key file comes
@@ -325,38 +322,19 @@ func Parse(data []byte) (*Signed, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A hand-rolled compact parse, strict where go-jose is lenient
-	// (canonical base64 only) and without its second pass over the JSON.
-	h, rest, ok1 := strings.Cut(compact, ".")
-	p, sig, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(sig, ".") {
-		return bad("the signed block is not a compact JWS (three parts separated by dots)")
-	}
-	hdrJSON, err := b64.DecodeString(h)
-	if err != nil {
-		return bad("the JWS header is not base64url")
-	}
-	var hdr jws.Header
-	if err := strictJSON(hdrJSON, &hdr, false); err != nil {
-		return bad("the JWS header is not a JSON object")
-	}
-	if hdr.Algorithm != "EdDSA" {
-		return bad("the JWS header asks for algorithm %q; key files are signed with EdDSA", hdr.Algorithm)
-	}
-	if hdr.Type != JWSType {
-		return bad("the signed block is a %q, not a licensor key file", hdr.Type)
-	}
-	if hdr.KeyID == "" {
+	obj, err := jws.Parse(compact)
+	switch {
+	case errors.Is(err, jws.ErrAlgorithm):
+		return bad("the JWS header asks for another algorithm; key files are signed with EdDSA: %v", err)
+	case err != nil:
+		return bad("the signed block is not a key file: %v", err)
+	case obj.Header.Type != JWSType:
+		return bad("the signed block is a %q, not a licensor key file", obj.Header.Type)
+	case obj.Header.KeyID == "":
 		return bad("the JWS header names no signing key")
 	}
-	payload, err := b64.DecodeString(p)
-	if err != nil {
-		return bad("the JWS payload is not base64url")
-	}
-	s := &Signed{Compact: compact, KeyID: hdr.KeyID, signed: compact[:len(h)+1+len(p)]}
-	if s.sig, err = b64.DecodeString(sig); err != nil || len(s.sig) != ed25519.SignatureSize {
-		return bad("the JWS signature is not a base64url Ed25519 signature")
-	}
+	s := &Signed{Compact: compact, KeyID: obj.Header.KeyID, obj: obj}
+	payload := obj.UnverifiedPayload()
 	if err := strictJSON(payload, &s.claims, true); err != nil {
 		return bad("the signed claims do not decode: %v", err)
 	}
@@ -474,7 +452,7 @@ func (s *Signed) verifyStatic(vendor ed25519.PublicKey, host *fingerprint.Finger
 	if kid := keys.ID(server); s.KeyID != kid {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the key file is signed by server key %s; its license %s trusts server key %s", s.KeyID, l.ID, kid)
 	}
-	if !keys.Verify(server, []byte(s.signed), s.sig) {
+	if _, err := s.obj.Verify(server); err != nil {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the signature by server key %s does not verify: the key file was altered after signing", s.KeyID)
 	}
 	c := &s.claims
