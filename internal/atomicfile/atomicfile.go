@@ -15,17 +15,52 @@ import (
 var ErrExists = errors.New("file exists")
 
 // WriteFile atomically replaces path with data, created with perm.
+//
+// When it fails, path still holds its old content and no temporary file is
+// left behind; only when syncing the directory fails, after the rename,
+// may path hold the new content already (whole, but perhaps not durable).
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, false)
+	return osOps.write(path, data, perm, false)
 }
 
 // WriteNew writes data to path atomically, failing with ErrExists if path
 // exists already (also when another writer creates it in the meantime).
 func WriteNew(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, true)
+	return osOps.write(path, data, perm, true)
 }
 
-func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err error) {
+// tempFile is what write needs of the temporary file; *os.File is one.
+type tempFile interface {
+	Name() string
+	Chmod(fs.FileMode) error
+	Write([]byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// fileOps are the file system calls that can fail on a full or failing
+// disk. The package's tests write through ops that fail the way such a
+// disk does (ENOSPC, EIO), which a real file system cannot be made to do
+// on demand.
+type fileOps struct {
+	createTemp func(dir, pattern string) (tempFile, error)
+	rename     func(from, to string) error
+	syncDir    func(dir string) error
+}
+
+var osOps = fileOps{
+	createTemp: func(dir, pattern string) (tempFile, error) {
+		f, err := os.CreateTemp(dir, pattern)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	},
+	rename:  os.Rename,
+	syncDir: syncDir,
+}
+
+func (o fileOps) write(path string, data []byte, perm fs.FileMode, exclusive bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -35,7 +70,7 @@ func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err erro
 			return fmt.Errorf("%s: %w", path, ErrExists)
 		}
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := o.createTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -68,10 +103,10 @@ func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err erro
 			return err
 		}
 		os.Remove(tmp)
-	} else if err := os.Rename(tmp, path); err != nil {
+	} else if err := o.rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return o.syncDir(dir)
 }
 
 func syncDir(dir string) error {
