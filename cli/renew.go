@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
@@ -24,7 +28,9 @@ For products that must never touch the network when they start: fetches
 this host's key file (bound to its machine code, valid 7 days by default)
 from the first site server that answers, and writes it to KEYFILE
 atomically — the old file stays intact on any failure. Each attempt is
-logged on standard error. Exits 1 with the code when every server fails.
+logged on standard error. Exits 1 with the code when every server fails,
+or when the key file cannot be written (disk full, quota, permissions):
+the message names the path, the cause and the fix.
 Needs a client certificate with the renew role ('licensor pki client
 --role renew'). With --vendor-pub the key file is verified before it is
 written.
@@ -71,7 +77,7 @@ licensor-renew.timer).`,
 						continue
 					}
 					if err := atomicfile.WriteFile(path, []byte(body.KeyFile), 0o644); err != nil {
-						return codes.Errorf(codes.FileMissing, "cannot write the key file: %w", err)
+						return keyFileWriteError(path, err)
 					}
 					fmt.Fprintf(e.Stderr, "renew: %s: ok, %s valid until %s UTC for %s\n", u, path, license.FormatTime(body.Expires), strings.Join(body.Products, ", "))
 					if len(body.Refused) > 0 {
@@ -86,6 +92,40 @@ licensor-renew.timer).`,
 			}
 		},
 	})
+}
+
+// keyFileWriteError says why the key file fetched could not be written and
+// what to do. Another server would not help, so renew stops there. The
+// code is file_missing: the table has no code of its own for a file that
+// cannot be written.
+func keyFileWriteError(path string, err error) error {
+	dir := filepath.Dir(path)
+	again := fmt.Sprintf("then run 'licensor renew' again. Any key file already at %s was left as it was: the product keeps running on it until it expires.", path)
+	var what, fix string
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		what = "the disk is full"
+		fix = fmt.Sprintf("Free space on the file system that holds %s ('df -h %s' shows it), %s", dir, dir, again)
+	case errors.Is(err, syscall.EDQUOT):
+		what = "the disk quota is used up"
+		fix = fmt.Sprintf("Free space, or raise the disk quota of the user running renew, on the file system that holds %s, %s", dir, again)
+	case errors.Is(err, syscall.EFBIG):
+		what = "the file is larger than this process may write"
+		fix = fmt.Sprintf("Raise the file size limit of the renew job ('ulimit -f', or LimitFSIZE= in its systemd unit), %s", again)
+	case errors.Is(err, syscall.EROFS):
+		what = "the file system is read-only"
+		fix = fmt.Sprintf("Remount the file system that holds %s read-write, or give renew a key file path on a writable one, %s", dir, again)
+	case errors.Is(err, fs.ErrPermission):
+		what = "permission denied"
+		fix = fmt.Sprintf("Let the user running renew create and rename files in %s (the key file is written beside itself, then renamed over the old one), %s", dir, again)
+	case errors.Is(err, fs.ErrNotExist):
+		what = "the directory does not exist"
+		fix = fmt.Sprintf("Create %s, or give renew a key file path in an existing directory, %s", dir, again)
+	default:
+		what = "the write failed"
+		fix = fmt.Sprintf("Check that %s is writable and that its file system reports no I/O errors (the kernel log), %s", dir, again)
+	}
+	return codes.Errorf(codes.FileMissing, "cannot write the key file %s: %s: %w", path, what, err).WithFix(fix)
 }
 
 // checkKeyFile makes sure what a server sent is a key file (and, given

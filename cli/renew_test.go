@@ -2,12 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,5 +119,45 @@ func TestRenew(t *testing.T) {
 	}
 	if status := h.run("renew", keyPath); status != ExitUsage {
 		t.Fatalf("renew without a URL: exit %d", status)
+	}
+}
+
+// TestKeyFileWriteError: each way a key file cannot be written is named,
+// with the path and a fix that says what to do and that the old key file
+// is still there. (A real midway failure: TestRenewFileSizeLimit.)
+func TestKeyFileWriteError(t *testing.T) {
+	path := filepath.Join("/var/lib/product", "host.key")
+	tmp := filepath.Join("/var/lib/product", ".host.key.tmp-1234")
+	tests := []struct {
+		name     string
+		err      error
+		say, fix string
+	}{
+		{"disk-full", &fs.PathError{Op: "write", Path: tmp, Err: syscall.ENOSPC}, "the disk is full", "Free space on the file system that holds /var/lib/product ('df -h /var/lib/product'"},
+		{"disk-full-at-fsync", &fs.PathError{Op: "sync", Path: tmp, Err: syscall.ENOSPC}, "the disk is full", "Free space"},
+		{"quota", &fs.PathError{Op: "write", Path: tmp, Err: syscall.EDQUOT}, "the disk quota is used up", "raise the disk quota"},
+		{"file-size-limit", &fs.PathError{Op: "write", Path: tmp, Err: syscall.EFBIG}, "the file is larger than this process may write", "ulimit -f"},
+		{"read-only", &fs.PathError{Op: "open", Path: tmp, Err: syscall.EROFS}, "the file system is read-only", "read-write"},
+		{"permission", &fs.PathError{Op: "open", Path: tmp, Err: syscall.EACCES}, "permission denied", "create and rename files in /var/lib/product"},
+		{"no-directory", &fs.PathError{Op: "open", Path: tmp, Err: syscall.ENOENT}, "the directory does not exist", "Create /var/lib/product"},
+		{"rename-io-error", &os.LinkError{Op: "rename", Old: tmp, New: path, Err: syscall.EIO}, "the write failed", "no I/O errors"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := codes.As(keyFileWriteError(path, tt.err))
+			if e.Code != codes.FileMissing {
+				t.Errorf("code = %s, want %s", e.Code, codes.FileMissing)
+			}
+			if want := "cannot write the key file " + path + ": " + tt.say + ": " + tt.err.Error(); e.Msg != want {
+				t.Errorf("message = %q, want %q", e.Msg, want)
+			}
+			if !errors.Is(e, tt.err) {
+				t.Errorf("%v does not wrap %v", e, tt.err)
+			}
+			if fix := e.FixText(); !strings.Contains(fix, tt.fix) || !strings.Contains(fix, "then run 'licensor renew' again") ||
+				!strings.Contains(fix, "Any key file already at "+path+" was left as it was") {
+				t.Errorf("fix = %q, want it to say %q, to run renew again and that the old key file is kept", fix, tt.fix)
+			}
+		})
 	}
 }
