@@ -122,7 +122,7 @@ func printHelp(w io.Writer, c *command) {
 			line += " " + name
 		}
 		fmt.Fprintf(w, "%-28s %s", line, usage)
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
 		fmt.Fprintln(w)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
@@ -20,6 +21,7 @@ func init() {
 		summary: "sign a license for a site (vendor)",
 		help: `Usage: licensor issue --key vendor.key --holder NAME --product SPEC [--product SPEC…] --out site.lic
                       (--request req.json | --machine CODE [--machine CODE…] --server-key server.pub)
+                      [--keyfile-host CODE…] [--keyfile-validity DURATION]
 
 Signs a license with the vendor key, bound to the machine(s) and site
 server key of an activation request (or given directly), and writes it
@@ -34,7 +36,14 @@ control), not-before to now.
 With --request, the license records the machine's component hashes and
 accepts the host while --match of them still match (default: all but one
 when four or more were recorded); with --machine alone only the exact code
-matches.`,
+matches.
+
+--keyfile-host (repeatable, at most 500) names the hosts the site server
+may issue offline key files to, by their machine codes ('licensor
+fingerprint' on each host); the server refuses any other host with code
+527. Without it, any host with a renew certificate gets one.
+--keyfile-validity (whole hours, 1h..2160h) is how long each key file is
+valid; without it, the server's keyfile_validity (168h by default) counts.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o issueOptions
 			fs.StringVar(&o.key, "key", "", "the vendor's private key file")
@@ -46,6 +55,8 @@ matches.`,
 			fs.Var(&o.products, "product", "a product SPEC (repeatable)")
 			fs.IntVar(&o.match, "match", -1, "how many machine components must match (0: all)")
 			fs.StringVar(&o.out, "out", "", "where to write the license file")
+			fs.Var(&o.keyFileHosts, "keyfile-host", "a host's machine `CODE` that may hold key files (repeatable)")
+			fs.DurationVar(&o.keyFileValidity, "keyfile-validity", 0, "how long each key file is valid: a `DURATION` in whole hours, 1h..2160h")
 			asJSON := fs.Bool("json", false, "print the license as JSON after writing it")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -65,6 +76,9 @@ matches.`,
 				for _, p := range l.Products {
 					fmt.Fprintf(e.Stdout, "  %s: instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter))
 				}
+				if l.KeyFile != nil {
+					fmt.Fprintf(e.Stdout, "  key files: %s\n", keyFilePolicyText(l.KeyFile))
+				}
 				return nil
 			}
 		},
@@ -73,8 +87,9 @@ matches.`,
 
 type issueOptions struct {
 	key, request, serverKey, holder, issuer, out string
-	machines, products                           stringList
+	machines, products, keyFileHosts             stringList
 	match                                        int
+	keyFileValidity                              time.Duration
 }
 
 // issue builds and signs a license from o; it returns the license, its
@@ -141,6 +156,9 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 		}
 		l.Products = append(l.Products, p)
 	}
+	if l.KeyFile, err = keyFilePolicy(o); err != nil {
+		return nil, nil, "", err
+	}
 	file, err = license.Sign(l, vendor)
 	if err != nil {
 		return nil, nil, "", err
@@ -159,4 +177,53 @@ func defaultMatch(ms []fingerprint.Machine) int {
 		return n - 1
 	}
 	return 0
+}
+
+// keyFilePolicy builds the license's key-file policy from the flags; nil
+// when neither flag is given.
+func keyFilePolicy(o issueOptions) (*license.KeyFilePolicy, error) {
+	if len(o.keyFileHosts) == 0 && o.keyFileValidity == 0 {
+		return nil, nil
+	}
+	p := &license.KeyFilePolicy{}
+	if len(o.keyFileHosts) > license.MaxKeyFileHosts {
+		return nil, codes.Errorf(codes.InvalidArgument, "%d --keyfile-host flags; a license names at most %d key-file hosts", len(o.keyFileHosts), license.MaxKeyFileHosts)
+	}
+	seen := map[string]bool{}
+	for _, h := range o.keyFileHosts {
+		if !fingerprint.ValidCode(h) {
+			return nil, codes.Errorf(codes.InvalidArgument, "--keyfile-host %q is not a machine code: it is the 32 hex digits on the first line of 'licensor fingerprint' on that host", h)
+		}
+		if seen[h] {
+			return nil, codes.Errorf(codes.InvalidArgument, "--keyfile-host %s is given twice", h)
+		}
+		seen[h] = true
+		p.Hosts = append(p.Hosts, h)
+	}
+	if d := o.keyFileValidity; d != 0 {
+		if d%time.Hour != 0 || d < license.MinKeyFileValidity || d > license.MaxKeyFileValidity {
+			return nil, codes.Errorf(codes.InvalidArgument, "--keyfile-validity %s: give whole hours from 1h to 2160h (90 days), e.g. 72h", d)
+		}
+		p.ValidityHours = int(d / time.Hour)
+	}
+	return p, nil
+}
+
+// keyFilePolicyText describes a key-file policy on one line.
+func keyFilePolicyText(p *license.KeyFilePolicy) string {
+	hosts := "any host with a renew certificate"
+	if p.Restricted() {
+		hosts = fmt.Sprintf("%d named hosts", len(p.Hosts))
+		if len(p.Hosts) == 1 {
+			hosts = "1 named host"
+		}
+	}
+	validity := "the server's keyfile_validity"
+	if h := p.ValidityHours; h > 0 {
+		validity = fmt.Sprintf("%dh", h)
+		if h%24 == 0 {
+			validity = fmt.Sprintf("%dh (%d days)", h, h/24)
+		}
+	}
+	return hosts + ", valid " + validity
 }

@@ -20,10 +20,12 @@ func init() {
 		summary: "print a license file's contents",
 		help: `Usage: licensor license show FILE [--vendor-pub FILE] [--json]
 
-Prints the license: holder, issuer, machines, server key and per product
-its functions, instance limit, QPS and dates (UTC). --json prints the
-shape of the site server's GET /security/license. Without --vendor-pub the
-signature is not checked and the output says so.`,
+Prints the license: holder, issuer, machines, server key, per product
+its functions, instance limit, QPS and dates (UTC), and the key-file
+policy when the license has one (the hosts that may hold offline key
+files and how long each is valid). --json prints the shape of the site
+server's GET /security/license. Without --vendor-pub the signature is not
+checked and the output says so.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			vendorPub := fs.String("vendor-pub", "", "the vendor's public key, to check the signature")
 			asJSON := fs.Bool("json", false, "print JSON")
@@ -228,5 +230,11 @@ func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time)
 		}
 		fmt.Fprintf(w, "  product %s: instances=%d qps=%d functions=%s\n    %s .. %s UTC (%s)\n",
 			p.Subject, p.InstanceSize, p.QPS, fns, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter), state)
+	}
+	if p := l.KeyFile; p != nil {
+		fmt.Fprintf(w, "  key files:   %s\n", keyFilePolicyText(p))
+		for _, h := range p.Hosts {
+			fmt.Fprintf(w, "    host:      %s\n", h)
+		}
 	}
 }

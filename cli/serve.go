@@ -50,7 +50,8 @@ file. Every key, with its default:
     "shutdown_timeout": "10s",
     "log_format": "text",        or "json"
     "log_level": "info",         debug logs every heartbeat too
-    "keyfile_validity": "168h",  how long a key file issued to a host is valid
+    "keyfile_validity": "168h",  how long a key file issued to a host is valid,
+                                 unless the license sets its own
     "upstream": [],              the vendor's whitelist services (upstream mode)
     "upstream_ca": "",           their CA file ("": the system's)
     "upstream_interval": "24h"   how often the grant is fetched again

@@ -68,6 +68,7 @@ const (
 	KeyFileMachine     Code = 524
 	NotWhitelisted     Code = 525
 	GrantExpired       Code = 526
+	KeyFileHostRefused Code = 527
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -155,6 +156,7 @@ var table = []Info{
 
 	{NotWhitelisted, "machine_not_whitelisted", "The vendor's whitelist service does not know this machine code, or no longer approves it.", "Send this machine code ('licensor fingerprint' prints it on the first line) to the vendor and ask them to approve it.", http.StatusForbidden, false},
 	{GrantExpired, "grant_expired", "The license the vendor's service granted has run out: the contract ended and its grace period passed, and no renewal was fetched.", "Renew the contract with the vendor; the site server fetches the new grant at its next start or daily check.", http.StatusForbidden, false},
+	{KeyFileHostRefused, "keyfile_host_refused", "The license names the hosts that may hold key files, and this host's machine code is not among them.", "Send this host's machine code ('licensor fingerprint' prints it on the first line) to the vendor to have it added to the license's key-file hosts, then install the new license on the site server.", http.StatusForbidden, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},

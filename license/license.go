@@ -54,6 +54,10 @@ type License struct {
 	MatchMin  int       `json:"matchMin"`
 	ServerKey keys.JWK  `json:"serverKey"`
 	Products  []Product `json:"productLicenses"`
+	// KeyFile restricts the offline key files the site server issues;
+	// nil leaves the choice to the server (any host with a renew
+	// certificate, for the server's keyfile_validity).
+	KeyFile *KeyFilePolicy `json:"keyFile,omitempty"`
 }
 
 // Product is one licensed product.
@@ -182,6 +186,11 @@ func (l *License) Validate() error {
 			return bad("product %q is listed twice", p.Subject)
 		}
 		seen[p.Subject] = true
+	}
+	if l.KeyFile != nil {
+		if err := l.KeyFile.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -326,6 +326,13 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(s.Compact))
 	f.Add([]byte(beginArmor + "\na.b.c\n" + endArmor))
 	f.Add([]byte("eyJhbGciOiJub25lIn0.e30."))
+	withPolicy := fx.license()
+	withPolicy.KeyFile = &KeyFilePolicy{Hosts: []string{fx.site.Code, host(map[string]string{fingerprint.Hostname: "render-01"}).Code}, ValidityHours: 72}
+	policyFile, err := Sign(withPolicy, fx.vendorPriv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(policyFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data)
 		if err != nil {

@@ -16,6 +16,7 @@ type View struct {
 	VendorKeyID     string                `json:"vendorKeyId,omitempty"`
 	ServerKeyID     string                `json:"serverKeyId"`
 	ProductLicenses []ProductView         `json:"productLicenses"`
+	KeyFile         *KeyFilePolicy        `json:"keyFile,omitempty"`
 }
 
 // ProductView is one product in a View.
@@ -36,7 +37,7 @@ func (l *License) View(vendorKeyID string) View {
 		Issued: FormatTime(l.Issued), FingerType: l.FingerType,
 		Machines: l.Machines, MatchMin: l.MatchMin,
 		VendorKeyID: vendorKeyID, ServerKeyID: l.ServerKey.Kid,
-		ProductLicenses: make([]ProductView, len(l.Products)),
+		ProductLicenses: make([]ProductView, len(l.Products)), KeyFile: l.KeyFile,
 	}
 	for i, p := range l.Products {
 		v.ProductLicenses[i] = ProductView{

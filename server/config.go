@@ -28,6 +28,7 @@ import (
 //	log_format        "text" "text" or "json"
 //	log_level         "info" "debug", "info", "warn" or "error"
 //	keyfile_validity  "168h" how long a key file issued to a host is valid
+//	                         (a license's key-file policy may set its own)
 //	upstream          []     the vendor's whitelist services: the license comes
 //	                         from the first that answers (and is kept in license)
 //	upstream_ca       ""     CA file for the vendor services' certificates ("": the system's)

@@ -17,7 +17,9 @@ import (
 func keyFileInstance(machine string) string { return "keyfile:" + machine }
 
 // handleKeyFile issues a key file to a host that asks with a renew-role
-// certificate. The host takes a seat in each product's pool for the key
+// certificate, when the license's key-file policy (if any) names the host;
+// the key file is valid for the policy's validity, else the server's
+// keyfile_validity. The host takes a seat in each product's pool for the key
 // file's validity, so key-file hosts count against instanceSize; a daily
 // renewal keeps the seat, a host that stops renewing frees it when the key
 // file lapses.
@@ -38,11 +40,20 @@ func (s *Server) handleKeyFile(w http.ResponseWriter, r *http.Request, p peer) {
 		return
 	}
 	l := s.lic.Load()
+	if policy := l.license.KeyFile; !policy.AllowsHost(req.MachineCode) {
+		s.deny(w, r, p, ireq.instanceRequest(), now, codes.Errorf(codes.KeyFileHostRefused,
+			"machine code %s is not among the %d key-file hosts the license names", req.MachineCode, len(policy.Hosts)))
+		return
+	}
 	names := req.Products
 	if len(names) == 0 {
 		names = l.license.Subjects()
 	}
+	// The license's validity, when it gives one, overrides the server's.
 	validity := time.Duration(s.cfg.KeyFileValidity)
+	if v := l.license.KeyFile.Validity(); v > 0 {
+		validity = v
+	}
 	var granted []keyfile.Product
 	var refused []string
 	var full error
