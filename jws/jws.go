@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/licensor/licensor/internal/jsonread"
 	"github.com/licensor/licensor/keys"
 )
 
@@ -40,13 +41,6 @@ type Header struct {
 	Algorithm string `json:"alg"`
 	KeyID     string `json:"kid,omitempty"`
 	Type      string `json:"typ,omitempty"`
-}
-
-// header is what Parse decodes: Header and the fields it must refuse.
-type header struct {
-	Header
-	Crit json.RawMessage `json:"crit"`
-	B64  json.RawMessage `json:"b64"`
 }
 
 // b64 is the one encoding of every part: base64url, no padding, and the
@@ -106,17 +100,11 @@ func Parse(compact string) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
-	var hdr header
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &hdr) != nil {
-		return nil, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
+	hdr, err := decodeHeader(string(raw))
+	if err != nil {
+		return nil, err
 	}
-	if hdr.Algorithm != Algorithm {
-		return nil, fmt.Errorf("%w: %q (want %s)", ErrAlgorithm, hdr.Algorithm, Algorithm)
-	}
-	if hdr.Crit != nil || hdr.B64 != nil {
-		return nil, fmt.Errorf("%w: the header names extensions (crit, b64) licensor does not implement", ErrMalformed)
-	}
-	o := &Object{Header: hdr.Header, signed: compact[:len(h)+1+len(p)]}
+	o := &Object{Header: hdr, signed: compact[:len(h)+1+len(p)]}
 	if o.payload, err = b64.DecodeString(p); err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
@@ -124,6 +112,38 @@ func Parse(compact string) (*Object, error) {
 		return nil, fmt.Errorf("%w: the signature is not a base64url Ed25519 signature", ErrMalformed)
 	}
 	return o, nil
+}
+
+// decodeHeader reads the protected header: alg, kid and typ, other
+// parameters ignored, and none that changes what is signed (crit, b64).
+func decodeHeader(raw string) (Header, error) {
+	var h Header
+	var ext string
+	d := jsonread.NewDecoder(raw)
+	d.Object(func(name string) {
+		switch name {
+		case "alg":
+			h.Algorithm = d.String()
+		case "kid":
+			h.KeyID = d.String()
+		case "typ":
+			h.Type = d.String()
+		case "crit", "b64":
+			ext = name
+			d.Skip()
+		default:
+			d.Skip()
+		}
+	})
+	switch {
+	case d.Finish() != nil:
+		return h, fmt.Errorf("%w: header is not a JSON object: %v", ErrMalformed, d.Finish())
+	case h.Algorithm != Algorithm:
+		return h, fmt.Errorf("%w: %q (want %s)", ErrAlgorithm, h.Algorithm, Algorithm)
+	case ext != "":
+		return h, fmt.Errorf("%w: the header names %q, an extension licensor does not implement", ErrMalformed, ext)
+	}
+	return h, nil
 }
 
 // UnverifiedPayload returns the payload without checking the signature, for

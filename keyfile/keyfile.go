@@ -38,6 +38,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/block"
 	"github.com/licensor/licensor/jws"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
@@ -335,7 +336,7 @@ func Parse(data []byte) (*Signed, error) {
 	}
 	s := &Signed{Compact: compact, KeyID: obj.Header.KeyID, obj: obj}
 	payload := obj.UnverifiedPayload()
-	if err := strictJSON(payload, &s.claims, true); err != nil {
+	if s.claims, err = decodeClaims(payload); err != nil {
 		return bad("the signed claims do not decode: %v", err)
 	}
 	if err := s.claims.validate(); err != nil {
@@ -345,20 +346,6 @@ func Parse(data []byte) (*Signed, error) {
 		return bad("the license in the key file: %s", codes.As(err).Msg)
 	}
 	return s, nil
-}
-
-func strictJSON(data []byte, v any, disallowUnknown bool) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if disallowUnknown {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("data after the JSON object")
-	}
-	return nil
 }
 
 func dearmor(s string) (string, error) {
@@ -384,7 +371,7 @@ func dearmor(s string) (string, error) {
 	if strings.Contains(body[end+len(endArmor):], beginArmor) {
 		return bad("the file holds more than one key file")
 	}
-	compact := strings.Join(strings.Fields(body[:end]), "")
+	compact := block.Join(body[:end])
 	if compact == "" {
 		return bad("the signed block is empty")
 	}

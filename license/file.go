@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/block"
 	"github.com/licensor/licensor/internal/readfile"
 	"github.com/licensor/licensor/jws"
 	"github.com/licensor/licensor/keys"
@@ -145,7 +146,7 @@ func dearmor(s string) (string, error) {
 	if strings.Contains(body[end+len(endArmor):], beginArmor) {
 		return "", codes.Errorf(codes.LicenseMalformed, "the file holds more than one license")
 	}
-	compact := strings.Join(strings.Fields(body[:end]), "")
+	compact := block.Join(body[:end])
 	if compact == "" {
 		return "", codes.Errorf(codes.LicenseMalformed, "the signed block is empty")
 	}
@@ -174,14 +175,9 @@ func (s *Signed) Unverified() (*License, error) {
 }
 
 func decode(payload []byte) (*License, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	var l License
-	if err := dec.Decode(&l); err != nil {
+	l, err := decodeJSON(payload)
+	if err != nil {
 		return nil, codes.Errorf(codes.LicenseMalformed, "the signed license does not decode: %v", err)
-	}
-	if dec.More() {
-		return nil, codes.Errorf(codes.LicenseMalformed, "the signed license has data after its JSON object")
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ package license
 import (
 	"crypto/ed25519"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -70,11 +69,22 @@ type Product struct {
 	NotAfter     time.Time `json:"notAfter"`
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // ValidName reports whether s may name a product or a function: 1 to 64
 // letters, digits, '.', '_' or '-', starting with a letter or digit.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Product returns the product named subject.
 func (l *License) Product(subject string) (Product, bool) {

@@ -1,0 +1,134 @@
+package license
+
+import (
+	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/jsonread"
+	"github.com/licensor/licensor/keys"
+)
+
+// decodeJSON decodes a signed license payload strictly (no unknown,
+// repeated or mistyped fields, nothing after it). A product checking a key
+// file offline decodes the license on every cold start, so the fields are
+// read by hand rather than through reflection; FuzzDecode holds the result
+// to encoding/json's meaning.
+func decodeJSON(data []byte) (License, error) {
+	var l License
+	d := jsonread.NewDecoder(string(data))
+	d.Object(func(name string) {
+		switch name {
+		case "info":
+			l.Info = d.String()
+		case "version":
+			l.Version = d.Int()
+		case "id":
+			l.ID = d.String()
+		case "holder":
+			l.Holder = d.String()
+		case "issuer":
+			l.Issuer = d.String()
+		case "issued":
+			l.Issued = d.Time()
+		case "fingerType":
+			l.FingerType = d.Int()
+		case "machines":
+			if d.Null() {
+				l.Machines = nil
+				return
+			}
+			l.Machines = []fingerprint.Machine{}
+			d.Array(func() { l.Machines = append(l.Machines, decodeMachine(d)) })
+		case "matchMin":
+			l.MatchMin = d.Int()
+		case "serverKey":
+			l.ServerKey = decodeJWK(d)
+		case "productLicenses":
+			if d.Null() {
+				l.Products = nil
+				return
+			}
+			l.Products = []Product{}
+			d.Array(func() { l.Products = append(l.Products, decodeProduct(d)) })
+		case "keyFile":
+			if d.Null() {
+				l.KeyFile = nil
+				return
+			}
+			l.KeyFile = decodeKeyFilePolicy(d)
+		default:
+			d.Unknown(name)
+		}
+	})
+	return l, d.Finish()
+}
+
+func decodeMachine(d *jsonread.Decoder) fingerprint.Machine {
+	var m fingerprint.Machine
+	d.Object(func(name string) {
+		switch name {
+		case "code":
+			m.Code = d.String()
+		case "components":
+			m.Components = d.StringMap()
+		default:
+			d.Unknown(name)
+		}
+	})
+	return m
+}
+
+func decodeJWK(d *jsonread.Decoder) keys.JWK {
+	var k keys.JWK
+	d.Object(func(name string) {
+		switch name {
+		case "kty":
+			k.Kty = d.String()
+		case "crv":
+			k.Crv = d.String()
+		case "x":
+			k.X = d.String()
+		case "kid":
+			k.Kid = d.String()
+		default:
+			d.Unknown(name)
+		}
+	})
+	return k
+}
+
+func decodeProduct(d *jsonread.Decoder) Product {
+	var p Product
+	d.Object(func(name string) {
+		switch name {
+		case "subject":
+			p.Subject = d.String()
+		case "functions":
+			p.Functions = d.Strings()
+		case "instanceSize":
+			p.InstanceSize = d.Int()
+		case "qps":
+			p.QPS = d.Int()
+		case "notBefore":
+			p.NotBefore = d.Time()
+		case "notAfter":
+			p.NotAfter = d.Time()
+		default:
+			d.Unknown(name)
+		}
+	})
+	return p
+}
+
+func decodeKeyFilePolicy(d *jsonread.Decoder) *KeyFilePolicy {
+	p := &KeyFilePolicy{}
+	d.Object(func(name string) {
+		switch name {
+		case "hosts":
+			p.Hosts = d.Strings()
+		case "validityHours":
+			p.ValidityHours = d.Int()
+		default:
+			d.Unknown(name)
+		}
+	})
+	return p
+}
