@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/licensor/licensor/internal/jsonread"
 	"github.com/licensor/licensor/keys"
@@ -81,7 +82,7 @@ func AppendSign(dst []byte, priv ed25519.PrivateKey, header string, payload []by
 // Object is a parsed, not yet verified, compact JWS.
 type Object struct {
 	Header  Header
-	payload []byte
+	payload string
 	signed  string // the signing input: header.payload
 	sig     []byte
 }
@@ -105,9 +106,13 @@ func Parse(compact string) (*Object, error) {
 		return nil, err
 	}
 	o := &Object{Header: hdr, signed: compact[:len(h)+1+len(p)]}
-	if o.payload, err = b64.DecodeString(p); err != nil {
+	payload, err := b64.DecodeString(p)
+	if err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
+	// The decoded bytes are this Object's alone and never written again,
+	// so they can be the payload string without a copy.
+	o.payload = unsafe.String(unsafe.SliceData(payload), len(payload))
 	if o.sig, err = b64.DecodeString(s); err != nil || len(o.sig) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: the signature is not a base64url Ed25519 signature", ErrMalformed)
 	}
@@ -148,12 +153,16 @@ func decodeHeader(raw string) (Header, error) {
 
 // UnverifiedPayload returns the payload without checking the signature, for
 // showing a document whose signer is not at hand.
-func (o *Object) UnverifiedPayload() []byte { return o.payload }
+func (o *Object) UnverifiedPayload() string { return o.payload }
 
 // Verify checks the signature with pub and returns the payload.
-func (o *Object) Verify(pub ed25519.PublicKey) ([]byte, error) {
-	if !keys.Verify(pub, []byte(o.signed), o.sig) {
-		return nil, ErrSignature
+func (o *Object) Verify(pub ed25519.PublicKey) (string, error) {
+	// ed25519.Verify only reads the message: it may see the string's bytes
+	// rather than a copy of them (a key file's signing input is a few KiB,
+	// copied on every cold check otherwise).
+	signed := unsafe.Slice(unsafe.StringData(o.signed), len(o.signed))
+	if !keys.Verify(pub, signed, o.sig) {
+		return "", ErrSignature
 	}
 	return o.payload, nil
 }

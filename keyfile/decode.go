@@ -6,9 +6,9 @@ import "github.com/licensor/licensor/internal/jsonread"
 // mistyped fields, nothing after it). It is the bulk of a cold check after
 // the two signatures, so it reads the fields by hand rather than through
 // reflection; FuzzDecodeClaims holds it to encoding/json's meaning.
-func decodeClaims(data []byte) (Claims, error) {
+func decodeClaims(data string) (Claims, error) {
 	var c Claims
-	d := jsonread.NewDecoder(string(data))
+	d := jsonread.NewDecoder(data)
 	d.Object(func(name string) {
 		switch name {
 		case "v":

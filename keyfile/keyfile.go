@@ -319,7 +319,7 @@ func Parse(data []byte) (*Signed, error) {
 	if len(data) > MaxFileSize {
 		return bad("the file is %d bytes, more than a key file can be (%d)", len(data), MaxFileSize)
 	}
-	compact, err := dearmor(string(data))
+	compact, err := dearmor(data)
 	if err != nil {
 		return nil, err
 	}
@@ -342,40 +342,27 @@ func Parse(data []byte) (*Signed, error) {
 	if err := s.claims.validate(); err != nil {
 		return bad("the signed claims are invalid: %v", err)
 	}
-	if s.license, err = license.Parse([]byte(s.claims.License)); err != nil {
+	if s.license, err = license.ParseCompact(s.claims.License); err != nil {
 		return bad("the license in the key file: %s", codes.As(err).Msg)
 	}
 	return s, nil
 }
 
-func dearmor(s string) (string, error) {
-	bad := func(format string, args ...any) (string, error) {
-		return "", codes.Errorf(codes.KeyFileTampered, format, args...)
+func dearmor(data []byte) (string, error) {
+	compact, fault := block.Unwrap(data, beginArmor, endArmor)
+	switch fault {
+	case block.OK:
+		return compact, nil
+	case block.Empty:
+		return "", codes.Errorf(codes.KeyFileTampered, "the key file is empty")
+	case block.NoBegin:
+		return "", codes.Errorf(codes.KeyFileTampered, "not a licensor key file: no %s line", beginArmor)
+	case block.Truncated:
+		return "", codes.Errorf(codes.KeyFileTampered, "the key file is truncated: no %s line", endArmor)
+	case block.Several:
+		return "", codes.Errorf(codes.KeyFileTampered, "the file holds more than one key file")
 	}
-	begin := strings.Index(s, beginArmor)
-	if begin < 0 {
-		t := strings.TrimSpace(s)
-		if t == "" {
-			return bad("the key file is empty")
-		}
-		if strings.Count(t, ".") == 2 && !strings.ContainsAny(t, " \t\r\n") {
-			return t, nil // a bare compact JWS
-		}
-		return bad("not a licensor key file: no %s line", beginArmor)
-	}
-	body := s[begin+len(beginArmor):]
-	end := strings.Index(body, endArmor)
-	if end < 0 {
-		return bad("the key file is truncated: no %s line", endArmor)
-	}
-	if strings.Contains(body[end+len(endArmor):], beginArmor) {
-		return bad("the file holds more than one key file")
-	}
-	compact := block.Join(body[:end])
-	if compact == "" {
-		return bad("the signed block is empty")
-	}
-	return compact, nil
+	return "", codes.Errorf(codes.KeyFileTampered, "the signed block is empty")
 }
 
 // Unverified returns the claims without checking anything, for showing a

@@ -42,8 +42,11 @@ func Generate() (ed25519.PublicKey, ed25519.PrivateKey, error) {
 func ID(pub ed25519.PublicKey) string {
 	// The thumbprint input has the required members in lexical order, no
 	// white space (RFC 7638 §3.2, RFC 8037 §2).
-	j := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
-	sum := sha256.Sum256([]byte(j))
+	var buf [96]byte
+	j := append(buf[:0], `{"crv":"Ed25519","kty":"OKP","x":"`...)
+	j = base64.RawURLEncoding.AppendEncode(j, pub)
+	j = append(j, `"}`...)
+	sum := sha256.Sum256(j)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

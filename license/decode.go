@@ -11,9 +11,9 @@ import (
 // file offline decodes the license on every cold start, so the fields are
 // read by hand rather than through reflection; FuzzDecode holds the result
 // to encoding/json's meaning.
-func decodeJSON(data []byte) (License, error) {
+func decodeJSON(data string) (License, error) {
 	var l License
-	d := jsonread.NewDecoder(string(data))
+	d := jsonread.NewDecoder(data)
 	d.Object(func(name string) {
 		switch name {
 		case "info":

@@ -38,7 +38,7 @@ func TestDecodeJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeJSON(good)
+	got, err := decodeJSON(string(good))
 	if err != nil {
 		t.Fatalf("decodeJSON(Marshal) = %v", err)
 	}
@@ -60,7 +60,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"null object", strings.Replace(s, `"serverKey":{`, `"serverKey":null,"x":{`, 1), "want '{'"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeJSON([]byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := decodeJSON(tt.doc); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("decodeJSON = %v, want an error with %q", err, tt.want)
 			}
 		})
@@ -82,7 +82,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"holder":"A\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","machines":null,"productLicenses":[]}`))
 	f.Add([]byte(`{"version":-0,"matchMin":9223372036854775807}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := decodeJSON(data)
+		got, err := decodeJSON(string(data))
 		if err != nil {
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/licensor/licensor/codes"
@@ -109,10 +108,16 @@ func Parse(data []byte) (*Signed, error) {
 	if len(data) > MaxFileSize {
 		return nil, codes.Errorf(codes.LicenseMalformed, "the file is %d bytes, more than a license can be (%d)", len(data), MaxFileSize)
 	}
-	compact, err := dearmor(string(data))
+	compact, err := dearmor(data)
 	if err != nil {
 		return nil, err
 	}
+	return ParseCompact(compact)
+}
+
+// ParseCompact decodes a license given as its bare compact JWS, as key files
+// carry it. Failures are those of Parse.
+func ParseCompact(compact string) (*Signed, error) {
 	obj, err := jws.Parse(compact)
 	switch {
 	case errors.Is(err, jws.ErrAlgorithm):
@@ -126,31 +131,21 @@ func Parse(data []byte) (*Signed, error) {
 	return &Signed{Compact: compact, KeyID: obj.Header.KeyID, obj: obj}, nil
 }
 
-func dearmor(s string) (string, error) {
-	begin := strings.Index(s, beginArmor)
-	if begin < 0 {
-		t := strings.TrimSpace(s)
-		if t == "" {
-			return "", codes.Errorf(codes.LicenseMalformed, "the file is empty")
-		}
-		if strings.Count(t, ".") == 2 && !strings.ContainsAny(t, " \t\r\n") {
-			return t, nil // a bare compact JWS
-		}
+func dearmor(data []byte) (string, error) {
+	compact, fault := block.Unwrap(data, beginArmor, endArmor)
+	switch fault {
+	case block.OK:
+		return compact, nil
+	case block.Empty:
+		return "", codes.Errorf(codes.LicenseMalformed, "the file is empty")
+	case block.NoBegin:
 		return "", codes.Errorf(codes.LicenseMalformed, "not a licensor license: no %s line", beginArmor)
-	}
-	body := s[begin+len(beginArmor):]
-	end := strings.Index(body, endArmor)
-	if end < 0 {
+	case block.Truncated:
 		return "", codes.Errorf(codes.LicenseMalformed, "the license is truncated: no %s line", endArmor)
-	}
-	if strings.Contains(body[end+len(endArmor):], beginArmor) {
+	case block.Several:
 		return "", codes.Errorf(codes.LicenseMalformed, "the file holds more than one license")
 	}
-	compact := block.Join(body[:end])
-	if compact == "" {
-		return "", codes.Errorf(codes.LicenseMalformed, "the signed block is empty")
-	}
-	return compact, nil
+	return "", codes.Errorf(codes.LicenseMalformed, "the signed block is empty")
 }
 
 // Verify checks the signature with the vendor's public key and decodes the
@@ -174,7 +169,7 @@ func (s *Signed) Unverified() (*License, error) {
 	return decode(s.obj.UnverifiedPayload())
 }
 
-func decode(payload []byte) (*License, error) {
+func decode(payload string) (*License, error) {
 	l, err := decodeJSON(payload)
 	if err != nil {
 		return nil, codes.Errorf(codes.LicenseMalformed, "the signed license does not decode: %v", err)

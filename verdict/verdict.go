@@ -112,7 +112,7 @@ func Verify(token string, server ed25519.PublicKey, want Expect) (*Claims, error
 		return nil, ErrSignature
 	}
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := json.Unmarshal([]byte(payload), &c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	switch {

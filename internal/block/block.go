@@ -2,26 +2,83 @@
 // share in their signed block: a compact JWS wrapped in lines.
 package block
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // Join returns the block with its line breaks and other whitespace
 // removed: the compact JWS the lines carry.
-func Join(block string) string {
-	if strings.IndexByte(block, ' ') < 0 && strings.IndexByte(block, '\t') < 0 && strings.IndexByte(block, '\r') < 0 {
+func Join(block []byte) string {
+	var b strings.Builder
+	if bytes.IndexByte(block, ' ') < 0 && bytes.IndexByte(block, '\t') < 0 && bytes.IndexByte(block, '\r') < 0 {
 		// Lines broken by newlines alone, as licensor writes them: each
 		// line is found with one vectorized search.
-		return strings.ReplaceAll(block, "\n", "")
+		b.Grow(len(block) - bytes.Count(block, []byte{'\n'}))
+		for len(block) > 0 {
+			i := bytes.IndexByte(block, '\n')
+			if i < 0 {
+				b.Write(block)
+				break
+			}
+			b.Write(block[:i])
+			block = block[i+1:]
+		}
+		return b.String()
 	}
-	var b strings.Builder
 	b.Grow(len(block))
 	for len(block) > 0 {
-		i := strings.IndexAny(block, " \t\r\n")
+		i := bytes.IndexAny(block, " \t\r\n")
 		if i < 0 {
-			b.WriteString(block)
+			b.Write(block)
 			break
 		}
-		b.WriteString(block[:i])
+		b.Write(block[:i])
 		block = block[i+1:]
 	}
 	return b.String()
+}
+
+// Fault is why Unwrap found no signed block; the caller words it, with its
+// own code and its own name for the file.
+type Fault int
+
+// Unwrap's faults.
+const (
+	OK         Fault = iota
+	Empty            // nothing but whitespace
+	NoBegin          // no begin line, and not a bare compact JWS either
+	Truncated        // a begin line without its end line
+	Several          // more than one block
+	EmptyBlock       // the lines between begin and end are empty
+)
+
+// Unwrap returns the compact JWS of a text file: the lines between its
+// begin and end lines joined, or the whole file when it is a bare compact
+// JWS (one line of three dot-separated parts).
+func Unwrap(data []byte, begin, end string) (string, Fault) {
+	i := bytes.Index(data, []byte(begin))
+	if i < 0 {
+		t := bytes.TrimSpace(data)
+		switch {
+		case len(t) == 0:
+			return "", Empty
+		case bytes.Count(t, []byte{'.'}) == 2 && !bytes.ContainsAny(t, " \t\r\n"):
+			return string(t), OK
+		}
+		return "", NoBegin
+	}
+	body := data[i+len(begin):]
+	j := bytes.Index(body, []byte(end))
+	switch {
+	case j < 0:
+		return "", Truncated
+	case bytes.Contains(body[j+len(end):], []byte(begin)):
+		return "", Several
+	}
+	compact := Join(body[:j])
+	if compact == "" {
+		return "", EmptyBlock
+	}
+	return compact, OK
 }

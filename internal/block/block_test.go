@@ -13,7 +13,7 @@ func TestJoin(t *testing.T) {
 		{"\r\n ab\r\ncd \t\nef", "abcdef"},
 		{"\n\n\n", ""},
 	} {
-		if got := Join(tt.in); got != tt.want {
+		if got := Join([]byte(tt.in)); got != tt.want {
 			t.Errorf("Join(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -22,7 +22,7 @@ func TestJoin(t *testing.T) {
 func FuzzJoin(f *testing.F) {
 	f.Add("ab\ncd\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := Join(s), strings.NewReplacer(" ", "", "\t", "", "\r", "", "\n", "").Replace(s); got != want {
+		if got, want := Join([]byte(s)), strings.NewReplacer(" ", "", "\t", "", "\r", "", "\n", "").Replace(s); got != want {
 			t.Fatalf("Join(%q) = %q, want %q", s, got, want)
 		}
 	})
