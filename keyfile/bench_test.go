@@ -122,3 +122,53 @@ func BenchmarkEd25519Verify(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyColdRatio runs BenchmarkVerifyCold's and
+// BenchmarkEd25519Verify's loops in alternating rounds and reports their
+// ratio, which the machine's drifting speed affects far less than the two
+// figures measured apart.
+func BenchmarkVerifyColdRatio(b *testing.B) {
+	f := newFixture(b)
+	data := f.issue(b, nil)
+	s, err := Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls, err := license.Parse(f.license)
+	if err != nil {
+		b.Fatal(err)
+	}
+	split := func(compact string) ([]byte, []byte) {
+		i := strings.LastIndexByte(compact, '.')
+		sig, _ := base64.RawURLEncoding.DecodeString(compact[i+1:])
+		return []byte(compact[:i]), sig
+	}
+	licMsg, licSig := split(ls.Compact)
+	kfMsg, kfSig := split(s.Compact)
+	const round = 64
+	var cold, floor time.Duration
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		for range round {
+			s, err := Parse(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Verify(f.vendorPub, f.host, "ocr", t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		for range round {
+			if !ed25519.Verify(f.vendorPub, licMsg, licSig) || !ed25519.Verify(f.serverPub, kfMsg, kfSig) {
+				b.Fatal("signatures do not verify")
+			}
+		}
+		cold, floor, n = cold+mid.Sub(start), floor+time.Since(mid), n+round
+	}
+	b.ReportMetric(float64(cold.Nanoseconds())/float64(n), "cold-ns/verify")
+	b.ReportMetric(float64(floor.Nanoseconds())/float64(n), "ed25519-ns/verify")
+	b.ReportMetric(float64(cold)/float64(floor), "ratio")
+	b.ReportMetric(0, "ns/op")
+}

@@ -423,7 +423,11 @@ func (s *Signed) verifyStatic(vendor ed25519.PublicKey, host *fingerprint.Finger
 	if err != nil {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the license %s names no usable server key: %s", l.ID, codes.As(err).Msg)
 	}
-	if kid := keys.ID(server); s.KeyID != kid {
+	kid := l.ServerKey.Kid // the thumbprint of server: ServerPublicKey checked it
+	if kid == "" {
+		kid = keys.ID(server)
+	}
+	if s.KeyID != kid {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the key file is signed by server key %s; its license %s trusts server key %s", s.KeyID, l.ID, kid)
 	}
 	if _, err := s.obj.Verify(server); err != nil {

@@ -27,3 +27,28 @@ func FuzzJoin(f *testing.F) {
 		}
 	})
 }
+
+func TestUnwrap(t *testing.T) {
+	const begin, end = "-----BEGIN X-----", "-----END X-----"
+	for _, tt := range []struct {
+		name, in, want string
+		fault          Fault
+	}{
+		{"armored", "notes\n" + begin + "\naa.bb\n.cc\n" + end + "\n", "aa.bb.cc", OK},
+		{"crlf", begin + "\r\naa.bb\r\n.cc\r\n" + end + "\r\n", "aa.bb.cc", OK},
+		{"bare", "  aa.bb.cc\n", "aa.bb.cc", OK},
+		{"empty", " \n\t", "", Empty},
+		{"bare with a space", "aa.b b.cc", "", NoBegin},
+		{"bare with two parts", "aa.bb", "", NoBegin},
+		{"truncated", begin + "\naa.bb.cc\n", "", Truncated},
+		{"several", begin + "\na.b.c\n" + end + "\n" + begin + "\na.b.c\n" + end, "", Several},
+		{"empty block", begin + "\n\n" + end, "", EmptyBlock},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, fault := Unwrap([]byte(tt.in), begin, end)
+			if got != tt.want || fault != tt.fault {
+				t.Fatalf("Unwrap = %q, %d; want %q, %d", got, fault, tt.want, tt.fault)
+			}
+		})
+	}
+}
