@@ -54,7 +54,8 @@ file. Every key, with its default:
                                  unless the license sets its own
     "upstream": [],              the vendor's whitelist services (upstream mode)
     "upstream_ca": "",           their CA file ("": the system's)
-    "upstream_interval": "24h"   how often the grant is fetched again
+    "upstream_interval": "24h",  how often the grant is fetched again
+    "upstream_timeout": "10s"    how long each service may take to answer
   }
 
 Upstream mode: with "upstream": ["https://vendor:9443", …] (and
@@ -62,9 +63,12 @@ Upstream mode: with "upstream": ["https://vendor:9443", …] (and
 gets its license from the vendor's whitelist service instead of a file:
 at start from the first service that answers (the last good grant is kept
 in the license file and used when none answers), again every interval (a
-renewed contract is picked up without a restart). While the services are
-unreachable it serves until the grant runs out; then it stops granting,
-logs code 526 and exits with status 3.
+renewed contract is picked up without a restart). A service that does not
+answer within "upstream_timeout" (10s; 100ms to 5m) fails with code 28 and
+the next is asked; one that answers something other than a grant for this
+site fails with the code of what is wrong. While no service gives a grant
+it serves until the grant it holds runs out; then it stops granting, logs
+code 526 and exits with status 3.
 
 Unknown keys are refused with the key named. Flags override the file.
 --debug-addr 127.0.0.1:6060 also serves Go's profiler (/debug/pprof/) in

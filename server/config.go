@@ -33,6 +33,8 @@ import (
 //	                         from the first that answers (and is kept in license)
 //	upstream_ca       ""     CA file for the vendor services' certificates ("": the system's)
 //	upstream_interval "24h"  how often the grant is fetched again
+//	upstream_timeout  "10s"  how long a vendor service may take to answer before
+//	                         the next is asked (100ms..5m)
 type Config struct {
 	Listen           string    `json:"listen"`
 	License          string    `json:"license"`
@@ -50,6 +52,7 @@ type Config struct {
 	Upstream         []string  `json:"upstream"`
 	UpstreamCA       string    `json:"upstream_ca"`
 	UpstreamInterval Duration  `json:"upstream_interval"`
+	UpstreamTimeout  Duration  `json:"upstream_timeout"`
 }
 
 // TLSConfig names the server's certificate files.
@@ -70,14 +73,14 @@ func Default() Config {
 		LeaseTTL: Duration(90 * time.Second), ClockTolerance: Duration(5 * time.Minute),
 		ReapInterval: Duration(time.Second), MaxBodyBytes: 16 << 10, ShutdownTimeout: Duration(10 * time.Second),
 		LogFormat: "text", LogLevel: "info", KeyFileValidity: Duration(7 * 24 * time.Hour),
-		UpstreamInterval: Duration(24 * time.Hour),
+		UpstreamInterval: Duration(24 * time.Hour), UpstreamTimeout: Duration(10 * time.Second),
 	}
 }
 
 // MaxConfigSize bounds a configuration file.
 const MaxConfigSize = jsonconfig.MaxSize
 
-const knownKeys = "listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval"
+const knownKeys = "listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
 
 // Parse reads a configuration over the defaults; keys it does not know are
 // an error naming them. dir is the directory relative paths are resolved
@@ -120,6 +123,8 @@ func (c Config) Validate() error {
 		return bad("keyfile_validity", "%s is out of range 1h..2160h (90 days)", time.Duration(c.KeyFileValidity))
 	case c.UpstreamInterval < Duration(time.Second) || c.UpstreamInterval > Duration(30*24*time.Hour):
 		return bad("upstream_interval", "%s is out of range 1s..720h", time.Duration(c.UpstreamInterval))
+	case c.UpstreamTimeout < Duration(100*time.Millisecond) || c.UpstreamTimeout > Duration(5*time.Minute):
+		return bad("upstream_timeout", "%s is out of range 100ms..5m", time.Duration(c.UpstreamTimeout))
 	case len(c.Upstream) > 16:
 		return bad("upstream", "%d services, at most 16", len(c.Upstream))
 	}

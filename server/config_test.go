@@ -22,8 +22,11 @@ func TestParseConfig(t *testing.T) {
 	if c.TLS.CA != "/etc/licensor/ca.crt" || c.TLS.Cert != filepath.Join("/srv/site", "pki/server.crt") || c.License != "/srv/site/site.lic" {
 		t.Fatalf("paths = %+v", c)
 	}
-	if time.Duration(c.ClockTolerance) != 5*time.Minute {
+	if time.Duration(c.ClockTolerance) != 5*time.Minute || time.Duration(c.UpstreamTimeout) != 10*time.Second {
 		t.Fatalf("defaults not kept: %+v", c)
+	}
+	if c, err := Parse(strings.NewReader(`{"upstream_timeout": "250ms"}`), ""); err != nil || time.Duration(c.UpstreamTimeout) != 250*time.Millisecond {
+		t.Fatalf("upstream_timeout 250ms: %v, %v", time.Duration(c.UpstreamTimeout), err)
 	}
 	// The defaults round-trip through JSON.
 	b, _ := json.Marshal(Default())
@@ -51,6 +54,9 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad-format", `{"log_format": "xml"}`, "log_format"},
 		{"bad-level", `{"log_level": "loud"}`, "log_level"},
 		{"body-small", `{"max_body_bytes": 10}`, "max_body_bytes"},
+		{"upstream-timeout-short", `{"upstream_timeout": "10ms"}`, "upstream_timeout: 10ms is out of range 100ms..5m"},
+		{"upstream-timeout-long", `{"upstream_timeout": "1h"}`, "upstream_timeout: 1h0m0s is out of range"},
+		{"upstream-timeout-typo", `{"upstream_timout": "1s"}`, `unknown key "upstream_timout"`},
 		{"trailing", `{} {}`, "after the configuration"},
 		{"huge", `{"license": "` + strings.Repeat("x", MaxConfigSize) + `"}`, "larger than"},
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,8 +27,14 @@ import (
 // gets a license valid until the contract's end plus a grace period. It
 // keeps the last good grant in the license file, fetches it again every
 // upstream_interval (a renewed contract is picked up without a restart),
-// keeps serving while the service is unreachable, and when the grant it
-// holds runs out stops granting and exits with code 526.
+// keeps serving while the services are unreachable, slow (each has
+// upstream_timeout to answer) or answer something that is not a grant for
+// this site, and when the grant it holds runs out stops granting and exits
+// with code 526.
+
+// errUpstreamTimeout is the cause of a request to a vendor service that
+// ran out of upstream_timeout.
+var errUpstreamTimeout = errors.New("upstream_timeout passed")
 
 // startUpstream fetches the grant at start; with no service answering it
 // falls back to the last good grant on disk.
@@ -81,7 +88,7 @@ func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 }
 
 func (s *Server) askGrant(ctx context.Context, client *http.Client, base string, body []byte) (*loaded, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeoutCause(ctx, time.Duration(s.cfg.UpstreamTimeout), errUpstreamTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+api.PathGrant, bytes.NewReader(body))
 	if err != nil {
@@ -90,12 +97,12 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, transport.Classify(base, err)
+		return nil, s.upstreamFailure(ctx, base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, transport.Classify(base, err)
+		return nil, s.upstreamFailure(ctx, base, err)
 	}
 	l, g, err := s.parseGrant(base, resp.StatusCode, data)
 	if err != nil {
@@ -107,6 +114,18 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 		return nil, codes.Errorf(codes.StoreUnavailable, "cannot keep the grant in %s: %w", s.cfg.License, err)
 	}
 	return l, nil
+}
+
+// upstreamFailure classifies a request to a vendor service that got no
+// answer; one that ran out of upstream_timeout says so.
+func (s *Server) upstreamFailure(ctx context.Context, base string, err error) error {
+	if context.Cause(ctx) != errUpstreamTimeout {
+		return transport.Classify(base, err)
+	}
+	d := time.Duration(s.cfg.UpstreamTimeout)
+	e := codes.Errorf(codes.Timeout, "%s: no answer within %s (upstream_timeout)", base, d)
+	e.Err = err
+	return e.WithFix(fmt.Sprintf("The vendor's service did not answer within upstream_timeout (%s): check the network path to it (proxy, firewall) and ask the vendor whether it is overloaded; raise upstream_timeout only if the path is known to be slow. This server keeps serving with the grant it holds meanwhile.", d))
 }
 
 // parseGrant reads a vendor service's answer: an error body becomes its
@@ -140,7 +159,8 @@ func (s *Server) upstreamClient() (*http.Client, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 15 * time.Second}, nil
+	// Each request is bounded by upstream_timeout (askGrant).
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}, nil
 }
 
 // upstreamLoop fetches the grant again every upstream_interval and swaps
@@ -162,6 +182,9 @@ func (s *Server) upstreamLoop(ctx context.Context) {
 func (s *Server) refreshGrant(ctx context.Context) error {
 	l, err := s.fetchGrant(ctx)
 	if err != nil {
+		held := s.lic.Load().license
+		s.log.Warn("upstream", "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg,
+			"keeping", held.ID, "until", license.FormatTime(grantEnd(held))+" UTC")
 		return err
 	}
 	s.reload.Lock()
@@ -176,10 +199,8 @@ func (s *Server) refreshGrant(ctx context.Context) error {
 // checkGrant stops the server when the grant it holds has run out.
 func (s *Server) checkGrant(now time.Time) {
 	l := s.lic.Load()
-	for _, p := range l.license.Products {
-		if !now.After(p.NotAfter) {
-			return
-		}
+	if !now.After(grantEnd(l.license)) {
+		return
 	}
 	err := codes.Errorf(codes.GrantExpired, "the grant %s for %s ran out and the vendor's service gave no renewal", l.license.ID, l.license.Holder)
 	s.log.Error("upstream", "code", int(codes.GrantExpired), "name", codes.GrantExpired.Name(), "err", err.Msg, "fix", err.FixText())
@@ -188,15 +209,20 @@ func (s *Server) checkGrant(now time.Time) {
 	}
 }
 
-// upstreamStatus is what /security/license adds in upstream mode.
-func (s *Server) upstreamStatus(now time.Time) (days float64, contact *time.Time) {
-	l := s.lic.Load()
+// grantEnd is when the last of a license's products runs out.
+func grantEnd(l *license.License) time.Time {
 	var last time.Time
-	for _, p := range l.license.Products {
+	for _, p := range l.Products {
 		if p.NotAfter.After(last) {
 			last = p.NotAfter
 		}
 	}
+	return last
+}
+
+// upstreamStatus is what /security/license adds in upstream mode.
+func (s *Server) upstreamStatus(now time.Time) (days float64, contact *time.Time) {
+	last := grantEnd(s.lic.Load().license)
 	if n := s.upstreamAt.Load(); n != 0 {
 		t := time.Unix(0, n).UTC()
 		contact = &t

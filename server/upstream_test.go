@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,12 +25,16 @@ import (
 )
 
 // vendorService is a vendor's whitelist service for the tests: it grants a
-// license to an approved machine, signed with the site's vendor key.
+// license to an approved machine, signed with the site's vendor key. With
+// stall set it holds each request until the client gives up or the test
+// ends; with answer set, answer writes the reply instead of a grant.
 type vendorService struct {
 	mu        sync.Mutex
 	approved  bool
 	instances int
 	notAfter  time.Time
+	stall     bool
+	answer    func(w http.ResponseWriter, req *license.Request)
 	calls     int
 	srv       *httptest.Server
 	caFile    string
@@ -35,34 +42,68 @@ type vendorService struct {
 
 func (s *site) vendorService(t *testing.T) *vendorService {
 	v := &vendorService{instances: 3, notAfter: t0.AddDate(0, 0, 30)}
+	release := make(chan struct{})
 	v.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v.mu.Lock()
-		defer v.mu.Unlock()
 		v.calls++
+		stall, answer, approved, instances, notAfter := v.stall, v.answer, v.approved, v.instances, v.notAfter
+		v.mu.Unlock()
+		if stall {
+			// Never answer: hold the request until the client gives up or
+			// the test ends, then drop the connection.
+			io.Copy(io.Discard, r.Body) // then the server notices when the client gives up
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			panic(http.ErrAbortHandler)
+		}
 		body, _ := io.ReadAll(r.Body)
 		req, err := license.ParseRequest(body)
 		if err != nil {
 			writeJSON(w, 400, api.ErrorBody{Code: int(codes.RequestMalformed), Name: "request_malformed", Message: err.Error()})
 			return
 		}
-		if !v.approved {
+		if answer != nil {
+			answer(w, req)
+			return
+		}
+		if !approved {
 			writeJSON(w, 403, api.ErrorBody{Code: int(codes.NotWhitelisted), Name: codes.NotWhitelisted.Name(),
 				Message: "machine code " + req.MachineCode + " is not approved", Fix: "send it to the vendor"})
 			return
 		}
-		l := &license.License{Holder: "ACME", Issuer: "vendor whitelist", Issued: t0,
-			Machines: []fingerprint.Machine{req.Machine()}, MatchMin: 4, ServerKey: req.ServerKey,
-			Products: []license.Product{{Subject: "ocr", InstanceSize: v.instances, NotBefore: t0.Add(-time.Hour), NotAfter: v.notAfter}}}
-		file, err := license.Sign(l, s.vendorPriv)
-		if err != nil {
-			t.Error(err)
-		}
-		writeJSON(w, 200, api.GrantBody{Code: 0, Name: "ok", License: string(file), Customer: "ACME", NotAfter: v.notAfter})
+		writeJSON(w, 200, grantBody(t, grantLicense(req, instances, notAfter), s.vendorPriv))
 	}))
 	t.Cleanup(v.srv.Close)
+	t.Cleanup(func() { close(release) }) // first: Close waits for the stalled requests
 	v.caFile = filepath.Join(t.TempDir(), "vendor-ca.crt")
 	os.WriteFile(v.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: v.srv.Certificate().Raw}), 0o644)
 	return v
+}
+
+// set changes the service's behaviour under its lock.
+func (v *vendorService) set(f func(v *vendorService)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f(v)
+}
+
+// grantLicense is the license a vendor service grants the request: ocr,
+// until notAfter.
+func grantLicense(req *license.Request, instances int, notAfter time.Time) *license.License {
+	return &license.License{Holder: "ACME", Issuer: "vendor whitelist", Issued: t0,
+		Machines: []fingerprint.Machine{req.Machine()}, MatchMin: 4, ServerKey: req.ServerKey,
+		Products: []license.Product{{Subject: "ocr", InstanceSize: instances, NotBefore: t0.Add(-time.Hour), NotAfter: notAfter}}}
+}
+
+// grantBody is a vendor service's answer granting l, signed by vendor.
+func grantBody(t *testing.T, l *license.License, vendor ed25519.PrivateKey) api.GrantBody {
+	file, err := license.Sign(l, vendor)
+	if err != nil {
+		t.Error(err)
+	}
+	return api.GrantBody{Code: 0, Name: "ok", License: string(file), Customer: l.Holder, NotAfter: l.Products[0].NotAfter}
 }
 
 func TestUpstream(t *testing.T) {
@@ -131,6 +172,81 @@ func TestUpstream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server did not stop when its grant ran out")
 	}
+}
+
+// TestUpstreamSlowService: a vendor service that accepts the request and
+// never answers costs upstream_timeout, then the next service is asked;
+// with every service slow the server keeps serving with the grant it
+// holds, at once and across a restart.
+func TestUpstreamSlowService(t *testing.T) {
+	s := newSite(t)
+	os.Remove(s.cfg.License)
+	slow, next := s.vendorService(t), s.vendorService(t)
+	for _, v := range []*vendorService{slow, next} {
+		v.set(func(v *vendorService) { v.approved = true })
+	}
+	slow.set(func(v *vendorService) { v.stall = true })
+	// httptest's TLS servers share one certificate: either CA file will do.
+	s.cfg.Upstream, s.cfg.UpstreamCA = []string{slow.srv.URL, next.srv.URL}, slow.caFile
+	s.cfg.UpstreamTimeout = Duration(200 * time.Millisecond)
+
+	r := s.start()
+	app := s.client("app1")
+	if a := r.authorize(t, app, "ocr", "i-1"); a.status != 200 {
+		t.Fatalf("authorize with the grant of the second service: %d %s", a.status, a.body)
+	}
+	if !strings.Contains(s.logs.String(), "service="+slow.srv.URL+" code=28 name=timeout") {
+		t.Fatalf("no log line with the slow service's code 28:\n%s", s.logs)
+	}
+	held := r.lic.Load()
+	kept, err := os.ReadFile(s.cfg.License)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every service is slow: the refresh fails with each service's code 28
+	// within the timeouts, and the grant held stays in force.
+	next.set(func(v *vendorService) { v.stall = true })
+	mark := len(s.logs.String())
+	start := time.Now()
+	err = r.refreshGrant(context.Background())
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("the refresh took %s: upstream_timeout (200ms) did not bound it", elapsed)
+	}
+	if codes.Of(err) != codes.AllServersDown || strings.Count(err.Error(), "no answer within 200ms (upstream_timeout)") != 2 {
+		t.Fatalf("refresh with every service slow = %v", err)
+	}
+	logs := s.logs.String()[mark:]
+	for _, want := range []string{"service=" + slow.srv.URL + " code=28 name=timeout", "service=" + next.srv.URL + " code=28 name=timeout",
+		"code=2012 name=all_servers_down", "keeping=" + held.license.ID} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs)
+		}
+	}
+	if r.lic.Load() != held {
+		t.Fatal("a failed refresh replaced the grant held")
+	}
+	if got, _ := os.ReadFile(s.cfg.License); !bytes.Equal(got, kept) {
+		t.Fatal("a failed refresh changed the grant kept on disk")
+	}
+	if a := r.authorize(t, app, "ocr", "i-2"); a.status != 200 {
+		t.Fatalf("authorize with every service slow: %d %s", a.status, a.body)
+	}
+
+	// A restart while every service is slow serves from the kept grant.
+	r.stop()
+	r = s.start()
+	if a := r.authorize(t, app, "ocr", "i-3"); a.status != 200 {
+		t.Fatalf("authorize after a restart with every service slow: %d %s", a.status, a.body)
+	}
+	if r.lic.Load().license.ID != held.license.ID {
+		t.Fatalf("after the restart the license is %s, want the kept %s", r.lic.Load().license.ID, held.license.ID)
+	}
+	slow.set(func(v *vendorService) {
+		if v.calls != 3 {
+			t.Errorf("the slow service was asked %d times, want 3", v.calls)
+		}
+	})
 }
 
 // FuzzParseGrant feeds arbitrary vendor answers to the upstream parser:
