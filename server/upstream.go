@@ -130,7 +130,7 @@ func (s *Server) upstreamFailure(ctx context.Context, base string, err error) er
 
 // parseGrant reads a vendor service's answer: an error body becomes its
 // code; a grant's license must verify for this site (vendor key, this
-// machine, this server's key).
+// machine, this server's key) and must not have run out already.
 func (s *Server) parseGrant(base string, status int, data []byte) (*loaded, *api.GrantBody, error) {
 	if status != http.StatusOK {
 		var e api.ErrorBody
@@ -146,6 +146,12 @@ func (s *Server) parseGrant(base string, status int, data []byte) (*loaded, *api
 	l, err := s.checkLicense([]byte(g.License))
 	if err != nil {
 		return nil, nil, err
+	}
+	// A grant that has run out would replace a good one on disk and stop
+	// the server at once: the service's clock or its records are wrong.
+	if end := grantEnd(l.license); s.clock.Now().After(end) {
+		return nil, nil, codes.Errorf(codes.GrantExpired, "%s granted license %s, which ran out %s UTC already; it is not taken", base, l.license.ID, license.FormatTime(end)).
+			WithFix("Ask the vendor to check the contract's end in its whitelist service and that service's clock; check this host's clock too.")
 	}
 	return l, &g, nil
 }

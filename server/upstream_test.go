@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -247,6 +248,104 @@ func TestUpstreamSlowService(t *testing.T) {
 			t.Errorf("the slow service was asked %d times, want 3", v.calls)
 		}
 	})
+}
+
+// TestUpstreamGarbage: a vendor service that answers something other than
+// a grant for this site fails the refresh with the code of what is wrong,
+// and the grant held stays in force and on disk.
+func TestUpstreamGarbage(t *testing.T) {
+	s := newSite(t)
+	os.Remove(s.cfg.License)
+	v := s.vendorService(t)
+	v.set(func(v *vendorService) { v.approved = true })
+	s.cfg.Upstream, s.cfg.UpstreamCA = []string{v.srv.URL}, v.caFile
+	r := s.start()
+	app := s.client("app1")
+	held := r.lic.Load()
+	kept, err := os.ReadFile(s.cfg.License)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, otherVendor, _ := keys.Generate()
+	otherServer, _, _ := keys.Generate()
+	elsewhere := fakeHost("elsewhere")
+	good := func(req *license.Request) *license.License { return grantLicense(req, 9, t0.AddDate(0, 0, 60)) }
+	text := func(body string) func(*license.Request) any { return func(*license.Request) any { return body } }
+	grant := func(change func(l *license.License), vendor ed25519.PrivateKey) func(*license.Request) any {
+		return func(req *license.Request) any {
+			l := good(req)
+			change(l)
+			return grantBody(t, l, vendor)
+		}
+	}
+	same := func(*license.License) {}
+	tests := []struct {
+		name   string
+		status int
+		body   func(req *license.Request) any // a string is sent as it is, anything else as JSON
+		want   codes.Code
+	}{
+		{"not-json", 200, text("<html><body>It works!</body></html>"), codes.Protocol},
+		{"error-page", 502, text("<html><body>502 Bad Gateway</body></html>"), codes.Protocol},
+		{"empty", 200, text(""), codes.Protocol},
+		{"wrong-shape", 200, text(`{"license": {"holder": "ACME"}}`), codes.Protocol},
+		{"a-list", 200, text(`[{"license": "x"}]`), codes.Protocol},
+		{"truncated", 200, func(req *license.Request) any {
+			b, _ := json.Marshal(grantBody(t, good(req), s.vendorPriv))
+			return string(b[:len(b)/2])
+		}, codes.Protocol},
+		{"no-license", 200, text(`{"code": 0, "name": "ok"}`), codes.LicenseMalformed},
+		{"not-a-license", 200, text(`{"license": "garbage"}`), codes.LicenseMalformed},
+		{"unknown-error-body", 500, text(`{"code": 999, "name": "vendor_bug", "message": "internal error"}`), codes.Code(999)},
+		{"signed-by-another-key", 200, grant(same, otherVendor), codes.WrongVendorKey},
+		{"for-another-machine", 200, grant(func(l *license.License) {
+			l.Machines = []fingerprint.Machine{{Code: elsewhere.Code, Components: elsewhere.Hashes()}}
+		}, s.vendorPriv), codes.Fingerprint},
+		{"for-another-server-key", 200, grant(func(l *license.License) { l.ServerKey = keys.PublicJWK(otherServer) }, s.vendorPriv), codes.ServerKeyMismatch},
+		{"ran-out-already", 200, grant(func(l *license.License) { l.Products[0].NotAfter = t0.Add(-time.Minute) }, s.vendorPriv), codes.GrantExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v.set(func(v *vendorService) {
+				v.answer = func(w http.ResponseWriter, req *license.Request) {
+					switch b := tt.body(req).(type) {
+					case string:
+						w.WriteHeader(tt.status)
+						io.WriteString(w, b)
+					default:
+						writeJSON(w, tt.status, b)
+					}
+				}
+			})
+			mark := len(s.logs.String())
+			err := r.refreshGrant(context.Background())
+			if codes.Of(err) != tt.want {
+				t.Fatalf("refresh = %v, want code %d", err, tt.want)
+			}
+			if r.lic.Load() != held {
+				t.Fatal("the answer replaced the grant held")
+			}
+			if got, _ := os.ReadFile(s.cfg.License); !bytes.Equal(got, kept) {
+				t.Fatal("the answer changed the grant kept on disk")
+			}
+			logs := s.logs.String()[mark:]
+			if want := fmt.Sprintf("code=%d name=%s", tt.want, tt.want.Name()); !strings.Contains(logs, want) || !strings.Contains(logs, "keeping="+held.license.ID) {
+				t.Errorf("the log lacks %q and the grant kept:\n%s", want, logs)
+			}
+			if a := r.authorize(t, app, "ocr", "i-1"); a.status != 200 {
+				t.Fatalf("authorize after the answer: %d %s", a.status, a.body)
+			}
+		})
+	}
+	// The service answers a grant again: it replaces the one held.
+	v.set(func(v *vendorService) { v.answer = nil })
+	if err := r.refreshGrant(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.lic.Load().license.Product("ocr"); p.InstanceSize != 3 || r.lic.Load() == held {
+		t.Fatalf("after a good answer the pool is %d", p.InstanceSize)
+	}
 }
 
 // FuzzParseGrant feeds arbitrary vendor answers to the upstream parser:
