@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/sdk"
+	"github.com/licensor/licensor/server"
 )
 
 func init() {
@@ -39,7 +41,9 @@ checks it the way an async product asks.
 --upstream URL --data DIR [--ca VENDOR_CA] proves instead that the vendor's
 whitelist service is reachable and grants this machine a license (the
 site server's upstream mode): it sends this host's activation request,
-verifies the license it gets with --vendor-pub, and writes nothing.
+verifies the license it gets with --vendor-pub, and writes nothing. The
+service has --timeout to answer, 10s unless given (as the site server's
+upstream_timeout).
 
 --keyfile proves instead that a site server will issue this host's key
 file (with a renew-role certificate): it asks for it, verifies it on this
@@ -64,7 +68,13 @@ host's key-file seat for the key file's validity.`,
 					if *data == "" || *vendorPub == "" {
 						return usageErrorf("check --upstream needs --data DIR and --vendor-pub FILE")
 					}
-					return e.checkUpstream(ctx, *upstream, o.ca, *data, *vendorPub)
+					timeout := time.Duration(server.Default().UpstreamTimeout)
+					fs.Visit(func(f *flag.Flag) {
+						if f.Name == "timeout" {
+							timeout = o.timeout
+						}
+					})
+					return e.checkUpstream(ctx, *upstream, o.ca, *data, *vendorPub, timeout)
 				}
 				for _, f := range []struct{ name, v string }{{"--server", o.server}, {"--ca", o.ca}, {"--cert", o.cert}, {"--key", o.key}, {"--vendor-pub", *vendorPub}} {
 					if f.v == "" {
@@ -164,8 +174,13 @@ func (e *Env) checkKeyFileIssue(ctx context.Context, o clientFlags, vendorPub, p
 	return last
 }
 
-// checkUpstream asks a vendor whitelist service for this machine's grant.
-func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub string) error {
+// errUpstreamTimeout is the cause of a check --upstream request that ran
+// out of its timeout.
+var errUpstreamTimeout = errors.New("the --upstream timeout passed")
+
+// checkUpstream asks a vendor whitelist service for this machine's grant,
+// giving it timeout to answer.
+func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub string, timeout time.Duration) error {
 	req, _, err := e.activationRequest(dataDir)
 	if err != nil {
 		return err
@@ -178,10 +193,17 @@ func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub str
 		}
 		cfg.RootCAs = pool
 	}
-	c := &siteClient{base: strings.TrimRight(url, "/"), http: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}}
+	c := &siteClient{base: strings.TrimRight(url, "/"), http: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}}
 	defer c.http.CloseIdleConnections()
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errUpstreamTimeout)
+	defer cancel()
 	var g api.GrantBody
 	if err := c.call(ctx, "POST", api.PathGrant, req, &g); err != nil {
+		if context.Cause(ctx) == errUpstreamTimeout {
+			e := codes.Errorf(codes.Timeout, "%s: no answer within %s", c.base, timeout)
+			e.Err = err
+			return e.WithFix(fmt.Sprintf("The vendor's service did not answer within %s: check the network path to it (proxy, firewall) and ask the vendor whether it is overloaded. The site server gives it upstream_timeout (10s by default); --timeout sets how long this check waits.", timeout))
+		}
 		return err
 	}
 	vendor, err := keys.LoadPublic(vendorPub)
