@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -71,6 +72,11 @@ type Store struct {
 	cur    *batch
 	closed bool
 
+	ckptMu        sync.Mutex   // one checkpoint at a time
+	walFrames     atomic.Int64 // the WAL's length at the last checkpoint
+	restartFrames int64
+	ckptDone      chan struct{}
+
 	kick chan struct{} // a caller waits for the current batch
 	lazy chan struct{} // the current batch holds changes nobody waits for
 	stop chan struct{}
@@ -80,6 +86,28 @@ type Store struct {
 // lazyDelay is how long changes nobody waits for (renewals, the time mark)
 // may gather before they are committed.
 const lazyDelay = 10 * time.Millisecond
+
+// groupWindow spaces commits when they come back to back. A transaction's
+// fixed cost (locks, the WAL frames of the pages it touches, the commit)
+// is most of what it costs, so under load the writer lets the next batch
+// gather for what remains of groupWindow since the last commit began:
+// callers wait at most that much longer, and the writer commits at most
+// 1/groupWindow transactions a second, each carrying many changes. A
+// commit after a quiet spell starts at once.
+
+// Checkpoints copy the WAL into the database file. checkpointInterval
+// spaces the checkpointer's passive runs, on a reader connection beside
+// the writer. A passive checkpoint never waits for the writer, so under
+// steady writes it rarely catches up with the WAL's end, and only a
+// checkpoint that does lets the next transaction start the WAL over; when
+// the WAL holds more than restartFrames frames, the writer runs one itself
+// between two batches (a short one: the checkpointer has copied most
+// pages already).
+const (
+	checkpointInterval = 250 * time.Millisecond
+	restartFrames      = 4096 // 16 MiB of 4 KiB pages
+)
+const groupWindow = 300 * time.Microsecond
 
 // statements are prepared once on the writer's connection.
 type statements struct {
@@ -156,8 +184,16 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), lazy: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, cur: newBatch(), kick: make(chan struct{}, 1), lazy: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckptDone: make(chan struct{}), restartFrames: restartFrames}
 	if s.wconn, err = db.Conn(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// The writer never checkpoints on commit: that would stall the callers
+	// of the commit that crosses the threshold for as long as the copy and
+	// its fsync take. A goroutine checkpoints instead (checkpointer).
+	if _, err := s.wconn.ExecContext(context.Background(), "PRAGMA wal_autocheckpoint=0"); err != nil {
+		s.wconn.Close()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -171,6 +207,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -245,25 +282,85 @@ func (s *Store) writer() {
 	defer close(s.done)
 	timer := time.NewTimer(lazyDelay)
 	timer.Stop()
+	var last time.Time // when the last commit began
 	for {
 		select {
 		case <-s.kick:
 		case <-s.lazy:
-			timer.Reset(lazyDelay)
-			select {
-			case <-s.kick:
-			case <-timer.C:
-			case <-s.stop:
+			// Nobody waits yet: gather for lazyDelay, or until someone does.
+			if !s.pause(timer, lazyDelay, s.kick) {
 				s.flush()
 				return
 			}
-			timer.Stop()
 		case <-s.stop:
 			s.flush()
 			return
 		}
+		if wait := groupWindow - time.Since(last); wait > 0 && !s.pause(timer, wait, nil) {
+			s.flush()
+			return
+		}
+		last = time.Now()
 		s.flush()
+		if s.walFrames.Load() > s.restartFrames {
+			s.catchUp()
+		}
 	}
+}
+
+// checkpointer runs passive checkpoints until Close.
+func (s *Store) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.ckptMu.Lock()
+			s.checkpoint(s.db)
+			s.ckptMu.Unlock()
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// checkpoint runs a passive checkpoint on db and notes how long the WAL
+// is. s.ckptMu held: the writer's catch-up and the checkpointer take
+// turns.
+func (s *Store) checkpoint(db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) {
+	var busy, frames, copied int64
+	if err := db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err == nil {
+		s.walFrames.Store(frames)
+	}
+}
+
+// catchUp checkpoints the whole WAL from the writer's connection, so that
+// the next transaction starts it over. Called by the writer between
+// batches; it leaves the turn to a checkpoint already running rather than
+// stall the next batch behind it.
+func (s *Store) catchUp() {
+	if !s.ckptMu.TryLock() {
+		return
+	}
+	defer s.ckptMu.Unlock()
+	s.checkpoint(s.wconn)
+}
+
+// pause waits for d, or until early is ready (never when nil); false when
+// the store is closing.
+func (s *Store) pause(t *time.Timer, d time.Duration, early <-chan struct{}) bool {
+	t.Reset(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-early:
+	case <-s.stop:
+		return false
+	}
+	return true
 }
 
 // flush commits the current batch, if it holds anything.
@@ -614,6 +711,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
+	<-s.ckptDone
+	// Leave the database in one file: copy the WAL in and empty it.
+	s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 	s.wconn.Close()
 	return s.db.Close()
 }
