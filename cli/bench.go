@@ -14,6 +14,7 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/loadtest"
 	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/server"
 )
 
 func init() {
@@ -68,6 +69,7 @@ in DIR/clients); without it a throwaway PKI is made and removed.`,
 				if len(args) > 0 {
 					return usageErrorf("bench takes no arguments; 'licensor help bench' lists its flags")
 				}
+				server.TuneGC() // the clients, like the server, collect garbage as licensor serve does
 				fs.Visit(func(f *flag.Flag) { o.set = append(o.set, f.Name) })
 				if err := o.check(); err != nil {
 					return err

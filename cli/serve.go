@@ -97,6 +97,7 @@ Endpoints (client certificate roles in brackets):
 				if len(args) > 0 {
 					return usageErrorf("serve takes no arguments")
 				}
+				server.TuneGC()
 				cfg := server.Default()
 				if *config != "" {
 					var err error

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/server"
 )
 
 // benchClients is how many instances drive the server at once.
@@ -64,6 +65,7 @@ func parallel(b *testing.B, newOp func(n int) func(context.Context) outcome) {
 // benchServer drives a real server (SQLite store, system clock, logs
 // discarded) in mode.
 func benchServer(b *testing.B, mode Mode) {
+	server.TuneGC() // as licensor serve runs
 	s := newSite(b, nil, product("ocr", 1000, 0, time.Now()))
 	url := s.start()
 	r, err := newRun(context.Background(), Config{Server: url, TLS: s.clientTLS("app"), Product: "ocr", Mode: mode, Clients: benchClients, Timeout: DefaultTimeout})
@@ -107,6 +109,7 @@ func BenchmarkAuthorize(b *testing.B) { benchServer(b, Authorize) }
 // against a handler that answers a fixed body, and one that also makes an
 // Ed25519 signature.
 func BenchmarkProbe(b *testing.B) {
+	server.TuneGC() // as the server benchmarks run
 	serverTLS, clientTLS, err := ThrowawayTLS(filepath.Join(b.TempDir(), "pki"), time.Now())
 	if err != nil {
 		b.Fatal(err)
