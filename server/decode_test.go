@@ -1,8 +1,11 @@
 package server
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
@@ -34,10 +37,20 @@ func TestDecodeInstanceRequest(t *testing.T) {
 		{"long-product", `{"product":"` + strings.Repeat("p", 65) + `","instance_id":"i"}`, codes.RequestTooLarge},
 		{"long-nonce", `{"product":"ocr","instance_id":"i","nonce":"` + strings.Repeat("n", 129) + `"}`, codes.RequestTooLarge},
 	}
+	tests = append(tests, []struct {
+		name string
+		body string
+		want codes.Code
+	}{
+		{"repeated-field", `{"product":"ocr","instance_id":"i","product":"asr"}`, codes.RequestMalformed},
+		{"other-case", `{"Product":"ocr","instance_id":"i"}`, codes.RequestMalformed},
+		{"null-field", `{"product":"ocr","instance_id":"i","nonce":null}`, codes.RequestMalformed},
+		{"fraction", `{"product":"ocr","instance_id":"i","calls":1.5}`, codes.RequestMalformed},
+		{"escaped", `{"product":"\u006fcr","instance_id":"i"}`, codes.OK},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var req api.InstanceRequest
-			err := decodeJSON([]byte(tt.body), &req)
+			req, err := decodeInstanceRequest([]byte(tt.body))
 			if err == nil {
 				err = validate(&req)
 			}
@@ -52,9 +65,14 @@ func FuzzDecodeInstanceRequest(f *testing.F) {
 	f.Add(`{"product":"ocr","instance_id":"host-1","mode":"async","nonce":"n","have_license":"lic_1","calls":3}`)
 	f.Add(`{"product":"ocr","instance_id":"a b"}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		var req api.InstanceRequest
-		err := decodeJSON([]byte(body), &req)
+		req, err := decodeInstanceRequest([]byte(body))
 		if err == nil {
+			// The hand-written decoder accepts only what encoding/json
+			// accepts, with the same meaning.
+			var want api.InstanceRequest
+			if jerr := decodeJSON([]byte(body), &want); jerr != nil || want != req {
+				t.Fatalf("decoded %q as %+v; encoding/json: %+v, %v", body, req, want, jerr)
+			}
 			err = validate(&req)
 		}
 		switch codes.Of(err) {
@@ -119,6 +137,35 @@ func FuzzDecodeKeyFileRequest(f *testing.F) {
 		case codes.OK, codes.RequestMalformed, codes.RequestTooLarge:
 		default:
 			t.Fatalf("unexpected error %v", err)
+		}
+	})
+}
+
+// FuzzAppendVerdictBody holds the hand-written answer to encoding/json's:
+// it decodes to the same body.
+func FuzzAppendVerdictBody(f *testing.F) {
+	f.Add("tok.en.sig", "", "ocr", "i-1", int64(1795435200), true, 20.0, 3, 10, 0, 0.0)
+	f.Add("t", "LICENSE", "a\"b", "\xff\u2028", int64(-5), false, 1.0/3, -1, 0, 50, 12.5)
+	f.Fuzz(func(t *testing.T, tok, lic, product, id string, at int64, resumed bool, hb float64, held, limit, qps int, share float64) {
+		b := api.VerdictBody{Code: 0, Name: "ok", Verdict: tok, License: lic, Lease: api.LeaseBody{Product: product, InstanceID: id,
+			Since: time.Unix(at, 123).UTC(), Expires: time.Unix(at+60, 0).UTC(), Resumed: resumed, HeartbeatIn: hb, Held: held, Limit: limit}}
+		if qps != 0 {
+			b.QPS = &api.QPSBody{Licensed: qps, Share: share}
+		}
+		ref, err := json.Marshal(&b)
+		if err != nil {
+			return // NaN, infinities, years past 9999: encoding/json refuses them
+		}
+		out := appendVerdictBody(nil, &b)
+		var got, want api.VerdictBody
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("appendVerdictBody wrote %s: %v", out, err)
+		}
+		if err := json.Unmarshal(ref, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("appendVerdictBody decodes to\n %+v\nencoding/json to\n %+v", got, want)
 		}
 	})
 }

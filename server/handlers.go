@@ -87,16 +87,35 @@ func hasRole(roles []pki.Role, r pki.Role) bool {
 // decode reads a JSON body into v: codes.RequestTooLarge past the limit,
 // codes.RequestMalformed for anything but one JSON object of v's shape.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(data, v)
+}
+
+// decodeInstance reads the body of authorize, heartbeat and release, as
+// decode does but without reflection.
+func (s *Server) decodeInstance(w http.ResponseWriter, r *http.Request) (api.InstanceRequest, error) {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		return api.InstanceRequest{}, err
+	}
+	return decodeInstanceRequest(data)
+}
+
+// readBody reads the request's body, up to the configured bound.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return codes.Errorf(codes.RequestTooLarge, "the body is larger than %d bytes", s.cfg.MaxBodyBytes)
+			return nil, codes.Errorf(codes.RequestTooLarge, "the body is larger than %d bytes", s.cfg.MaxBodyBytes)
 		}
-		return codes.Errorf(codes.RequestMalformed, "cannot read the body: %v", err)
+		return nil, codes.Errorf(codes.RequestMalformed, "cannot read the body: %v", err)
 	}
-	return decodeJSON(data, v)
+	return data, nil
 }
 
 func decodeJSON(data []byte, v any) error {
@@ -131,8 +150,8 @@ func validate(req *api.InstanceRequest) error {
 // admit runs the checks every instance request passes: the body, the
 // clock, the product's place in the license and its dates, QPS mode.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, now time.Time) (*api.InstanceRequest, *loaded, license.Product, error) {
-	var req api.InstanceRequest
-	if err := s.decode(w, r, &req); err != nil {
+	req, err := s.decodeInstance(w, r)
+	if err != nil {
 		return &req, nil, license.Product{}, err
 	}
 	if err := validate(&req); err != nil {
@@ -196,8 +215,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
 	now := s.clock.Now()
-	var req api.InstanceRequest
-	err := s.decode(w, r, &req)
+	req, err := s.decodeInstance(w, r)
 	if err == nil {
 		err = validate(&req)
 	}
@@ -235,12 +253,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 		ID: verdict.NewID(), Nonce: req.Nonce, Product: req.Product, Functions: prod.Functions,
 		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share, Machine: l.machine,
 	}
-	tok, err := verdict.Sign(s.serverKey, s.serverKid, c)
-	if err != nil {
-		s.deny(w, r, p, req, now, codes.Errorf(codes.Unknown, "cannot sign the verdict: %w", err))
-		return
-	}
-	body := api.VerdictBody{Code: 0, Name: "ok", Verdict: tok, Lease: api.LeaseBody{
+	body := api.VerdictBody{Code: 0, Name: "ok", Verdict: s.signer.Sign(c), Lease: api.LeaseBody{
 		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: resumed,
 		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
 	}}
@@ -263,7 +276,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 		s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
 			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
 	}
-	writeJSON(w, http.StatusOK, body)
+	writeBody(w, http.StatusOK, append(appendVerdictBody(make([]byte, 0, 1024+len(body.License)), &body), '\n'))
 }
 
 // storeError maps a store failure to its code.
@@ -469,9 +482,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(fmt.Sprintf(`{"code":-1,"name":"unknown","message":%q}`, err.Error()))
 	}
-	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, status, append(b, '\n'))
+}
+
+// contentJSON is the Content-Type of every answer, shared rather than made
+// anew for each.
+var contentJSON = []string{"application/json"}
+
+// writeBody writes a JSON answer.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = contentJSON
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(body)
 }
 
 func truncate(s string, n int) string {

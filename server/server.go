@@ -30,6 +30,7 @@ import (
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/store"
 	"github.com/licensor/licensor/store/sqlite"
+	"github.com/licensor/licensor/verdict"
 )
 
 // ServerKeyFile and StoreFile are the data directory's files.
@@ -59,6 +60,7 @@ type Server struct {
 	vendorPub ed25519.PublicKey
 	serverKey ed25519.PrivateKey
 	serverKid string
+	signer    *verdict.Signer
 	tls       *tls.Config
 	serverCrt *tls.Certificate
 
@@ -114,6 +116,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.serverKid = keys.ID(s.serverKey.Public().(ed25519.PublicKey))
+	if s.signer, err = verdict.NewSigner(s.serverKey); err != nil {
+		return nil, codes.Errorf(codes.KeyMalformed, "the site server key %s: %v", keyPath, err)
+	}
 	var l *loaded
 	if len(cfg.Upstream) > 0 {
 		l, err = s.startUpstream(context.Background())

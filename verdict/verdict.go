@@ -8,13 +8,13 @@ package verdict
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/licensor/licensor/internal/jsonwrite"
 	"github.com/licensor/licensor/jws"
 	"github.com/licensor/licensor/keys"
 )
@@ -51,25 +51,74 @@ type Claims struct {
 
 // Sign returns the compact JWT of c signed by the server key.
 func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return "", err
+	if len(priv) != ed25519.PrivateKeySize {
+		return "", errors.New("verdict: the server key is not an Ed25519 private key")
 	}
-	header := headerFor(kid)
-	b64 := base64.RawURLEncoding
-	buf := make([]byte, 0, len(header)+1+b64.EncodedLen(len(payload))+1+b64.EncodedLen(ed25519.SignatureSize))
-	buf = append(buf, header...)
-	buf = append(buf, '.')
-	buf = b64.AppendEncode(buf, payload)
-	sig := ed25519.Sign(priv, buf)
-	buf = append(buf, '.')
-	buf = b64.AppendEncode(buf, sig)
-	return string(buf), nil
+	return string(jws.AppendSign(nil, priv, jws.EncodeHeader(kid, JWSType), c.AppendJSON(nil))), nil
 }
 
-func headerFor(kid string) string {
-	h, _ := json.Marshal(jws.Header{Algorithm: "EdDSA", KeyID: kid, Type: "JWT"})
-	return base64.RawURLEncoding.EncodeToString(h)
+// JWSType is the "typ" header of a verdict.
+const JWSType = "JWT"
+
+// A Signer signs verdicts with one server key, as a site server does on
+// every grant and heartbeat.
+type Signer struct {
+	priv   ed25519.PrivateKey
+	header string
+}
+
+// NewSigner returns a Signer for the server key priv.
+func NewSigner(priv ed25519.PrivateKey) (*Signer, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, errors.New("verdict: the server key is not an Ed25519 private key")
+	}
+	kid := keys.ID(priv.Public().(ed25519.PublicKey))
+	return &Signer{priv: priv, header: jws.EncodeHeader(kid, JWSType)}, nil
+}
+
+// Sign returns the compact JWT of c.
+func (s *Signer) Sign(c *Claims) string {
+	var payload [512]byte
+	return string(jws.AppendSign(make([]byte, 0, 1024), s.priv, s.header, c.AppendJSON(payload[:0])))
+}
+
+// AppendJSON appends the claims' JSON, as encoding/json would write them:
+// the signer's hot path, without reflection.
+func (c *Claims) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = jsonwrite.Key(dst, "iss")
+	dst = jsonwrite.String(dst, c.Issuer)
+	dst = jsonwrite.Key(dst, "sub")
+	dst = jsonwrite.String(dst, c.Subject)
+	dst = jsonwrite.Key(dst, "aud")
+	dst = jsonwrite.String(dst, c.Audience)
+	dst = jsonwrite.Key(dst, "iat")
+	dst = jsonwrite.Int(dst, c.IssuedAt)
+	dst = jsonwrite.Key(dst, "nbf")
+	dst = jsonwrite.Int(dst, c.NotBefore)
+	dst = jsonwrite.Key(dst, "exp")
+	dst = jsonwrite.Int(dst, c.Expires)
+	dst = jsonwrite.Key(dst, "jti")
+	dst = jsonwrite.String(dst, c.ID)
+	if c.Nonce != "" {
+		dst = jsonwrite.Key(dst, "nonce")
+		dst = jsonwrite.String(dst, c.Nonce)
+	}
+	dst = jsonwrite.Key(dst, "product")
+	dst = jsonwrite.String(dst, c.Product)
+	dst = jsonwrite.Key(dst, "functions")
+	dst = jsonwrite.Strings(dst, c.Functions)
+	dst = jsonwrite.Key(dst, "lic")
+	dst = jsonwrite.String(dst, c.LicenseID)
+	dst = jsonwrite.Key(dst, "lease")
+	dst = jsonwrite.Int(dst, c.Lease)
+	if c.QPS != 0 {
+		dst = jsonwrite.Key(dst, "qps")
+		dst = jsonwrite.Float(dst, c.QPS)
+	}
+	dst = jsonwrite.Key(dst, "mc")
+	dst = jsonwrite.String(dst, c.Machine)
+	return append(dst, '}')
 }
 
 // NewID returns a random token id.
