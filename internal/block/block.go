@@ -10,25 +10,16 @@ import (
 // Join returns the block with its line breaks and other whitespace
 // removed: the compact JWS the lines carry.
 func Join(block []byte) string {
-	var b strings.Builder
-	if bytes.IndexByte(block, ' ') < 0 && bytes.IndexByte(block, '\t') < 0 && bytes.IndexByte(block, '\r') < 0 {
-		// Lines broken by newlines alone, as licensor writes them: each
-		// line is found with one vectorized search.
-		b.Grow(len(block) - bytes.Count(block, []byte{'\n'}))
-		for len(block) > 0 {
-			i := bytes.IndexByte(block, '\n')
-			if i < 0 {
-				b.Write(block)
-				break
-			}
-			b.Write(block[:i])
-			block = block[i+1:]
-		}
-		return b.String()
+	// Lines broken by newlines alone, as licensor writes them, are found
+	// with a vectorized search for the newline.
+	next := func(b []byte) int { return bytes.IndexByte(b, '\n') }
+	if bytes.ContainsAny(block, " \t\r") {
+		next = func(b []byte) int { return bytes.IndexAny(b, " \t\r\n") }
 	}
+	var b strings.Builder
 	b.Grow(len(block))
 	for len(block) > 0 {
-		i := bytes.IndexAny(block, " \t\r\n")
+		i := next(block)
 		if i < 0 {
 			b.Write(block)
 			break
