@@ -71,6 +71,10 @@ it serves until the grant it holds runs out; then it stops granting, logs
 code 526 and exits with status 3.
 
 Unknown keys are refused with the key named. Flags override the file.
+The Go garbage collector runs with GOGC=400 and a soft memory limit of
+224 MiB (GOMEMLIMIT) unless the environment sets them: the live heap is
+small and every request allocates, so the default would collect hundreds
+of times a second under load.
 --debug-addr 127.0.0.1:6060 also serves Go's profiler (/debug/pprof/) in
 plain HTTP, without authentication: bind it to loopback only.
 
