@@ -29,8 +29,8 @@ this host's key file (bound to its machine code, valid 7 days by default)
 from the first site server that answers, and writes it to KEYFILE
 atomically — the old file stays intact on any failure. Each attempt is
 logged on standard error. Exits 1 with the code when every server fails,
-or when the key file cannot be written (disk full, quota, permissions):
-the message names the path, the cause and the fix.
+or with 609 when the key file cannot be written (disk full, quota,
+permissions): the message names the path, the cause and the fix.
 Needs a client certificate with the renew role ('licensor pki client
 --role renew'). With --vendor-pub the key file is verified before it is
 written.
@@ -95,9 +95,7 @@ licensor-renew.timer).`,
 }
 
 // keyFileWriteError says why the key file fetched could not be written and
-// what to do. Another server would not help, so renew stops there. The
-// code is file_missing: the table has no code of its own for a file that
-// cannot be written.
+// what to do. Another server would not help, so renew stops there.
 func keyFileWriteError(path string, err error) error {
 	dir := filepath.Dir(path)
 	again := fmt.Sprintf("then run 'licensor renew' again. Any key file already at %s was left as it was: the product keeps running on it until it expires.", path)
@@ -125,7 +123,7 @@ func keyFileWriteError(path string, err error) error {
 		what = "the write failed"
 		fix = fmt.Sprintf("Check that %s is writable and that its file system reports no I/O errors (the kernel log), %s", dir, again)
 	}
-	return codes.Errorf(codes.FileMissing, "cannot write the key file %s: %s: %w", path, what, err).WithFix(fix)
+	return codes.Errorf(codes.FileUnwritable, "cannot write the key file %s: %s: %w", path, what, err).WithFix(fix)
 }
 
 // checkKeyFile makes sure what a server sent is a key file (and, given

@@ -70,7 +70,7 @@ func TestRenewFileSizeLimit(t *testing.T) {
 		t.Fatalf("renew with the file size limit did not exit 1:\n%s", out)
 	}
 	for _, want := range []string{
-		tag(codes.FileMissing) + ": cannot write the key file " + keyPath + ": the file is larger than this process may write",
+		tag(codes.FileUnwritable) + ": cannot write the key file " + keyPath + ": the file is larger than this process may write",
 		"file too large",
 		"fix: Raise the file size limit of the renew job",
 		"Any key file already at " + keyPath + " was left as it was",

@@ -145,8 +145,8 @@ func TestKeyFileWriteError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := codes.As(keyFileWriteError(path, tt.err))
-			if e.Code != codes.FileMissing {
-				t.Errorf("code = %s, want %s", e.Code, codes.FileMissing)
+			if e.Code != codes.FileUnwritable {
+				t.Errorf("code = %s, want %s", e.Code, codes.FileUnwritable)
 			}
 			if want := "cannot write the key file " + path + ": " + tt.say + ": " + tt.err.Error(); e.Msg != want {
 				t.Errorf("message = %q, want %q", e.Msg, want)

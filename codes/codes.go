@@ -79,6 +79,7 @@ const (
 	FileExists       Code = 606
 	RequestTooLarge  Code = 607
 	ConfigInvalid    Code = 608
+	FileUnwritable   Code = 609
 
 	// Server side.
 	StoreUnavailable Code = 701
@@ -167,6 +168,7 @@ var table = []Info{
 
 	{RequestTooLarge, "request_too_large", "The request body or an identifier in it is larger than the server accepts.", "Send the request as the SDK builds it; instance ids are at most 128 bytes, product names 64.", http.StatusRequestEntityTooLarge, false},
 	{ConfigInvalid, "config_invalid", "The configuration file is invalid: not JSON, an unknown key, or a value out of range; the message names the field.", "Correct the field the message names; 'licensor help serve' lists every key and its default.", http.StatusInternalServerError, false},
+	{FileUnwritable, "file_unwritable", "A file licensor must keep cannot be written: the disk is full, a disk quota or the file size limit is reached, the file system is read-only, or permissions forbid it.", "Free space on the file system that holds the file, or fix the permissions of its directory (licensor writes a temporary file beside the file and renames it over the old one), then run the command again. The old file is left intact.", http.StatusInternalServerError, false},
 
 	{StoreUnavailable, "store_unavailable", "The server cannot read or write its store (disk full, file permissions, database down).", "Check the data directory's disk and permissions (or the database's health) and the server log; 'licensor doctor' checks the server's readiness.", http.StatusServiceUnavailable, false},
 
