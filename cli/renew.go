@@ -28,9 +28,11 @@ For products that must never touch the network when they start: fetches
 this host's key file (bound to its machine code, valid 7 days by default)
 from the first site server that answers, and writes it to KEYFILE
 atomically — the old file stays intact on any failure. Each attempt is
-logged on standard error. Exits 1 with the code when every server fails,
-or with 609 when the key file cannot be written (disk full, quota,
-permissions): the message names the path, the cause and the fix.
+logged on standard error. Exits 1 when every server fails: with the
+servers' code and its fix when they all gave the same one (every server
+refuses this host, say), else (different codes, or no server reached) with
+2012; or when the key file cannot be written (disk full, quota,
+permissions), with 609 naming the path, the cause and the fix.
 Needs a client certificate with the renew role ('licensor pki client
 --role renew'). With --vendor-pub the key file is verified before it is
 written.
@@ -57,8 +59,7 @@ licensor-renew.timer).`,
 					return codes.Errorf(codes.Unknown, "cannot compute this host's machine code: %w", err)
 				}
 				req := api.KeyFileRequest{MachineCode: fp.Code, Components: fp.Hashes(), Products: products}
-				var reasons []string
-				var last error
+				var errs []error
 				for _, u := range urls {
 					o.server = u
 					c, err := o.client(e)
@@ -73,7 +74,7 @@ licensor-renew.timer).`,
 					if err != nil {
 						ce := codes.As(err)
 						fmt.Fprintf(e.Stderr, "renew: %s: code=%d %s: %s\n", u, int(ce.Code), ce.Code.Name(), ce.Msg)
-						reasons, last = append(reasons, u+": "+ce.Msg), err
+						errs = append(errs, err)
 						continue
 					}
 					if err := atomicfile.WriteFile(path, []byte(body.KeyFile), 0o644); err != nil {
@@ -86,12 +87,34 @@ licensor-renew.timer).`,
 					return nil
 				}
 				if len(urls) == 1 {
-					return last
+					return errs[0]
 				}
-				return codes.Errorf(codes.AllServersDown, "every server failed: %s", strings.Join(reasons, "; "))
+				return everyServerFailed(urls, errs)
 			}
 		},
 	})
+}
+
+// everyServerFailed is renew's error when no server gave a key file; errs
+// holds each URL's failure, in order. When every server failed with one
+// and the same code (all refuse this host, all pools are full), that code
+// and its fix say what to do. When the codes differ, or the servers could
+// not be reached (transport failures, unexpected errors), it is
+// all_servers_down. The message lists each URL's reason either way.
+func everyServerFailed(urls []string, errs []error) error {
+	first := codes.As(errs[0])
+	same := true
+	reasons := make([]string, len(errs))
+	for i, err := range errs {
+		ce := codes.As(err)
+		same = same && ce.Code == first.Code
+		reasons[i] = urls[i] + ": " + ce.Msg
+	}
+	msg := "every server failed: " + strings.Join(reasons, "; ")
+	if c := first.Code; !same || c == codes.Unknown || (c > 0 && c < 100) {
+		return &codes.Error{Code: codes.AllServersDown, Msg: msg, Err: errors.Join(errs...)}
+	}
+	return &codes.Error{Code: first.Code, Msg: msg, Fix: first.FixText(), Err: errors.Join(errs...)}
 }
 
 // keyFileWriteError says why the key file fetched could not be written and

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -157,6 +158,143 @@ func TestKeyFileWriteError(t *testing.T) {
 			if fix := e.FixText(); !strings.Contains(fix, tt.fix) || !strings.Contains(fix, "then run 'licensor renew' again") ||
 				!strings.Contains(fix, "Any key file already at "+path+" was left as it was") {
 				t.Errorf("fix = %q, want it to say %q, to run renew again and that the old key file is kept", fix, tt.fix)
+			}
+		})
+	}
+}
+
+// TestRenewEveryServerFails: when no server gives a key file, renew exits
+// with the code the servers share and its fix, or with all_servers_down
+// when their codes differ or they cannot be reached; either way the
+// message names each URL's reason.
+func TestRenewEveryServerFails(t *testing.T) {
+	site := sitetest.New(t)
+	h := newHarness(t)
+	h.clock, h.env.Clock = site.Clock, site.Clock
+	cert, key := site.Client("renewer")
+	keyPath := filepath.Join(h.dir, "host.key")
+	renew := func(host, path string, urls ...string) int {
+		h.host = sitetest.FakeHost(host)
+		args := append([]string{"renew", path}, urls...)
+		return h.run(append(args, "--ca", site.CA(), "--cert", cert, "--key", key, "--vendor-pub", site.VendorPubFile())...)
+	}
+	ocr := sitetest.Product("ocr", 1, 0)
+	// refusing starts a server whose license lets only another host hold
+	// key files.
+	refusing := func(name string) string {
+		srv := site.NewServer(name, ocr)
+		l := &license.License{Holder: "ACME", Issuer: "Vendor", Issued: site.Clock.Now().Add(-time.Hour),
+			Machines: []fingerprint.Machine{{Code: site.Host.Code, Components: site.Host.Hashes()}}, MatchMin: 4,
+			ServerKey: keys.PublicJWK(srv.Key.Public().(ed25519.PublicKey)), Products: []license.Product{ocr},
+			KeyFile: &license.KeyFilePolicy{Hosts: []string{sitetest.FakeHost("render-00").Code}}}
+		file, err := license.Sign(l, site.VendorPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(srv.Config.License, file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return srv.Start("").URL
+	}
+	// full starts a server whose one ocr seat another host's key file
+	// holds.
+	full := func(name string) string {
+		r := site.NewServer(name, ocr).Start("")
+		if status := renew("squatter", filepath.Join(h.dir, name+"-squatter.key"), r.URL); status != 0 {
+			t.Fatalf("filling %s: exit %d\n%s", name, status, h.stderr)
+		}
+		return r.URL
+	}
+	refusingA, refusingB, fullA, fullB := refusing("refusing-a"), refusing("refusing-b"), full("full-a"), full("full-b")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + ln.Addr().String()
+	ln.Close()
+
+	tests := []struct {
+		name string
+		urls []string
+		want codes.Code
+		fix  string
+	}{
+		{"every-server-refuses-this-host", []string{refusingA, refusingB}, codes.KeyFileHostRefused, "key-file hosts"},
+		{"every-pool-full", []string{fullA, fullB}, codes.InstanceLimit, "release an instance"},
+		{"refused-and-full", []string{refusingA, fullA}, codes.AllServersDown, "at least one site server"},
+		{"refused-and-down", []string{refusingA, closed}, codes.AllServersDown, "at least one site server"},
+		{"every-server-down", []string{closed, closed}, codes.AllServersDown, "at least one site server"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status := renew("host-1", keyPath, tt.urls...); status != ExitFailure {
+				t.Fatalf("exit %d, want %d\n%s", status, ExitFailure, h.stderr)
+			}
+			out := h.stderr.String()
+			prefix := tag(tt.want) + ": every server failed: "
+			i := strings.Index(out, prefix)
+			if i < 0 {
+				t.Fatalf("the report does not start with %q:\n%s", prefix, out)
+			}
+			report := out[i:]
+			msg, fix, _ := strings.Cut(report, "\nfix: ")
+			for _, u := range tt.urls {
+				if !strings.Contains(msg, u+": ") {
+					t.Errorf("the message does not give %s's reason: %s", u, msg)
+				}
+			}
+			if !strings.Contains(fix, tt.fix) {
+				t.Errorf("fix = %q, want it to speak of %q", fix, tt.fix)
+			}
+			if _, err := os.Stat(keyPath); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("no server gave a key file, yet %s: %v", keyPath, err)
+			}
+		})
+	}
+}
+
+// TestEveryServerFailed: a shared code that says nothing in common about
+// the servers (unreachable, unexpected) stays all_servers_down; a shared
+// verdict keeps the fix the servers gave.
+func TestEveryServerFailed(t *testing.T) {
+	urls := []string{"https://a:8443", "https://b:8443"}
+	tests := []struct {
+		name string
+		errs []error
+		want codes.Code
+		fix  string
+	}{
+		{"same-verdict-keeps-its-fix", []error{
+			codes.Errorf(codes.InstanceLimit, "ocr: 1 of 1 held").WithFix("Release a seat on a."),
+			codes.Errorf(codes.InstanceLimit, "ocr: 1 of 1 held").WithFix("Release a seat on a."),
+		}, codes.InstanceLimit, "Release a seat on a."},
+		{"same-verdict-table-fix", []error{codes.Errorf(codes.Expired, "ocr ran out"), codes.Errorf(codes.Expired, "ocr ran out")},
+			codes.Expired, "Ask the vendor to renew the license"},
+		{"every-certificate-untrusted", []error{codes.Errorf(codes.ServerCert, "unknown CA"), codes.Errorf(codes.ServerCert, "unknown CA")},
+			codes.AllServersDown, "at least one site server"},
+		{"every-failure-unexpected", []error{errors.New("one thing"), errors.New("another")},
+			codes.AllServersDown, "at least one site server"},
+		{"different-verdicts", []error{codes.Errorf(codes.Expired, "ocr ran out"), codes.Errorf(codes.KeyFileHostRefused, "not listed")},
+			codes.AllServersDown, "at least one site server"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := codes.As(everyServerFailed(urls, tt.errs))
+			if e.Code != tt.want {
+				t.Errorf("code = %s, want %s", e.Code, tt.want)
+			}
+			for i, u := range urls {
+				if want := u + ": " + codes.As(tt.errs[i]).Msg; !strings.Contains(e.Msg, want) {
+					t.Errorf("message = %q, want it to hold %q", e.Msg, want)
+				}
+			}
+			if !strings.Contains(e.FixText(), tt.fix) {
+				t.Errorf("fix = %q, want it to hold %q", e.FixText(), tt.fix)
+			}
+			for _, err := range tt.errs {
+				if !errors.Is(e, err) {
+					t.Errorf("%v does not wrap %v", e, err)
+				}
 			}
 		})
 	}
