@@ -111,7 +111,7 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 	// Keep the good grant: it is what the server serves from when the
 	// services are unreachable, and across restarts.
 	if err := atomicfile.WriteFile(s.cfg.License, []byte(g.License), 0o644); err != nil {
-		return nil, codes.Errorf(codes.StoreUnavailable, "cannot keep the grant in %s: %w", s.cfg.License, err)
+		return nil, codes.Errorf(codes.FileUnwritable, "cannot keep the grant in %s: %w", s.cfg.License, err)
 	}
 	return l, nil
 }
