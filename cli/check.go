@@ -174,6 +174,10 @@ func (e *Env) checkKeyFileIssue(ctx context.Context, o clientFlags, vendorPub, p
 	return last
 }
 
+// upstreamProtocolFix is the fix for a check --upstream answered by
+// something other than a vendor whitelist service.
+const upstreamProtocolFix = "Check the --upstream URL: it must be the HTTPS address of the vendor's whitelist service ('licensor vendor serve'), as the vendor gave it, not a site server or another web service on that host and port; a proxy on the path must pass the service's answers through unchanged."
+
 // errUpstreamTimeout is the cause of a check --upstream request that ran
 // out of its timeout.
 var errUpstreamTimeout = errors.New("the --upstream timeout passed")
@@ -203,6 +207,10 @@ func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub str
 			e := codes.Errorf(codes.Timeout, "%s: no answer within %s", c.base, timeout)
 			e.Err = err
 			return e.WithFix(fmt.Sprintf("The vendor's service did not answer within %s: check the network path to it (proxy, firewall) and ask the vendor whether it is overloaded. The site server gives it upstream_timeout (10s by default); --timeout sets how long this check waits.", timeout))
+		}
+		if codes.Of(err) == codes.Protocol {
+			// Code 1's fixes speak of the site server and its port.
+			return codes.As(err).WithFix(upstreamProtocolFix)
 		}
 		return err
 	}
