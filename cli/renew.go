@@ -5,14 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keyfile"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
@@ -120,33 +118,9 @@ func everyServerFailed(urls []string, errs []error) error {
 // keyFileWriteError says why the key file fetched could not be written and
 // what to do. Another server would not help, so renew stops there.
 func keyFileWriteError(path string, err error) error {
-	dir := filepath.Dir(path)
-	again := fmt.Sprintf("then run 'licensor renew' again. Any key file already at %s was left as it was: the product keeps running on it until it expires.", path)
-	var what, fix string
-	switch {
-	case errors.Is(err, syscall.ENOSPC):
-		what = "the disk is full"
-		fix = fmt.Sprintf("Free space on the file system that holds %s ('df -h %s' shows it), %s", dir, dir, again)
-	case errors.Is(err, syscall.EDQUOT):
-		what = "the disk quota is used up"
-		fix = fmt.Sprintf("Free space, or raise the disk quota of the user running renew, on the file system that holds %s, %s", dir, again)
-	case errors.Is(err, syscall.EFBIG):
-		what = "the file is larger than this process may write"
-		fix = fmt.Sprintf("Raise the file size limit of the renew job ('ulimit -f', or LimitFSIZE= in its systemd unit), %s", again)
-	case errors.Is(err, syscall.EROFS):
-		what = "the file system is read-only"
-		fix = fmt.Sprintf("Remount the file system that holds %s read-write, or give renew a key file path on a writable one, %s", dir, again)
-	case errors.Is(err, fs.ErrPermission):
-		what = "permission denied"
-		fix = fmt.Sprintf("Let the user running renew create and rename files in %s (the key file is written beside itself, then renamed over the old one), %s", dir, again)
-	case errors.Is(err, fs.ErrNotExist):
-		what = "the directory does not exist"
-		fix = fmt.Sprintf("Create %s, or give renew a key file path in an existing directory, %s", dir, again)
-	default:
-		what = "the write failed"
-		fix = fmt.Sprintf("Check that %s is writable and that its file system reports no I/O errors (the kernel log), %s", dir, again)
-	}
-	return codes.Errorf(codes.FileUnwritable, "cannot write the key file %s: %s: %w", path, what, err).WithFix(fix)
+	return unwritable.File{Path: path, Noun: "key file", By: "renew", Job: "the renew job",
+		Then: fmt.Sprintf("then run 'licensor renew' again. Any key file already at %s was left as it was: the product keeps running on it until it expires.", path),
+	}.Error(err)
 }
 
 // checkKeyFile makes sure what a server sent is a key file (and, given
