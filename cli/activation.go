@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 )
@@ -46,7 +47,7 @@ public key and the host name. Send it to the vendor, who runs
 				b = append(b, '\n')
 				if *out != "" {
 					if err := atomicfile.WriteFile(*out, b, 0o644); err != nil {
-						return codes.Errorf(codes.FileMissing, "cannot write the request: %w", err)
+						return unwritable.File{Path: *out, Noun: "activation request", By: "'licensor activation-request'"}.Error(err)
 					}
 				}
 				_, err = e.Stdout.Write(b)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/loadtest"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/server"
@@ -180,7 +181,8 @@ func (e *Env) benchProbe(ctx context.Context, o *benchOptions) error {
 	if o.pkiDir == "" {
 		tmp, err := os.MkdirTemp("", "licensor-bench-")
 		if err != nil {
-			return codes.Errorf(codes.FileMissing, "cannot make a temporary directory: %w", err)
+			return unwritable.File{Path: filepath.Join(os.TempDir(), "licensor-bench-*"), Noun: "temporary directory", By: "'licensor bench'", Dir: true,
+				Then: "then run the command again (TMPDIR says where the temporary directory is made)."}.Error(err)
 		}
 		defer os.RemoveAll(tmp)
 		if cfg.ServerTLS, cfg.ClientTLS, err = loadtest.ThrowawayTLS(filepath.Join(tmp, "pki"), now); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/atomicfile"
 	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 )
@@ -67,7 +68,7 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 					return err
 				}
 				if err := atomicfile.WriteFile(o.out, file, 0o644); err != nil {
-					return codes.Errorf(codes.FileMissing, "cannot write the license: %w", err)
+					return unwritable.File{Path: o.out, Noun: "license", By: "'licensor issue'"}.Error(err)
 				}
 				if *asJSON {
 					return e.writeJSON(l.View(kid))

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keys"
 )
 
@@ -87,7 +87,7 @@ type keyFiles struct {
 
 func generateKeys(dir, name string) (keyFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return keyFiles{}, codes.Errorf(codes.FileMissing, "cannot create %s: %w", dir, err)
+		return keyFiles{}, unwritable.File{Path: dir, Noun: "key directory", Dir: true}.Error(err)
 	}
 	pub, priv, err := keys.Generate()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/server"
@@ -145,7 +146,7 @@ func (e *Env) quickstart(dir, holder string, products []string, listen string) (
 	q.MachineCode = req.MachineCode
 	b, _ := json.MarshalIndent(req, "", "  ")
 	if err := atomicfile.WriteFile(q.ActivationRequest, append(b, '\n'), 0o644); err != nil {
-		return nil, codes.Errorf(codes.FileMissing, "cannot write the activation request: %w", err)
+		return nil, q.writeError(q.ActivationRequest, "activation request", err)
 	}
 
 	// The vendor issues; the site verifies.
@@ -157,7 +158,7 @@ func (e *Env) quickstart(dir, holder string, products []string, listen string) (
 		return nil, err
 	}
 	if err := atomicfile.WriteFile(q.License, file, 0o644); err != nil {
-		return nil, codes.Errorf(codes.FileMissing, "cannot write the license: %w", err)
+		return nil, q.writeError(q.License, "license", err)
 	}
 	q.Products = l.Subjects()
 	if r := e.verifyLicense(q.License, vendorPub, true, ""); r.err != nil {
@@ -167,6 +168,12 @@ func (e *Env) quickstart(dir, holder string, products []string, listen string) (
 		return nil, err
 	}
 	return q, nil
+}
+
+// writeError is the error for a file quickstart could not write in its
+// directory.
+func (q *quickstartFiles) writeError(path, noun string, err error) error {
+	return unwritable.File{Path: path, Noun: noun, By: "'licensor quickstart'", Other: "give 'licensor quickstart' a --dir"}.Error(err)
 }
 
 // quickstartSite writes the site PKI, the client certificates and the
@@ -212,7 +219,7 @@ func (e *Env) quickstartSite(q *quickstartFiles, listen string) error {
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	q.ServerConfig = filepath.Join(q.Dir, "server.json")
 	if err := atomicfile.WriteFile(q.ServerConfig, append(b, '\n'), 0o644); err != nil {
-		return codes.Errorf(codes.FileMissing, "cannot write the server configuration: %w", err)
+		return q.writeError(q.ServerConfig, "server configuration", err)
 	}
 	q.URL = "https://" + net.JoinHostPort(host, port)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/unwritable"
 )
 
 // JWK is an Ed25519 public key as a JSON Web Key (RFC 8037).
@@ -56,7 +57,7 @@ func LoadOrCreate(path string) (priv ed25519.PrivateKey, created bool, err error
 		return priv, false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, codes.Errorf(codes.FileMissing, "cannot create key directory: %w", err)
+		return nil, false, unwritable.File{Path: filepath.Dir(path), Noun: "key directory", Dir: true}.Error(err)
 	}
 	_, priv, err = Generate()
 	if err != nil {

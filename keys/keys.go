@@ -23,6 +23,7 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
 	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/internal/unwritable"
 )
 
 // MaxFileSize bounds what is read from a key file.
@@ -183,23 +184,23 @@ func WritePair(privPath, pubPath string, priv ed25519.PrivateKey) error {
 			return codes.Errorf(codes.FileExists, "%s exists; licensor does not overwrite keys", p)
 		}
 	}
-	if err := writeNew(privPath, MarshalPrivate(priv), 0o600); err != nil {
+	if err := writeNew(privPath, "private key", MarshalPrivate(priv), 0o600); err != nil {
 		return err
 	}
-	if err := writeNew(pubPath, MarshalPublic(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
+	if err := writeNew(pubPath, "public key", MarshalPublic(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
 		os.Remove(privPath)
 		return err
 	}
 	return nil
 }
 
-func writeNew(path string, data []byte, perm fs.FileMode) error {
+func writeNew(path, noun string, data []byte, perm fs.FileMode) error {
 	err := atomicfile.WriteNew(path, data, perm)
 	switch {
 	case errors.Is(err, atomicfile.ErrExists):
 		return codes.Errorf(codes.FileExists, "%s exists; licensor does not overwrite keys", path)
 	case err != nil:
-		return codes.Errorf(codes.FileMissing, "cannot write key: %w", err)
+		return unwritable.File{Path: path, Noun: noun, New: true}.Error(err)
 	}
 	return nil
 }

@@ -190,3 +190,23 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatalf("public key beside it: %v", err)
 	}
 }
+
+// TestWriteUnwritable: a key that cannot be written is file_unwritable,
+// naming the file and the cause. The fault is real and stops root too: a
+// path through a regular file.
+func TestWriteUnwritable(t *testing.T) {
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := Generate()
+	privPath := filepath.Join(plain, "vendor.key")
+	err := WritePair(privPath, filepath.Join(plain, "vendor.pub"), priv)
+	if want := "cannot write the private key " + privPath + ": " + plain + " is not a directory"; codes.Of(err) != codes.FileUnwritable || !strings.Contains(err.Error(), want) {
+		t.Errorf("WritePair through a file = %v, want file_unwritable saying %q", err, want)
+	}
+	_, _, err = LoadOrCreate(filepath.Join(plain, "data", "server.key"))
+	if want := "cannot create the key directory " + filepath.Join(plain, "data") + ": " + plain + " is not a directory"; codes.Of(err) != codes.FileUnwritable || !strings.Contains(err.Error(), want) {
+		t.Errorf("LoadOrCreate through a file = %v, want file_unwritable saying %q", err, want)
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/unwritable"
 )
 
 // The files of a site directory.
@@ -114,7 +115,7 @@ func InitSite(dir string, hosts []string, now time.Time) (*Site, error) {
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, codes.Errorf(codes.FileMissing, "cannot create %s: %w", dir, err)
+		return nil, unwritable.File{Path: dir, Noun: "site CA directory", Dir: true}.Error(err)
 	}
 
 	caKey, err := newKey()
@@ -155,10 +156,10 @@ func InitSite(dir string, hosts []string, now time.Time) (*Site, error) {
 
 	// The key first and the certificate last: a directory with ca.crt holds
 	// a complete CA. A failure removes what this call wrote.
-	if err := writeKey(site.CAKey, caKey, atomicfile.WriteNew); err != nil {
+	if err := writeKey(site.CAKey, caKey, createNew); err != nil {
 		return nil, err
 	}
-	if err := writeCert(site.CACert, caDER, atomicfile.WriteNew); err != nil {
+	if err := writeCert(site.CACert, caDER, createNew); err != nil {
 		os.Remove(site.CAKey)
 		return nil, err
 	}
@@ -196,10 +197,10 @@ func IssueServer(dir string, hosts []string, now time.Time) (*Site, error) {
 }
 
 func writeServer(site *Site, der []byte, key crypto.Signer) error {
-	if err := writeKey(site.ServerKey, key, atomicfile.WriteFile); err != nil {
+	if err := writeKey(site.ServerKey, key, replaceOld); err != nil {
 		return err
 	}
-	return writeCert(site.ServerCert, der, atomicfile.WriteFile)
+	return writeCert(site.ServerCert, der, replaceOld)
 }
 
 func serverCertificate(ca *x509.Certificate, caKey crypto.Signer, hosts []string, now time.Time) ([]byte, crypto.Signer, error) {
@@ -276,7 +277,7 @@ func IssueClient(dir, name string, role Role, days int, now time.Time) (*Client,
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(c.Cert), 0o700); err != nil {
-		return nil, codes.Errorf(codes.FileMissing, "cannot create %s: %w", filepath.Dir(c.Cert), err)
+		return nil, unwritable.File{Path: filepath.Dir(c.Cert), Noun: "clients directory", Dir: true}.Error(err)
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: name},
@@ -288,10 +289,10 @@ func IssueClient(dir, name string, role Role, days int, now time.Time) (*Client,
 		return nil, err
 	}
 	c.NotAfter = tmpl.NotAfter
-	if err := writeKey(c.Key, key, atomicfile.WriteNew); err != nil {
+	if err := writeKey(c.Key, key, createNew); err != nil {
 		return nil, err
 	}
-	if err := writeCert(c.Cert, der, atomicfile.WriteNew); err != nil {
+	if err := writeCert(c.Cert, der, createNew); err != nil {
 		os.Remove(c.Key)
 		return nil, err
 	}
@@ -392,27 +393,39 @@ func newSerial() (*big.Int, error) {
 	return s.Add(s, big.NewInt(1)), nil // positive, never zero
 }
 
-type writeFunc func(path string, data []byte, perm fs.FileMode) error
+// writeMode says whether a file written may replace an old one.
+type writeMode bool
 
-func writeKey(path string, key crypto.Signer, write writeFunc) error {
+const (
+	createNew  writeMode = false // codes.FileExists when the file exists
+	replaceOld writeMode = true
+)
+
+func writeKey(path string, key crypto.Signer, mode writeMode) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return codes.Errorf(codes.Unknown, "cannot encode the key: %w", err)
 	}
-	return writeFile(path, pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), 0o600, write)
+	return writeFile(path, "private key", pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), 0o600, mode)
 }
 
-func writeCert(path string, der []byte, write writeFunc) error {
-	return writeFile(path, pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), 0o644, write)
+func writeCert(path string, der []byte, mode writeMode) error {
+	return writeFile(path, "certificate", pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), 0o644, mode)
 }
 
-func writeFile(path string, data []byte, perm fs.FileMode, write writeFunc) error {
+// writeFile writes data to path atomically; noun names the file in the
+// error.
+func writeFile(path, noun string, data []byte, perm fs.FileMode, mode writeMode) error {
+	write := atomicfile.WriteNew
+	if mode == replaceOld {
+		write = atomicfile.WriteFile
+	}
 	err := write(path, data, perm)
 	switch {
 	case errors.Is(err, atomicfile.ErrExists):
 		return codes.Errorf(codes.FileExists, "%s exists; licensor does not overwrite it", path)
 	case err != nil:
-		return codes.Errorf(codes.FileMissing, "cannot write %s: %w", path, err)
+		return unwritable.File{Path: path, Noun: noun, New: mode == createNew}.Error(err)
 	}
 	return nil
 }

@@ -563,3 +563,26 @@ func TestDescribe(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteUnwritable: a site directory or file that cannot be written is
+// file_unwritable, naming the file and the cause. The faults are real and
+// stop root too: a path through a regular file, a directory in a file's
+// place.
+func TestWriteUnwritable(t *testing.T) {
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := InitSite(filepath.Join(plain, "site"), testHosts, t0)
+	wantCode(t, err, codes.FileUnwritable, "cannot create the site CA directory "+filepath.Join(plain, "site")+": "+plain+" is not a directory")
+
+	dir, site := initSite(t, t0)
+	if err := os.Remove(site.ServerKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(site.ServerKey, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = IssueServer(dir, testHosts, t0)
+	wantCode(t, err, codes.FileUnwritable, "cannot write the private key "+site.ServerKey+": it is a directory")
+}
