@@ -66,7 +66,9 @@ in the license file and used when none answers), again every interval (a
 renewed contract is picked up without a restart). A service that does not
 answer within "upstream_timeout" (10s; 100ms to 5m) fails with code 28 and
 the next is asked; one that answers something other than a grant for this
-site fails with the code of what is wrong. While no service gives a grant
+site fails with the code of what is wrong. A grant that cannot be written
+to the license file (disk full, read-only, permissions) fails with code
+609 at once: the next service is not asked. While no service gives a grant
 it serves until the grant it holds runs out; then it stops granting, logs
 code 526 and exits with status 3.
 

@@ -18,6 +18,7 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
 	"github.com/licensor/licensor/internal/transport"
+	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 )
@@ -52,7 +53,9 @@ func (s *Server) startUpstream(ctx context.Context) (*loaded, error) {
 	return last, nil
 }
 
-// fetchGrant asks the services in order and keeps the first good grant.
+// fetchGrant asks the services in order and keeps the first good grant. A
+// grant that cannot be written to disk ends the round with
+// file_unwritable: no other service can help with the disk.
 func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 	host, err := s.fingerprint()
 	if err != nil {
@@ -74,9 +77,14 @@ func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 			s.upstreamAt.Store(s.clock.Now().UnixNano())
 			return l, nil
 		}
+		s.log.Warn("upstream", "service", u, "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg)
+		if codes.Of(err) == codes.FileUnwritable {
+			// The service granted; this host cannot keep the grant.
+			// Another service's grant would not fit on the disk either.
+			return nil, err
+		}
 		last = err
 		reasons = append(reasons, u+": "+codes.As(err).Msg)
-		s.log.Warn("upstream", "service", u, "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg)
 	}
 	if len(reasons) == 1 {
 		return nil, last
@@ -111,7 +119,10 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 	// Keep the good grant: it is what the server serves from when the
 	// services are unreachable, and across restarts.
 	if err := atomicfile.WriteFile(s.cfg.License, []byte(g.License), 0o644); err != nil {
-		return nil, codes.Errorf(codes.FileUnwritable, "cannot keep the grant in %s: %w", s.cfg.License, err)
+		return nil, unwritable.File{Path: s.cfg.License, Noun: "grant", By: "the site server",
+			Other: "point license in the configuration to a path",
+			Then:  "then the next fetch (every upstream_interval, or at start) keeps it; meanwhile the server serves with the grant it held before, if any.",
+		}.Error(err)
 	}
 	return l, nil
 }

@@ -348,6 +348,81 @@ func TestUpstreamGarbage(t *testing.T) {
 	}
 }
 
+// TestUpstreamUnwritable: a grant that cannot be written to disk ends the
+// round with file_unwritable at the service that gave it: the next
+// service cannot help with the disk. The grant held stays in force. The
+// faults are real and stop root too: a license path through a regular
+// file, and a directory in the license file's place.
+func TestUpstreamUnwritable(t *testing.T) {
+	services := func(s *site) (first, next *vendorService) {
+		first, next = s.vendorService(t), s.vendorService(t)
+		for _, v := range []*vendorService{first, next} {
+			v.set(func(v *vendorService) { v.approved = true })
+		}
+		// httptest's TLS servers share one certificate: either CA file will do.
+		s.cfg.Upstream, s.cfg.UpstreamCA = []string{first.srv.URL, next.srv.URL}, first.caFile
+		return first, next
+	}
+	calls := func(v *vendorService) int {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.calls
+	}
+
+	t.Run("at-start", func(t *testing.T) {
+		s := newSite(t)
+		first, next := services(s)
+		plain := filepath.Join(s.dir, "plain")
+		if err := os.WriteFile(plain, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.cfg.License = filepath.Join(plain, "site.lic")
+		_, err := New(s.cfg, s.options())
+		if codes.Of(err) != codes.FileUnwritable || !strings.Contains(err.Error(), "cannot write the grant "+s.cfg.License+": "+plain+" is not a directory") {
+			t.Fatalf("New with the license path through a file = %v", err)
+		}
+		if n, m := calls(first), calls(next); n != 1 || m != 0 {
+			t.Errorf("the services were asked %d and %d times, want 1 and 0", n, m)
+		}
+	})
+
+	t.Run("refresh", func(t *testing.T) {
+		s := newSite(t)
+		os.Remove(s.cfg.License)
+		first, next := services(s)
+		r := s.start()
+		held := r.lic.Load()
+		if err := os.Remove(s.cfg.License); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(s.cfg.License, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		first.set(func(v *vendorService) { v.instances = 9 })
+		mark := len(s.logs.String())
+		err := r.refreshGrant(context.Background())
+		if codes.Of(err) != codes.FileUnwritable || !strings.Contains(err.Error(), "cannot write the grant "+s.cfg.License+": it is a directory") {
+			t.Fatalf("refresh with a directory in the license file's place = %v", err)
+		}
+		if fix := codes.As(err).FixText(); !strings.Contains(fix, "Move the directory "+s.cfg.License+" away") {
+			t.Errorf("fix = %q", fix)
+		}
+		if n, m := calls(first), calls(next); n != 2 || m != 0 {
+			t.Errorf("the services were asked %d and %d times, want 2 and 0", n, m)
+		}
+		if r.lic.Load() != held {
+			t.Fatal("a grant that could not be kept replaced the grant held")
+		}
+		logs := s.logs.String()[mark:]
+		if !strings.Contains(logs, "code=609 name=file_unwritable") || !strings.Contains(logs, "keeping="+held.license.ID) || strings.Contains(logs, "code=2012") {
+			t.Errorf("the log does not say 609 once, keeping the grant held:\n%s", logs)
+		}
+		if a := r.authorize(t, s.client("app1"), "ocr", "i-1"); a.status != 200 {
+			t.Fatalf("authorize with the grant held: %d %s", a.status, a.body)
+		}
+	})
+}
+
 // FuzzParseGrant feeds arbitrary vendor answers to the upstream parser:
 // only a license signed by the vendor for this machine and key may pass.
 func FuzzParseGrant(f *testing.F) {
