@@ -10,6 +10,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/internal/unwritable"
 	"github.com/licensor/licensor/keyfile"
 	"github.com/licensor/licensor/keys"
@@ -71,7 +72,7 @@ licensor-renew.timer).`,
 					}
 					if err != nil {
 						ce := codes.As(err)
-						fmt.Fprintf(e.Stderr, "renew: %s: code=%d %s: %s\n", u, int(ce.Code), ce.Code.Name(), ce.Msg)
+						fmt.Fprintf(e.Stderr, "renew: %s: code=%d %s: %s\n", u, int(ce.Code), ce.Code.Name(), transport.Reason(u, err))
 						errs = append(errs, err)
 						continue
 					}
@@ -106,7 +107,7 @@ func everyServerFailed(urls []string, errs []error) error {
 	for i, err := range errs {
 		ce := codes.As(err)
 		same = same && ce.Code == first.Code
-		reasons[i] = urls[i] + ": " + ce.Msg
+		reasons[i] = urls[i] + ": " + transport.Reason(urls[i], err)
 	}
 	msg := "every server failed: " + strings.Join(reasons, "; ")
 	if c := first.Code; !same || c == codes.Unknown || (c > 0 && c < 100) {

@@ -243,6 +243,16 @@ func TestRenewEveryServerFails(t *testing.T) {
 					t.Errorf("the message does not give %s's reason: %s", u, msg)
 				}
 			}
+			// Each log line and each reason names its server once.
+			for _, line := range strings.Split(out, "\n") {
+				for _, part := range strings.Split(line, "; ") {
+					for _, u := range tt.urls {
+						if strings.Count(part, u+": ") > 1 {
+							t.Errorf("%s is named twice in %q", u, part)
+						}
+					}
+				}
+			}
 			if !strings.Contains(fix, tt.fix) {
 				t.Errorf("fix = %q, want it to speak of %q", fix, tt.fix)
 			}
@@ -276,6 +286,10 @@ func TestEveryServerFailed(t *testing.T) {
 			codes.AllServersDown, "at least one site server"},
 		{"different-verdicts", []error{codes.Errorf(codes.Expired, "ocr ran out"), codes.Errorf(codes.KeyFileHostRefused, "not listed")},
 			codes.AllServersDown, "at least one site server"},
+		{"every-server-unreachable", []error{
+			codes.Errorf(codes.Connect, "https://a:8443: cannot connect: connection refused"),
+			codes.Errorf(codes.Connect, "https://b:8443: cannot connect: connection refused"),
+		}, codes.AllServersDown, "at least one site server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,8 +298,10 @@ func TestEveryServerFailed(t *testing.T) {
 				t.Errorf("code = %s, want %s", e.Code, tt.want)
 			}
 			for i, u := range urls {
-				if want := u + ": " + codes.As(tt.errs[i]).Msg; !strings.Contains(e.Msg, want) {
-					t.Errorf("message = %q, want it to hold %q", e.Msg, want)
+				// A transport failure names its server already: once is enough.
+				want := u + ": " + strings.TrimPrefix(codes.As(tt.errs[i]).Msg, u+": ")
+				if !strings.Contains(e.Msg, want) || strings.Contains(e.Msg, u+": "+u) {
+					t.Errorf("message = %q, want it to hold %q, naming %s once", e.Msg, want, u)
 				}
 			}
 			if !strings.Contains(e.FixText(), tt.fix) {

@@ -369,7 +369,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 		s := c.servers[idx]
 		if !s.up.Load() {
 			if e := s.err.Load(); e != nil {
-				reasons = append(reasons, s.url+": "+e.Msg)
+				reasons = append(reasons, s.url+": "+transport.Reason(s.url, e))
 			}
 			continue
 		}
@@ -377,7 +377,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 		status, resp, err := s.t.Do(ctx, http.MethodPost, path, body)
 		if err != nil {
 			c.markDown(s, err)
-			reasons = append(reasons, s.url+": "+codes.As(err).Msg)
+			reasons = append(reasons, s.url+": "+transport.Reason(s.url, err))
 			if ctx.Err() != nil {
 				break
 			}

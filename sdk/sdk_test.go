@@ -360,6 +360,11 @@ func TestSyncFailoverAndAllDown(t *testing.T) {
 	if codes.Of(err) != codes.AllServersDown || !strings.Contains(err.Error(), a.URL) || !strings.Contains(err.Error(), b.URL) {
 		t.Fatalf("Authorize with every server down = %v", err)
 	}
+	for _, u := range []string{a.URL, b.URL} {
+		if strings.Contains(err.Error(), u+": "+u) {
+			t.Errorf("the message names %s twice: %v", u, err)
+		}
+	}
 }
 
 // impostor serves answers made by the test over the site's own TLS

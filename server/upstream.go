@@ -84,7 +84,7 @@ func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 			return nil, err
 		}
 		last = err
-		reasons = append(reasons, u+": "+codes.As(err).Msg)
+		reasons = append(reasons, u+": "+transport.Reason(u, err))
 	}
 	if len(reasons) == 1 {
 		return nil, last

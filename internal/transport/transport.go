@@ -338,6 +338,18 @@ func Classify(server string, err error) *codes.Error {
 	return classifier{server: server}.classify(err)
 }
 
+// Reason is err's message for a line that names server already: a
+// failure classified here starts with its server's URL, which is cut.
+// "https://a:8443: cannot connect: …" becomes "cannot connect: …", so
+// that "https://a:8443: " + Reason(…) names the server once.
+func Reason(server string, err error) string {
+	msg := codes.As(err).Msg
+	if rest, ok := strings.CutPrefix(msg, strings.TrimRight(server, "/")+": "); ok {
+		return rest
+	}
+	return msg
+}
+
 func callerDeadline(server string, err error) *codes.Error {
 	return codes.Errorf(codes.Timeout, "%s: no answer before the caller's deadline: %w", server, err).
 		WithFix("The deadline of the context given to the SDK passed first: give it more time, or check the network path to the server and the server's load.")

@@ -523,6 +523,33 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestReason: a classified failure's message loses the server's URL it
+// starts with, so that a line naming the server does not name it twice;
+// other messages are kept whole.
+func TestReason(t *testing.T) {
+	const server = "https://licensor.example:8443"
+	refused := Classify(server, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)})
+	tests := []struct {
+		name, server string
+		err          error
+		want         string
+	}{
+		{"connect", server, refused, "cannot connect: connection refused: dial tcp: connect: connection refused"},
+		{"trailing-slash", server + "/", refused, "cannot connect: connection refused: dial tcp: connect: connection refused"},
+		{"another-server", "https://b.example:8443", refused, refused.Msg},
+		{"verdict", server, codes.Errorf(codes.InstanceLimit, "ocr: 1 of 1 held"), "ocr: 1 of 1 held"},
+		{"names-the-server-later", server, codes.Errorf(codes.Protocol, "%s answered in plain HTTP", server), server + " answered in plain HTTP"},
+		{"uncoded", server, errors.New("boom"), "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Reason(tt.server, tt.err); got != tt.want {
+				t.Errorf("Reason = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // offlineResolver fails every lookup without a packet leaving the machine:
 // tests reach only loopback.
 var offlineResolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
