@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync/atomic"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
@@ -41,6 +42,34 @@ func Generate() (ed25519.PublicKey, ed25519.PrivateKey, error) {
 
 // ID returns the key's RFC 7638 JWK thumbprint, base64url without padding.
 func ID(pub ed25519.PublicKey) string {
+	if len(pub) != ed25519.PublicKeySize {
+		return thumbprint(pub)
+	}
+	k := [ed25519.PublicKeySize]byte(pub)
+	for i := range idCache {
+		if e := idCache[i].Load(); e != nil && e.pub == k {
+			return e.id
+		}
+	}
+	id := thumbprint(pub)
+	idCache[idNext.Add(1)%uint32(len(idCache))].Store(&idEntry{pub: k, id: id})
+	return id
+}
+
+// idCache holds the ids of the last few keys: checking a key file cold
+// takes the thumbprints of the same vendor and server keys several times.
+var (
+	idCache [4]atomic.Pointer[idEntry]
+	idNext  atomic.Uint32
+)
+
+type idEntry struct {
+	pub [ed25519.PublicKeySize]byte
+	id  string
+}
+
+// thumbprint computes ID.
+func thumbprint(pub ed25519.PublicKey) string {
 	// The thumbprint input has the required members in lexical order, no
 	// white space (RFC 7638 §3.2, RFC 8037 §2).
 	var buf [96]byte
