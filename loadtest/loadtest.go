@@ -356,10 +356,11 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// body is an instance request for id as the server wants it now.
-func (r *run) body(id string) []byte {
-	req := api.InstanceRequest{Product: r.product, InstanceID: id, Mode: "sync", HaveLicense: *r.haveLicense.Load()}
-	if r.async.Load() {
+// body is an instance request for id from a client that holds the license
+// have, in async mode or not.
+func (r *run) body(id, have string, async bool) []byte {
+	req := api.InstanceRequest{Product: r.product, InstanceID: id, Mode: "sync", HaveLicense: have}
+	if async {
 		req.Mode = "async"
 	}
 	b, _ := json.Marshal(req)
@@ -386,6 +387,22 @@ type client struct {
 	id string
 	// held is set while the instance holds a seat (heartbeat mode).
 	held bool
+	// body is the request body made for the license and mode the run
+	// knew then (have, async), made again when either changes: encoding
+	// it for every request would charge the load tool's work to the server
+	// it shares the machine with.
+	body  []byte
+	have  *string
+	async bool
+}
+
+// request returns the client's authorize and heartbeat body.
+func (c *client) request() []byte {
+	have, async := c.r.haveLicense.Load(), c.r.async.Load()
+	if c.body == nil || have != c.have || async != c.async {
+		c.body, c.have, c.async = c.r.body(c.id, *have, async), have, async
+	}
+	return c.body
 }
 
 func (r *run) newClient(n int) *client {
@@ -393,7 +410,7 @@ func (r *run) newClient(n int) *client {
 }
 
 func (c *client) authorize(ctx context.Context) outcome {
-	o, data := c.r.p.post(ctx, api.PathAuthorize, c.r.body(c.id))
+	o, data := c.r.p.post(ctx, api.PathAuthorize, c.request())
 	c.r.learn(o, data)
 	return o
 }
@@ -418,7 +435,7 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 	if !c.held {
 		return c.register(ctx)
 	}
-	o, data := c.r.p.post(ctx, api.PathHeartbeat, c.r.body(c.id))
+	o, data := c.r.p.post(ctx, api.PathHeartbeat, c.request())
 	c.r.learn(o, data)
 	if o.code == codes.LeaseUnknown {
 		c.held = false
