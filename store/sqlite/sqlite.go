@@ -607,8 +607,8 @@ func (s *Store) Leases(ctx context.Context, product string, now time.Time) ([]st
 		if product != "" && name != product {
 			continue
 		}
-		for _, l := range pp.leases {
-			out = append(out, *l)
+		for _, sl := range pp.leases {
+			out = append(out, *sl.lease)
 		}
 	}
 	s.end()
