@@ -13,7 +13,7 @@ func Join(block []byte) string {
 	// Lines broken by newlines alone, as licensor writes them, are found
 	// with a vectorized search for the newline.
 	next := func(b []byte) int { return bytes.IndexByte(b, '\n') }
-	if bytes.ContainsAny(block, " \t\r") {
+	if bytes.IndexByte(block, ' ') >= 0 || bytes.IndexByte(block, '\t') >= 0 || bytes.IndexByte(block, '\r') >= 0 {
 		next = func(b []byte) int { return bytes.IndexAny(b, " \t\r\n") }
 	}
 	var b strings.Builder
