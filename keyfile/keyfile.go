@@ -350,19 +350,10 @@ func Parse(data []byte) (*Signed, error) {
 
 func dearmor(data []byte) (string, error) {
 	compact, fault := block.Unwrap(data, beginArmor, endArmor)
-	switch fault {
-	case block.OK:
-		return compact, nil
-	case block.Empty:
-		return "", codes.Errorf(codes.KeyFileTampered, "the key file is empty")
-	case block.NoBegin:
-		return "", codes.Errorf(codes.KeyFileTampered, "not a licensor key file: no %s line", beginArmor)
-	case block.Truncated:
-		return "", codes.Errorf(codes.KeyFileTampered, "the key file is truncated: no %s line", endArmor)
-	case block.Several:
-		return "", codes.Errorf(codes.KeyFileTampered, "the file holds more than one key file")
+	if fault != block.OK {
+		return "", codes.Errorf(codes.KeyFileTampered, "%s", fault.Describe("key file", beginArmor, endArmor))
 	}
-	return "", codes.Errorf(codes.KeyFileTampered, "the signed block is empty")
+	return compact, nil
 }
 
 // Unverified returns the claims without checking anything, for showing a

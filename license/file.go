@@ -133,19 +133,10 @@ func ParseCompact(compact string) (*Signed, error) {
 
 func dearmor(data []byte) (string, error) {
 	compact, fault := block.Unwrap(data, beginArmor, endArmor)
-	switch fault {
-	case block.OK:
-		return compact, nil
-	case block.Empty:
-		return "", codes.Errorf(codes.LicenseMalformed, "the file is empty")
-	case block.NoBegin:
-		return "", codes.Errorf(codes.LicenseMalformed, "not a licensor license: no %s line", beginArmor)
-	case block.Truncated:
-		return "", codes.Errorf(codes.LicenseMalformed, "the license is truncated: no %s line", endArmor)
-	case block.Several:
-		return "", codes.Errorf(codes.LicenseMalformed, "the file holds more than one license")
+	if fault != block.OK {
+		return "", codes.Errorf(codes.LicenseMalformed, "%s", fault.Describe("license", beginArmor, endArmor))
 	}
-	return "", codes.Errorf(codes.LicenseMalformed, "the signed block is empty")
+	return compact, nil
 }
 
 // Verify checks the signature with the vendor's public key and decodes the

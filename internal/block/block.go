@@ -4,6 +4,7 @@ package block
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 )
 
@@ -43,6 +44,24 @@ const (
 	Several          // more than one block
 	EmptyBlock       // the lines between begin and end are empty
 )
+
+// Describe words f for a file of the kind noun ("license", "key file")
+// whose signed block lies between the lines begin and end.
+func (f Fault) Describe(noun, begin, end string) string {
+	switch f {
+	case OK:
+		return ""
+	case Empty:
+		return "the file is empty"
+	case NoBegin:
+		return fmt.Sprintf("not a licensor %s: no %s line", noun, begin)
+	case Truncated:
+		return fmt.Sprintf("the %s is truncated: no %s line", noun, end)
+	case Several:
+		return "the file holds more than one " + noun
+	}
+	return "the signed block is empty"
+}
 
 // Unwrap returns the compact JWS of a text file: the lines between its
 // begin and end lines joined, or the whole file when it is a bare compact

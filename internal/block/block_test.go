@@ -52,3 +52,19 @@ func TestUnwrap(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	const begin, end = "-----BEGIN X-----", "-----END X-----"
+	for f, want := range map[Fault]string{
+		OK:         "",
+		Empty:      "the file is empty",
+		NoBegin:    "not a licensor key file: no -----BEGIN X----- line",
+		Truncated:  "the key file is truncated: no -----END X----- line",
+		Several:    "the file holds more than one key file",
+		EmptyBlock: "the signed block is empty",
+	} {
+		if got := f.Describe("key file", begin, end); got != want {
+			t.Errorf("Describe(%d) = %q, want %q", f, got, want)
+		}
+	}
+}
