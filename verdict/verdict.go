@@ -54,7 +54,7 @@ func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return "", errors.New("verdict: the server key is not an Ed25519 private key")
 	}
-	return string(jws.AppendSign(nil, priv, jws.EncodeHeader(kid, JWSType), c.AppendJSON(nil))), nil
+	return (&Signer{priv: priv, header: jws.EncodeHeader(kid, JWSType)}).Sign(c), nil
 }
 
 // JWSType is the "typ" header of a verdict.
