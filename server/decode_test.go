@@ -36,18 +36,12 @@ func TestDecodeInstanceRequest(t *testing.T) {
 		{"long-id", `{"product":"ocr","instance_id":"` + strings.Repeat("i", 129) + `"}`, codes.RequestTooLarge},
 		{"long-product", `{"product":"` + strings.Repeat("p", 65) + `","instance_id":"i"}`, codes.RequestTooLarge},
 		{"long-nonce", `{"product":"ocr","instance_id":"i","nonce":"` + strings.Repeat("n", 129) + `"}`, codes.RequestTooLarge},
-	}
-	tests = append(tests, []struct {
-		name string
-		body string
-		want codes.Code
-	}{
 		{"repeated-field", `{"product":"ocr","instance_id":"i","product":"asr"}`, codes.RequestMalformed},
 		{"other-case", `{"Product":"ocr","instance_id":"i"}`, codes.RequestMalformed},
 		{"null-field", `{"product":"ocr","instance_id":"i","nonce":null}`, codes.RequestMalformed},
 		{"fraction", `{"product":"ocr","instance_id":"i","calls":1.5}`, codes.RequestMalformed},
 		{"escaped", `{"product":"\u006fcr","instance_id":"i"}`, codes.OK},
-	}...)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := decodeInstanceRequest([]byte(tt.body))
