@@ -35,6 +35,7 @@ const (
 	Protocol     Code = 1
 	Resolve      Code = 6
 	Connect      Code = 7
+	WeirdReply   Code = 8
 	Timeout      Code = 28
 	TLSHandshake Code = 35
 	ClientCert   Code = 58
@@ -69,6 +70,8 @@ const (
 	NotWhitelisted     Code = 525
 	GrantExpired       Code = 526
 	KeyFileHostRefused Code = 527
+	LeaseNotOwned      Code = 528
+	KeyFileRevoked     Code = 529
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -120,6 +123,7 @@ var table = []Info{
 	{Protocol, "protocol", "The server does not speak HTTPS: it answered in plain HTTP, or the port belongs to another service.", "Check the URL's scheme and port: the site server listens with HTTPS on 8443 by default.", 0, false},
 	{Resolve, "resolve", "The server's host name does not resolve.", "Check the host name in the server URL and this host's DNS or /etc/hosts; an IP address avoids DNS altogether.", 0, false},
 	{Connect, "connect", "Cannot connect to the server: it is down, the port is closed, or a firewall drops the connection.", "Start the site server ('licensor serve'), check that it listens on the port in the URL, and open the port in the firewall.", 0, false},
+	{WeirdReply, "weird_reply", "The server's answer breaks licensor's protocol: a failure status whose body claims success, a code licensor does not know, or a code that does not match the HTTP status. An impostor, a proxy rewriting answers, or a server of another version.", "Check that the URL reaches the site server itself and not a proxy or another service ('licensor doctor --server URL'); the message carries the raw HTTP status and body code.", 0, false},
 	{Timeout, "timeout", "The connection (1 s by default) or the answer (3 s by default) timed out.", "Check the network path to the server and the server's load; raise the timeouts only if the path is known to be slow.", 0, false},
 	{TLSHandshake, "tls_handshake", "The TLS handshake failed; most often the server rejected our client certificate (bad_certificate).", "Check that the client certificate was issued by the site CA the server trusts ('licensor doctor' names both issuers).", 0, false},
 	{ClientCert, "client_cert", "Our client certificate is missing, unreadable, expired, or does not match its private key.", "Issue a fresh client certificate with 'licensor pki client' and point the client at the certificate and its own key.", 0, false},
@@ -158,6 +162,9 @@ var table = []Info{
 	{NotWhitelisted, "machine_not_whitelisted", "The vendor's whitelist service does not know this machine code, or no longer approves it.", "Send this machine code ('licensor fingerprint' prints it on the first line) to the vendor and ask them to approve it.", http.StatusForbidden, false},
 	{GrantExpired, "grant_expired", "The license the vendor's service granted has run out: the contract ended and its grace period passed, and no renewal was fetched.", "Renew the contract with the vendor; the site server fetches the new grant at its next start or daily check.", http.StatusForbidden, false},
 	{KeyFileHostRefused, "keyfile_host_refused", "The license names the hosts that may hold key files, and this host's machine code is not among them.", "Send this host's machine code ('licensor fingerprint' prints it on the first line) to the vendor to have it added to the license's key-file hosts, then install the new license on the site server.", http.StatusForbidden, false},
+
+	{LeaseNotOwned, "lease_not_owned", "The lease belongs to another client identity: it was taken with a client certificate of another name, and only that identity (or an operator's revoke) may resume, renew or release it.", "Give each host its own client certificate ('licensor pki client NAME'); a renewed certificate keeps the host's seats only if it has the same name. To free a seat held by a host that is gone, revoke it with an admin certificate ('licensor revoke --product P --instance ID').", http.StatusForbidden, false},
+	{KeyFileRevoked, "keyfile_revoked", "An operator revoked this host's key-file seat: its key file stays valid (offline, it cannot be recalled) and its seat stays counted until the key file expires, but it is not renewed.", "Ask the site's operator why the host was revoked; once the key file it holds has expired, the host may take a seat again with 'licensor renew'.", http.StatusForbidden, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, or too large.", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},
