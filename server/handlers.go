@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/licensor/licensor/api"
@@ -132,17 +133,33 @@ func decodeJSON(data []byte, v any) error {
 
 // validate checks an instance request's identifiers.
 func validate(req *api.InstanceRequest) error {
+	if err := validateSeat(req.Product, req.InstanceID); err != nil {
+		return err
+	}
+	if strings.HasPrefix(req.InstanceID, store.KeyFileSeatPrefix) {
+		return codes.Errorf(codes.RequestMalformed, "instance_id %q: ids beginning with %q name key-file hosts' seats, which only the key-file path holds", req.InstanceID, store.KeyFileSeatPrefix).
+			WithFix("Give the instance another id (LICENSOR_INSTANCE_ID); a key-file host's seat is kept by 'licensor renew' and ended by its key file's expiry.")
+	}
 	switch {
-	case len(req.Product) > store.MaxProductLen || len(req.InstanceID) > store.MaxInstanceLen || len(req.Nonce) > 128 || len(req.HaveLicense) > 128:
-		return codes.Errorf(codes.RequestTooLarge, "product (at most %d bytes), instance_id (%d), nonce and have_license (128) are bounded", store.MaxProductLen, store.MaxInstanceLen)
-	case !license.ValidName(req.Product):
-		return codes.Errorf(codes.RequestMalformed, "product %q: want 1 to 64 letters, digits, '.', '_' or '-'", req.Product)
-	case !store.ValidID(req.InstanceID, store.MaxInstanceLen):
-		return codes.Errorf(codes.RequestMalformed, "instance_id %q: want 1 to 128 printable characters without spaces or quotes", req.InstanceID)
+	case len(req.Nonce) > 128 || len(req.HaveLicense) > 128:
+		return codes.Errorf(codes.RequestTooLarge, "nonce and have_license are at most 128 bytes")
 	case req.Mode != "" && req.Mode != "sync" && req.Mode != "async":
 		return codes.Errorf(codes.RequestMalformed, "mode %q: want \"sync\" or \"async\"", req.Mode)
 	case req.Calls < 0:
 		return codes.Errorf(codes.RequestMalformed, "calls %d is negative", req.Calls)
+	}
+	return nil
+}
+
+// validateSeat checks the product and seat id a request names.
+func validateSeat(product, id string) error {
+	switch {
+	case len(product) > store.MaxProductLen || len(id) > store.MaxInstanceLen:
+		return codes.Errorf(codes.RequestTooLarge, "product (at most %d bytes) and instance_id (%d) are bounded", store.MaxProductLen, store.MaxInstanceLen)
+	case !license.ValidName(product):
+		return codes.Errorf(codes.RequestMalformed, "product %q: want 1 to 64 letters, digits, '.', '_' or '-'", product)
+	case !store.ValidID(id, store.MaxInstanceLen):
+		return codes.Errorf(codes.RequestMalformed, "instance_id %q: want 1 to 128 printable characters without spaces or quotes", id)
 	}
 	return nil
 }
@@ -179,7 +196,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer)
 		return
 	}
 	g, err := s.store.Acquire(r.Context(), store.AcquireRequest{
-		Product: req.Product, InstanceID: req.InstanceID, Holder: p.name,
+		Product: req.Product, InstanceID: req.InstanceID, Kind: store.SeatInstance, Holder: p.name,
 		Limit: prod.InstanceSize, TTL: time.Duration(s.cfg.LeaseTTL), Now: now,
 	})
 	if err != nil {
@@ -199,7 +216,8 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 		s.deny(w, r, p, req, now, err)
 		return
 	}
-	g, err := s.store.Renew(r.Context(), req.Product, req.InstanceID, time.Duration(s.cfg.LeaseTTL), now)
+	g, err := s.store.Renew(r.Context(), store.RenewRequest{Product: req.Product, InstanceID: req.InstanceID, Holder: p.name,
+		TTL: time.Duration(s.cfg.LeaseTTL), Now: now})
 	if err != nil {
 		s.deny(w, r, p, req, now, s.storeError(err))
 		return
@@ -223,7 +241,7 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
 		s.deny(w, r, p, &req, now, err)
 		return
 	}
-	_, err = s.store.Release(r.Context(), req.Product, req.InstanceID, store.KindRelease, p.name, now)
+	_, err = s.store.Release(r.Context(), store.ReleaseRequest{Product: req.Product, InstanceID: req.InstanceID, Reason: store.KindRelease, Actor: p.name, Now: now})
 	released := err == nil
 	if err != nil && !errors.Is(err, store.ErrNoLease) {
 		s.deny(w, r, p, &req, now, s.storeError(err))
@@ -282,9 +300,20 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 // storeError maps a store failure to its code.
 func (s *Server) storeError(err error) error {
 	var full *store.FullError
+	var owner *store.OwnerError
+	var revoked *store.RevokedError
 	switch {
 	case errors.As(err, &full):
 		return &poolFull{full}
+	case errors.As(err, &owner) && owner.Kind != owner.Lease.Kind:
+		return codes.Errorf(codes.LeaseNotOwned, "%q of %q is a key-file host's seat, held until its key file expires at %s; only the key-file path holds it",
+			owner.InstanceID, owner.Product, owner.Expires.UTC().Format(time.RFC3339))
+	case errors.As(err, &owner):
+		return codes.Errorf(codes.LeaseNotOwned, "instance %q of %q holds its seat under the client certificate %q; this request comes with %q, and the seat is left as it was",
+			owner.InstanceID, owner.Product, owner.Holder, owner.Asker)
+	case errors.As(err, &revoked):
+		return codes.Errorf(codes.KeyFileRevoked, "an operator (%q) revoked this host's key-file seat of %q at %s; it is not renewed, and stays counted until the key file it holds expires at %s",
+			revoked.RevokedBy, revoked.Product, revoked.Revoked.UTC().Format(time.RFC3339), revoked.Expires.UTC().Format(time.RFC3339))
 	case errors.Is(err, store.ErrNoLease):
 		return codes.Errorf(codes.LeaseUnknown, "this instance holds no live lease (released, revoked, or lapsed)").
 			WithFix("Register again with " + api.PathAuthorize + "; the SDK does so by itself.")
@@ -308,7 +337,7 @@ func (f *poolFull) Error() string { return f.codeError().Error() }
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, p peer, req *api.InstanceRequest, now time.Time, err error) {
 	body, status := errorBody(err)
 	s.metrics.result(s.productLabel(req.Product), codes.Code(body.Code))
-	s.log.Warn("deny", "code", body.Code, "name", body.Name, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "path", r.URL.Path, "err", body.Message)
+	s.log.Warn("deny", "code", body.Code, "name", body.Name, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "path", r.URL.Path, "err", logText(err))
 	ev := store.Event{Time: now, Kind: store.KindDeny, Product: truncate(req.Product, 64), InstanceID: truncate(req.InstanceID, 128), Actor: p.name, Code: body.Code, Detail: truncate(body.Message, 512)}
 	if rerr := s.store.Record(context.WithoutCancel(r.Context()), ev); rerr != nil {
 		s.log.Error("audit", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", rerr)
@@ -330,8 +359,18 @@ func (s *Server) productLabel(name string) string {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, p peer, err error) {
 	body, status := errorBody(err)
 	s.metrics.result("", codes.Code(body.Code))
-	s.log.Warn("refuse", "code", body.Code, "name", body.Name, "holder", p.name, "path", r.URL.Path, "err", body.Message)
+	s.log.Warn("refuse", "code", body.Code, "name", body.Name, "holder", p.name, "path", r.URL.Path, "err", logText(err))
 	writeJSON(w, status, body)
+}
+
+// logText is what a log line says of err: the public message and, after
+// it, the internal cause the wire never carries.
+func logText(err error) string {
+	e := codes.As(err)
+	if e.Err == nil || strings.Contains(e.Msg, e.Err.Error()) {
+		return e.Msg
+	}
+	return e.Msg + ": " + e.Err.Error()
 }
 
 func errorBody(err error) (api.ErrorBody, int) {
@@ -393,15 +432,30 @@ type InstancesBody struct {
 	Products []ProductPool `json:"products"`
 }
 
-// ProductPool is one product's pool as operators see it.
+// ProductPool is one product's pool as operators see it: the seats held
+// by instances and those held by key-file hosts, apart. Held counts both.
 type ProductPool struct {
-	Product   string        `json:"product"`
-	Limit     int           `json:"limit"`
-	Held      int           `json:"held"`
-	QPS       int           `json:"qps"`
-	QPSUsed   float64       `json:"qps_used"`
-	NotAfter  string        `json:"not_after"`
-	Instances []store.Lease `json:"instances"`
+	Product      string        `json:"product"`
+	Limit        int           `json:"limit"`
+	Held         int           `json:"held"`
+	QPS          int           `json:"qps"`
+	QPSUsed      float64       `json:"qps_used"`
+	NotAfter     string        `json:"not_after"`
+	Instances    []store.Lease `json:"instances"`
+	KeyFileHosts []store.Lease `json:"keyfile_hosts"`
+}
+
+// newPool sorts a product's leases into its two kinds of seats.
+func newPool(product string, leases []store.Lease) ProductPool {
+	pp := ProductPool{Product: product, Held: len(leases), Instances: []store.Lease{}, KeyFileHosts: []store.Lease{}}
+	for _, l := range leases {
+		if l.Kind == store.SeatKeyFile {
+			pp.KeyFileHosts = append(pp.KeyFileHosts, l)
+		} else {
+			pp.Instances = append(pp.Instances, l)
+		}
+	}
+	return pp
 }
 
 func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer) {
@@ -421,17 +475,13 @@ func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer)
 		if q := r.URL.Query().Get("product"); q != "" && q != prod.Subject {
 			continue
 		}
-		pp := ProductPool{Product: prod.Subject, Limit: prod.InstanceSize, QPS: prod.QPS, QPSUsed: s.usage.rate(prod.Subject),
-			NotAfter: license.FormatTime(prod.NotAfter), Instances: byProduct[prod.Subject]}
-		if pp.Instances == nil {
-			pp.Instances = []store.Lease{}
-		}
-		pp.Held = len(pp.Instances)
+		pp := newPool(prod.Subject, byProduct[prod.Subject])
+		pp.Limit, pp.QPS, pp.QPSUsed, pp.NotAfter = prod.InstanceSize, prod.QPS, s.usage.rate(prod.Subject), license.FormatTime(prod.NotAfter)
 		body.Products = append(body.Products, pp)
 		delete(byProduct, prod.Subject)
 	}
 	for name, ls := range byProduct { // leases of products no longer licensed
-		body.Products = append(body.Products, ProductPool{Product: name, Held: len(ls), Instances: ls})
+		body.Products = append(body.Products, newPool(name, ls))
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -442,16 +492,31 @@ type RevokeRequest struct {
 	InstanceID string `json:"instance_id"`
 }
 
+// RevokeBody is a revoke's answer. An instance's seat is freed at once; a
+// key-file host's stays counted until the key file it holds expires
+// (CountedUntil), since that key file works offline, and is not renewed.
+type RevokeBody struct {
+	Code         int            `json:"code"`
+	Name         string         `json:"name"`
+	Revoked      bool           `json:"revoked"`
+	Kind         store.SeatKind `json:"kind"`
+	Holder       string         `json:"holder"`
+	Freed        bool           `json:"freed"`
+	CountedUntil time.Time      `json:"counted_until,omitzero"`
+	Message      string         `json:"message"`
+}
+
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, p peer) {
 	now := s.clock.Now()
 	var rr RevokeRequest
 	err := s.decode(w, r, &rr)
 	req := &api.InstanceRequest{Product: rr.Product, InstanceID: rr.InstanceID}
 	if err == nil {
-		err = validate(req)
+		err = validateSeat(rr.Product, rr.InstanceID)
 	}
+	var l store.Lease
 	if err == nil {
-		_, err = s.store.Release(r.Context(), rr.Product, rr.InstanceID, store.KindRevoke, p.name, now)
+		l, err = s.store.Release(r.Context(), store.ReleaseRequest{Product: rr.Product, InstanceID: rr.InstanceID, Reason: store.KindRevoke, Actor: p.name, Now: now})
 		if err != nil {
 			err = s.storeError(err)
 		}
@@ -460,9 +525,18 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, p peer) {
 		s.deny(w, r, p, req, now, err)
 		return
 	}
-	s.usage.stop(rr.Product, rr.InstanceID)
-	s.log.Info("revoke", "code", 0, "product", rr.Product, "instance", rr.InstanceID, "by", p.name)
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "name": "ok", "revoked": true})
+	body := RevokeBody{Name: "ok", Revoked: true, Kind: l.Kind, Holder: l.Holder, Freed: l.Kind != store.SeatKeyFile}
+	if body.Freed {
+		s.usage.stop(rr.Product, rr.InstanceID)
+		body.Message = fmt.Sprintf("the seat of %s in %s is free", rr.InstanceID, rr.Product)
+	} else {
+		body.CountedUntil = l.Expires.UTC()
+		body.Message = fmt.Sprintf("the key-file host %s is revoked: its renewals are refused, but the key file it holds works offline until %s UTC, and its seat in %s stays counted until then",
+			strings.TrimPrefix(rr.InstanceID, store.KeyFileSeatPrefix), license.FormatTime(l.Expires), rr.Product)
+	}
+	s.log.Info("revoke", "code", 0, "product", rr.Product, "instance", rr.InstanceID, "kind", string(l.Kind), "by", p.name, "freed", body.Freed,
+		"counted_until", l.Expires.UTC().Format(time.RFC3339))
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) handleReload(w http.ResponseWriter, r *http.Request, p peer) {

@@ -13,9 +13,6 @@ import (
 	"github.com/licensor/licensor/store"
 )
 
-// keyFileInstance is the instance id a key-file host holds its seats by.
-func keyFileInstance(machine string) string { return "keyfile:" + machine }
-
 // handleKeyFile issues a key file to a host that asks with a renew-role
 // certificate, when the license's key-file policy (if any) names the host;
 // the key file is valid for the policy's validity, else the server's
@@ -31,7 +28,7 @@ func (s *Server) handleKeyFile(w http.ResponseWriter, r *http.Request, p peer) {
 	if err == nil {
 		err = validateKeyFileRequest(&req)
 	}
-	ireq.InstanceID = keyFileInstance(req.MachineCode)
+	ireq.InstanceID = store.KeyFileSeat(req.MachineCode)
 	if err == nil {
 		err = s.checkClock(now)
 	}
@@ -67,8 +64,8 @@ func (s *Server) handleKeyFile(w http.ResponseWriter, r *http.Request, p peer) {
 			}
 			continue // all products asked for: leave out those not valid now
 		}
-		_, err := s.store.Acquire(r.Context(), store.AcquireRequest{Product: name, InstanceID: keyFileInstance(req.MachineCode),
-			Holder: p.name, Limit: prod.InstanceSize, TTL: validity, Now: now})
+		_, err := s.store.Acquire(r.Context(), store.AcquireRequest{Product: name, InstanceID: store.KeyFileSeat(req.MachineCode),
+			Kind: store.SeatKeyFile, Holder: p.name, Limit: prod.InstanceSize, TTL: validity, Now: now})
 		var fe *store.FullError
 		switch {
 		case errors.As(err, &fe):

@@ -129,7 +129,7 @@ func TestKeyFilePolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(denied) != 1 || denied[0].Code != int(codes.KeyFileHostRefused) || denied[0].Actor != "renewer" ||
-			denied[0].InstanceID != keyFileInstance(unlisted.Code) {
+			denied[0].InstanceID != store.KeyFileSeat(unlisted.Code) {
 			t.Errorf("audit denials = %+v, want one for %s", denied, unlisted.Code)
 		}
 	})

@@ -277,7 +277,7 @@ func TestPool(t *testing.T) {
 		}
 	}
 	// A reconnect resumes its seat.
-	if a := r.authorize(t, s.client("app2"), "ocr", "i-1"); a.status != 200 {
+	if a := r.authorize(t, app, "ocr", "i-1"); a.status != 200 {
 		t.Fatalf("resume: %d %s", a.status, a.body)
 	}
 	a := r.authorize(t, app, "ocr", "i-3")

@@ -9,13 +9,19 @@
 // The pool's rules live in the contract, not in the callers: Acquire
 // grants a seat or resumes the one the instance already holds, and refuses
 // past the limit with a *FullError; a lease not renewed by its expiry is
-// dead and no longer counts, whether or not Expire has removed it yet.
+// dead and no longer counts, whether or not Expire has removed it yet. A
+// seat has a kind (an instance's or a key-file host's) and a holder (the
+// identity that took it), and the store enforces both: only the holder
+// renews or releases an instance seat, only the key-file path makes or
+// extends a key-file seat, and nothing frees a key-file seat before it
+// expires. Every change an answer reports is durable before the answer.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,14 +32,34 @@ const (
 	MaxHolderLen   = 256
 )
 
-// Lease is one instance's seat in a product's pool.
+// SeatKind is what a seat is held by.
+type SeatKind string
+
+// The seat kinds. An instance's seat is renewed by heartbeats and freed
+// by a release, a revoke or its lapse. A key-file host's seat is held for
+// as long as the key file it was given is valid: the key file works
+// offline and cannot be recalled, so nothing shortens the seat; it is
+// made and extended only by the key-file path, and a revoke stops its
+// renewals while it stays counted until it expires.
+const (
+	SeatInstance SeatKind = "instance"
+	SeatKeyFile  SeatKind = "keyfile"
+)
+
+// Lease is one seat in a product's pool.
 type Lease struct {
 	Product    string    `json:"product"`
 	InstanceID string    `json:"instance_id"`
-	Holder     string    `json:"holder"` // who asked: the client certificate's subject
+	Kind       SeatKind  `json:"kind"`
+	Holder     string    `json:"holder"` // who took it: the client certificate's subject name
 	Since      time.Time `json:"since"`  // first granted
 	Renewed    time.Time `json:"renewed"`
 	Expires    time.Time `json:"expires"`
+	// Revoked is when an operator (RevokedBy) revoked a key-file seat:
+	// still counted until Expires, never renewed. Instance seats are freed
+	// by a revoke and never carry it.
+	Revoked   time.Time `json:"revoked,omitzero"`
+	RevokedBy string    `json:"revoked_by,omitempty"`
 }
 
 // Live reports whether the lease still holds its seat at now.
@@ -50,10 +76,31 @@ type Grant struct {
 type AcquireRequest struct {
 	Product    string
 	InstanceID string
+	Kind       SeatKind // SeatInstance when empty
 	Holder     string
 	Limit      int // the product's instanceSize
 	TTL        time.Duration
 	Now        time.Time
+}
+
+// RenewRequest extends an instance's seat.
+type RenewRequest struct {
+	Product    string
+	InstanceID string
+	Holder     string // must be the lease's holder
+	TTL        time.Duration
+	Now        time.Time
+}
+
+// ReleaseRequest ends a seat.
+type ReleaseRequest struct {
+	Product    string
+	InstanceID string
+	// Reason is KindRelease (the holder gives its seat back) or
+	// KindRevoke (an operator ends it, whoever holds it).
+	Reason string
+	Actor  string // who asks: for a release, the lease's holder
+	Now    time.Time
 }
 
 // FullError is Acquire's answer when the pool is full.
@@ -66,6 +113,38 @@ type FullError struct {
 func (e *FullError) Error() string {
 	return fmt.Sprintf("pool %q is full: %d of %d seats held; the first lapses at %s unless renewed",
 		e.Product, e.Held, e.Limit, e.OldestExpires.UTC().Format(time.RFC3339))
+}
+
+// OwnerError is the answer to a request about a seat another identity
+// holds, or a seat of the other kind: the seat is left as it was.
+type OwnerError struct {
+	Lease          // the seat as it is
+	Asker string   // who asked
+	Kind  SeatKind // the kind of seat the request is about
+}
+
+func (e *OwnerError) Error() string {
+	if e.Kind != e.Lease.Kind {
+		return fmt.Sprintf("%s of %q is a %s seat; a request for an %s seat cannot change it", e.InstanceID, e.Product, e.Lease.Kind, e.Kind)
+	}
+	return fmt.Sprintf("%s of %q is held by %q, not %q", e.InstanceID, e.Product, e.Holder, e.Asker)
+}
+
+// RevokedError is Acquire's answer to a key-file host whose seat an
+// operator revoked: the seat stays counted until it expires, unrenewed.
+type RevokedError struct{ Lease }
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("the key-file seat %s of %q was revoked at %s by %q; it stays counted until %s",
+		e.InstanceID, e.Product, e.Revoked.UTC().Format(time.RFC3339), e.RevokedBy, e.Expires.UTC().Format(time.RFC3339))
+}
+
+// VersionError is a backend's answer when its data was written by a later
+// licensor, in a layout this one does not know.
+type VersionError struct{ Have, Know int }
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("the store's schema is version %d, written by a later licensor; this one knows up to version %d", e.Have, e.Know)
 }
 
 // Errors.
@@ -81,23 +160,28 @@ var (
 // pool). Every method is safe for concurrent use. Times come from the
 // caller's clock.
 type Store interface {
-	// Acquire grants req.InstanceID a seat in req.Product's pool, or resumes
-	// the live seat it holds (Resumed) and extends it by req.TTL. A full
-	// pool is a *FullError. A new seat and its "grant" audit event are
-	// durable when Acquire returns; a resumed seat is extended as Renew
-	// extends it.
+	// Acquire grants req.InstanceID a seat of req.Kind in req.Product's
+	// pool, or extends the live seat it holds (Resumed). A full pool is a
+	// *FullError; a seat held by another holder or of the other kind is an
+	// *OwnerError; a revoked key-file seat is a *RevokedError. An instance
+	// seat is extended by req.TTL as Renew extends it; a key-file seat's
+	// expiry only moves later. A new seat, a key-file seat's extension and
+	// their audit events are durable when Acquire returns.
 	Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
-	// Renew extends a live lease by ttl; ErrNoLease if there is none. The
-	// new expiry is committed with the next change that is waited for, or
-	// within milliseconds: a crash may forget the last renewals (a lease
-	// then lapses up to one heartbeat early), never a seat.
-	Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (Grant, error)
-	// Release frees a lease and records why: "release" (by the instance)
-	// or "revoke" (by an operator). ErrNoLease if there is no live lease.
-	// A revocation is durable when Release returns; a release is committed
-	// as renewals are (a crash may bring the seat back until it lapses,
-	// which can refuse a seat for one lease TTL, never grant one twice).
-	Release(ctx context.Context, product, instanceID, reason, actor string, now time.Time) (Lease, error)
+	// Renew extends a live instance seat by req.TTL: ErrNoLease if there
+	// is none, an *OwnerError if another holder has it or it is a key-file
+	// seat. The new expiry is committed with the next change that is waited
+	// for, or within milliseconds: a crash may forget the last renewals (a
+	// lease then lapses up to one heartbeat early), never a seat.
+	Renew(ctx context.Context, req RenewRequest) (Grant, error)
+	// Release ends a seat and records why. A release frees the holder's
+	// own instance seat (an *OwnerError for another holder's or a key-file
+	// seat). A revoke frees an instance seat whoever holds it, and marks a
+	// key-file seat revoked: it stays counted until it expires, and Acquire
+	// refuses to extend it (the returned Lease says which happened).
+	// ErrNoLease if there is no live seat. Both are durable, with their
+	// audit events, when Release returns.
+	Release(ctx context.Context, req ReleaseRequest) (Lease, error)
 	// Expire removes the leases that lapsed before now and records an
 	// "expire" event for each; it returns them, and those that other calls
 	// found lapsed and removed since the last Expire. Its cost grows with
@@ -120,6 +204,19 @@ type Store interface {
 	Audit(ctx context.Context, after int64, fn func(Event) error) error
 
 	Close() error
+}
+
+// KeyFileSeatPrefix begins the id of every key-file host's seat: the
+// prefix and the host's machine code. Instance ids may not begin with it.
+const KeyFileSeatPrefix = "keyfile:"
+
+// KeyFileSeat is the id of the seat a key-file host holds by machine code.
+func KeyFileSeat(machine string) string { return KeyFileSeatPrefix + machine }
+
+// ValidInstanceID reports whether s may be an instance's id: a ValidID
+// that does not take the key-file seats' prefix.
+func ValidInstanceID(s string) bool {
+	return ValidID(s, MaxInstanceLen) && !strings.HasPrefix(s, KeyFileSeatPrefix)
 }
 
 // ValidID reports whether s may be an instance id or product name of at

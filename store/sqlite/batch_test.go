@@ -42,7 +42,7 @@ func TestBatchSizes(t *testing.T) {
 		for i := 0; i < n; i += 2 {
 			id := fmt.Sprintf("n%d-%d", n, i)
 			delete(want, id)
-			if _, err := s.Release(ctx, "ocr", id, store.KindRelease, "app", t0); err != nil {
+			if _, err := s.Release(ctx, store.ReleaseRequest{Product: "ocr", InstanceID: id, Reason: store.KindRelease, Actor: "app", Now: t0}); err != nil {
 				t.Fatal(err)
 			}
 		}

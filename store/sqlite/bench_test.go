@@ -30,7 +30,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			if _, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: "app", Limit: 1 << 20, TTL: time.Minute, Now: now}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.Release(ctx, "ocr", id, store.KindRelease, "app", now); err != nil {
+			if _, err := s.Release(ctx, store.ReleaseRequest{Product: "ocr", InstanceID: id, Reason: store.KindRelease, Actor: "app", Now: now}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -52,7 +52,7 @@ func BenchmarkRenew(b *testing.B) {
 		id := fmt.Sprint("i-", n.Add(1))
 		s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: "app", Limit: 1 << 20, TTL: time.Minute, Now: t0})
 		for pb.Next() {
-			if _, err := s.Renew(ctx, "ocr", id, time.Minute, t0); err != nil {
+			if _, err := s.Renew(ctx, store.RenewRequest{Product: "ocr", InstanceID: id, Holder: "app", TTL: time.Minute, Now: t0}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS leases (
 	since       INTEGER NOT NULL,
 	renewed     INTEGER NOT NULL,
 	expires     INTEGER NOT NULL,
+	kind        TEXT NOT NULL DEFAULT 'instance',
+	revoked     INTEGER NOT NULL DEFAULT 0,
+	revoked_by  TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (product, instance_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
@@ -57,6 +61,22 @@ CREATE TABLE IF NOT EXISTS audit (
 `
 
 const highWaterKey = "time_high_water"
+
+// schemaVersion is the layout this code writes, kept in meta under
+// schemaKey: 1 had no seat kinds, 2 adds kind, revoked and revoked_by to
+// leases. A file of a later version is refused rather than misread.
+const (
+	schemaKey     = "schema_version"
+	schemaVersion = 2
+)
+
+// migrations bring a file of version i+1 to version i+2.
+var migrations = []string{
+	`ALTER TABLE leases ADD COLUMN kind TEXT NOT NULL DEFAULT 'instance';
+	ALTER TABLE leases ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE leases ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';
+	UPDATE leases SET kind = 'keyfile' WHERE instance_id LIKE 'keyfile:%';`,
+}
 
 // Store is the SQLite backend.
 type Store struct {
@@ -120,8 +140,9 @@ func (st *statements) prepare(db *sql.Conn) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&st.upsert, `INSERT INTO leases (product, instance_id, holder, since, renewed, expires) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires`},
+		{&st.upsert, `INSERT INTO leases (product, instance_id, holder, since, renewed, expires, kind, revoked, revoked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires,
+			kind = excluded.kind, revoked = excluded.revoked, revoked_by = excluded.revoked_by`},
 		{&st.remove, `DELETE FROM leases WHERE product = ? AND instance_id = ?`},
 		{&st.audit, `INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.meta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
@@ -180,7 +201,7 @@ func Open(path string) (*Store, error) {
 	// locked".
 	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(0)
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -211,22 +232,68 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// migrate makes a new file, or brings an older one to schemaVersion in
+// one transaction; a file from a later licensor is refused.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var existed bool
+	if err := tx.QueryRow(`SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'leases'`).Scan(&existed); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	version := schemaVersion
+	if existed {
+		var v string
+		switch err := tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, schemaKey).Scan(&v); {
+		case errors.Is(err, sql.ErrNoRows):
+			version = 1 // written before versions were kept
+		case err != nil:
+			return err
+		default:
+			if version, err = strconv.Atoi(v); err != nil || version < 1 {
+				return fmt.Errorf("schema version %q is not a number", v)
+			}
+		}
+	}
+	if version > schemaVersion {
+		return &store.VersionError{Have: version, Know: schemaVersion}
+	}
+	for ; version < schemaVersion; version++ {
+		if _, err := tx.Exec(migrations[version-1]); err != nil {
+			return fmt.Errorf("migrate the schema from version %d: %w", version, err)
+		}
+	}
+	if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, schemaKey, strconv.Itoa(schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // load reads the file into memory. Called with s.mu held or before the
 // writer starts.
 func (s *Store) load() error {
 	p := newPool()
-	rows, err := s.db.Query(`SELECT product, instance_id, holder, since, renewed, expires FROM leases`)
+	rows, err := s.db.Query(`SELECT product, instance_id, holder, since, renewed, expires, kind, revoked, revoked_by FROM leases`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var l store.Lease
-		var since, renewed, expires int64
-		if err := rows.Scan(&l.Product, &l.InstanceID, &l.Holder, &since, &renewed, &expires); err != nil {
+		var since, renewed, expires, revoked int64
+		if err := rows.Scan(&l.Product, &l.InstanceID, &l.Holder, &since, &renewed, &expires, &l.Kind, &revoked, &l.RevokedBy); err != nil {
 			return err
 		}
 		l.Since, l.Renewed, l.Expires = fromMicros(since), fromMicros(renewed), fromMicros(expires)
+		if revoked != 0 {
+			l.Revoked = fromMicros(revoked)
+		}
 		p.put(&l)
 	}
 	if err := rows.Err(); err != nil {
@@ -274,6 +341,14 @@ func scanEvent(r scanner, e *store.Event) error {
 }
 
 func micros(t time.Time) int64      { return t.UnixMicro() }
+
+// optMicros is micros, with 0 for the zero time.
+func optMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // writer commits batches until Close: at once when a caller waits,
@@ -406,7 +481,7 @@ func (s *Store) commit(b *batch) (err error) {
 		if l == nil {
 			_, err = remove.Exec(k.product, k.instance)
 		} else {
-			_, err = upsert.Exec(l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires))
+			_, err = upsert.Exec(l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires), string(l.Kind), optMicros(l.Revoked), l.RevokedBy)
 		}
 		if err != nil {
 			return err
@@ -503,6 +578,10 @@ func (s *Store) observe(t time.Time) {
 
 // Acquire implements store.Store.
 func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Grant, error) {
+	kind := req.Kind
+	if kind == "" {
+		kind = store.SeatInstance
+	}
 	if err := s.begin(); err != nil {
 		return store.Grant{}, err
 	}
@@ -510,9 +589,32 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 	s.observe(req.Now)
 	k := key{req.Product, req.InstanceID}
 	if l := s.pool.get(k); l != nil {
-		g := s.renew(k, l, req.Holder, req.TTL, req.Now)
-		s.end()
-		return g, nil
+		if err := owns(l, kind, req.Holder); err != nil {
+			s.end()
+			return store.Grant{}, err
+		}
+		if kind == store.SeatInstance {
+			g := s.renew(k, l, req.TTL, req.Now)
+			s.end()
+			return g, nil
+		}
+		if !l.Revoked.IsZero() {
+			s.end()
+			return store.Grant{}, &store.RevokedError{Lease: *l}
+		}
+		// A key-file seat lasts as long as the last key file given: it
+		// moves later, never earlier, and the answer waits for it.
+		c := *l
+		c.Holder, c.Renewed = req.Holder, req.Now
+		if exp := req.Now.Add(req.TTL); exp.After(c.Expires) {
+			c.Expires = exp
+		}
+		s.pool.put(&c)
+		s.cur.setLease(k, &c)
+		s.event(store.Event{Time: req.Now, Kind: store.KindResume, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder,
+			Detail: "key-file seat held until " + c.Expires.UTC().Format(time.RFC3339)})
+		g := store.Grant{Lease: c, Resumed: true, Held: s.pool.held(req.Product)}
+		return g, s.endWait(ctx)
 	}
 	held := s.pool.held(req.Product)
 	if held >= req.Limit {
@@ -520,20 +622,32 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 		s.end()
 		return store.Grant{}, full
 	}
-	l := &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
+	l := &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Kind: kind, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
 	s.pool.put(l)
 	s.cur.setLease(k, l)
-	s.event(store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder})
+	e := store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder}
+	if kind == store.SeatKeyFile {
+		e.Detail = "key-file seat held until " + l.Expires.UTC().Format(time.RFC3339)
+	}
+	s.event(e)
 	g := store.Grant{Lease: *l, Held: held + 1}
 	return g, s.endWait(ctx)
 }
 
-// renew extends l. s.mu held.
-func (s *Store) renew(k key, l *store.Lease, holder string, ttl time.Duration, now time.Time) store.Grant {
-	c := *l
-	if holder != "" {
-		c.Holder = holder
+// owns checks that a request for a seat of kind by holder may change l.
+func owns(l *store.Lease, kind store.SeatKind, holder string) error {
+	switch {
+	case l.Kind != kind:
+		return &store.OwnerError{Lease: *l, Asker: holder, Kind: kind}
+	case kind == store.SeatInstance && l.Holder != holder:
+		return &store.OwnerError{Lease: *l, Asker: holder, Kind: kind}
 	}
+	return nil
+}
+
+// renew extends an instance's seat l. s.mu held.
+func (s *Store) renew(k key, l *store.Lease, ttl time.Duration, now time.Time) store.Grant {
+	c := *l
 	c.Renewed, c.Expires = now, now.Add(ttl)
 	s.pool.put(&c)
 	s.cur.setLease(k, &c)
@@ -541,42 +655,63 @@ func (s *Store) renew(k key, l *store.Lease, holder string, ttl time.Duration, n
 }
 
 // Renew implements store.Store.
-func (s *Store) Renew(ctx context.Context, product, instanceID string, ttl time.Duration, now time.Time) (store.Grant, error) {
+func (s *Store) Renew(ctx context.Context, req store.RenewRequest) (store.Grant, error) {
 	if err := s.begin(); err != nil {
 		return store.Grant{}, err
 	}
-	s.reap(now)
-	s.observe(now)
-	k := key{product, instanceID}
+	s.reap(req.Now)
+	s.observe(req.Now)
+	k := key{req.Product, req.InstanceID}
 	l := s.pool.get(k)
 	if l == nil {
 		s.end()
 		return store.Grant{}, store.ErrNoLease
 	}
-	g := s.renew(k, l, "", ttl, now)
+	if err := owns(l, store.SeatInstance, req.Holder); err != nil {
+		s.end()
+		return store.Grant{}, err
+	}
+	g := s.renew(k, l, req.TTL, req.Now)
 	s.end()
 	return g, nil
 }
 
 // Release implements store.Store.
-func (s *Store) Release(ctx context.Context, product, instanceID, reason, actor string, now time.Time) (store.Lease, error) {
+func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (store.Lease, error) {
 	if err := s.begin(); err != nil {
 		return store.Lease{}, err
 	}
-	s.reap(now)
-	s.observe(now)
-	k := key{product, instanceID}
-	l := s.pool.remove(k)
+	s.reap(req.Now)
+	s.observe(req.Now)
+	k := key{req.Product, req.InstanceID}
+	l := s.pool.get(k)
 	if l == nil {
 		s.end()
 		return store.Lease{}, store.ErrNoLease
 	}
-	s.cur.setLease(k, nil)
-	s.event(store.Event{Time: now, Kind: reason, Product: product, InstanceID: instanceID, Actor: actor})
-	if reason == store.KindRelease {
-		s.end()
-		return *l, nil
+	if req.Reason != store.KindRevoke {
+		if err := owns(l, store.SeatInstance, req.Actor); err != nil {
+			s.end()
+			return store.Lease{}, err
+		}
 	}
+	if l.Kind == store.SeatKeyFile {
+		// Revoked: counted until its key file expires, never renewed.
+		if !l.Revoked.IsZero() {
+			s.end()
+			return *l, nil
+		}
+		c := *l
+		c.Revoked, c.RevokedBy = req.Now, req.Actor
+		s.pool.put(&c)
+		s.cur.setLease(k, &c)
+		s.event(store.Event{Time: req.Now, Kind: store.KindRevoke, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor,
+			Detail: "key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339)})
+		return c, s.endWait(ctx)
+	}
+	s.pool.remove(k)
+	s.cur.setLease(k, nil)
+	s.event(store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor})
 	return *l, s.endWait(ctx)
 }
 

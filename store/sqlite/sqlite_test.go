@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -68,5 +70,79 @@ func TestAuditTamper(t *testing.T) {
 				t.Fatalf("Audit = %v, want a break at %d", err, tt.wantSeq)
 			}
 		})
+	}
+}
+
+// v1Schema is the leases table before seats had kinds.
+const v1Schema = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE leases (
+	product TEXT NOT NULL, instance_id TEXT NOT NULL, holder TEXT NOT NULL,
+	since INTEGER NOT NULL, renewed INTEGER NOT NULL, expires INTEGER NOT NULL,
+	PRIMARY KEY (product, instance_id)
+) WITHOUT ROWID;
+CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, product TEXT NOT NULL,
+	instance_id TEXT NOT NULL, actor TEXT NOT NULL, code INTEGER NOT NULL, detail TEXT NOT NULL, prev BLOB, hash BLOB NOT NULL);
+`
+
+// TestMigrateV1 opens a file written before seats had kinds: a seat held
+// by the key-file path becomes a key-file seat, the rest instance seats.
+func TestMigrateV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "licensor.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := t0.Add(time.Hour).UnixMicro()
+	for _, q := range []string{v1Schema,
+		`INSERT INTO leases VALUES ('ocr', 'app-1', 'app1', 0, 0, ` + fmt.Sprint(exp) + `)`,
+		`INSERT INTO leases VALUES ('ocr', 'keyfile:0123456789abcdef0123456789abcdef', 'renewer', 0, 0, ` + fmt.Sprint(exp) + `)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ls, err := s.Leases(context.Background(), "ocr", t0)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("Leases = %+v, %v", ls, err)
+	}
+	for _, l := range ls {
+		want := store.SeatInstance
+		if strings.HasPrefix(l.InstanceID, store.KeyFileSeatPrefix) {
+			want = store.SeatKeyFile
+		}
+		if l.Kind != want {
+			t.Errorf("%s: kind %q, want %q", l.InstanceID, l.Kind, want)
+		}
+	}
+}
+
+// TestRefuseNewerSchema: a file written by a later licensor is refused,
+// not misread.
+func TestRefuseNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "licensor.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE meta SET value = '99' WHERE key = 'schema_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(path)
+	var ve *store.VersionError
+	if !errors.As(err, &ve) || ve.Have != 99 || ve.Know != schemaVersion {
+		t.Fatalf("Open(newer file) = %v, want *store.VersionError", err)
 	}
 }

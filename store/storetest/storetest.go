@@ -39,6 +39,11 @@ func Run(t *testing.T, backend Backend) {
 		{"reopen-keeps-the-pool", testReopen},
 		{"high-water-mark", testHighWater},
 		{"audit-chain", testAudit},
+		{"keyfile-seat-outlives-instance-paths", testKeyFileSeat},
+		{"keyfile-seat-revoked-stays-counted", testKeyFileRevoke},
+		{"keyfile-seat-never-shortens", testKeyFileExtend},
+		{"lease-belongs-to-its-holder", testOwner},
+		{"answered-changes-are-durable", testDurable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +67,23 @@ func mustOpen(t *testing.T, open func() (store.Store, error)) store.Store {
 func acquire(s store.Store, product, id string, limit int, now time.Time) (store.Lease, bool, error) {
 	g, err := s.Acquire(ctx, store.AcquireRequest{Product: product, InstanceID: id, Holder: "CN=" + id, Limit: limit, TTL: ttl, Now: now})
 	return g.Lease, g.Resumed, err
+}
+
+// renew renews id's instance seat as its holder, "CN="+id.
+func renew(s store.Store, product, id string, now time.Time) (store.Grant, error) {
+	return s.Renew(ctx, store.RenewRequest{Product: product, InstanceID: id, Holder: "CN=" + id, TTL: ttl, Now: now})
+}
+
+func release(s store.Store, product, id, reason, actor string, now time.Time) (store.Lease, error) {
+	return s.Release(ctx, store.ReleaseRequest{Product: product, InstanceID: id, Reason: reason, Actor: actor, Now: now})
+}
+
+// keyFileTTL is a key file's validity in the suite.
+const keyFileTTL = 72 * time.Hour
+
+func acquireKeyFile(s store.Store, product, machine string, limit int, now time.Time) (store.Grant, error) {
+	return s.Acquire(ctx, store.AcquireRequest{Product: product, InstanceID: store.KeyFileSeat(machine), Kind: store.SeatKeyFile,
+		Holder: "CN=renewer", Limit: limit, TTL: keyFileTTL, Now: now})
 }
 
 func mustAcquire(t *testing.T, s store.Store, product, id string, limit int, now time.Time) store.Lease {
@@ -152,7 +174,7 @@ func testRenew(t *testing.T, open func() (store.Store, error)) {
 	s := mustOpen(t, open)
 	mustAcquire(t, s, "ocr", "i-1", 1, t0)
 	now := t0.Add(60 * time.Second)
-	g, err := s.Renew(ctx, "ocr", "i-1", ttl, now)
+	g, err := renew(s, "ocr", "i-1", now)
 	if err != nil || !g.Expires.Equal(now.Add(ttl)) || !g.Renewed.Equal(now) || !g.Since.Equal(t0) || !g.Resumed || g.Held != 1 {
 		t.Fatalf("Renew = %+v, %v", g, err)
 	}
@@ -160,10 +182,10 @@ func testRenew(t *testing.T, open func() (store.Store, error)) {
 	if _, _, err := acquire(s, "ocr", "i-2", 1, t0.Add(ttl+time.Second)); err == nil {
 		t.Fatal("a renewed lease lost its seat at its old expiry")
 	}
-	if _, err := s.Renew(ctx, "ocr", "nobody", ttl, now); !errors.Is(err, store.ErrNoLease) {
+	if _, err := renew(s, "ocr", "nobody", now); !errors.Is(err, store.ErrNoLease) {
 		t.Fatalf("Renew(unknown) = %v, want ErrNoLease", err)
 	}
-	if _, err := s.Renew(ctx, "ocr", "i-1", ttl, now.Add(ttl+time.Second)); !errors.Is(err, store.ErrNoLease) {
+	if _, err := renew(s, "ocr", "i-1", now.Add(ttl+time.Second)); !errors.Is(err, store.ErrNoLease) {
 		t.Fatalf("Renew(lapsed) = %v, want ErrNoLease", err)
 	}
 }
@@ -171,20 +193,20 @@ func testRenew(t *testing.T, open func() (store.Store, error)) {
 func testRelease(t *testing.T, open func() (store.Store, error)) {
 	s := mustOpen(t, open)
 	mustAcquire(t, s, "ocr", "i-1", 1, t0)
-	if _, err := s.Release(ctx, "ocr", "i-1", store.KindRelease, "CN=i-1", t0.Add(time.Second)); err != nil {
+	if _, err := release(s, "ocr", "i-1", store.KindRelease, "CN=i-1", t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if n := held(t, s, "ocr", t0.Add(time.Second)); n != 0 {
 		t.Fatalf("held = %d after release", n)
 	}
-	if _, err := s.Release(ctx, "ocr", "i-1", store.KindRelease, "CN=i-1", t0.Add(2*time.Second)); !errors.Is(err, store.ErrNoLease) {
+	if _, err := release(s, "ocr", "i-1", store.KindRelease, "CN=i-1", t0.Add(2*time.Second)); !errors.Is(err, store.ErrNoLease) {
 		t.Fatalf("second Release = %v, want ErrNoLease", err)
 	}
 	mustAcquire(t, s, "ocr", "i-2", 1, t0.Add(3*time.Second))
-	if _, err := s.Release(ctx, "ocr", "i-2", store.KindRevoke, "CN=admin", t0.Add(4*time.Second)); err != nil {
+	if _, err := release(s, "ocr", "i-2", store.KindRevoke, "CN=admin", t0.Add(4*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Renew(ctx, "ocr", "i-2", ttl, t0.Add(5*time.Second)); !errors.Is(err, store.ErrNoLease) {
+	if _, err := renew(s, "ocr", "i-2", t0.Add(5*time.Second)); !errors.Is(err, store.ErrNoLease) {
 		t.Fatalf("Renew after revoke = %v, want ErrNoLease", err)
 	}
 }
@@ -277,12 +299,12 @@ func testReopen(t *testing.T, open func() (store.Store, error)) {
 		l := mustAcquire(t, s, "ocr", fmt.Sprint("i-", i), 10, t0.Add(time.Duration(i)*time.Second))
 		want[l.InstanceID] = l
 	}
-	g, err := s.Renew(ctx, "ocr", "i-0", ttl, t0.Add(30*time.Second))
+	g, err := renew(s, "ocr", "i-0", t0.Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want["i-0"] = g.Lease
-	if _, err := s.Release(ctx, "ocr", "i-4", store.KindRelease, "CN=i-4", t0.Add(31*time.Second)); err != nil {
+	if _, err := release(s, "ocr", "i-4", store.KindRelease, "CN=i-4", t0.Add(31*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "i-4")
@@ -334,7 +356,7 @@ func testAudit(t *testing.T, open func() (store.Store, error)) {
 	mustAcquire(t, s, "ocr", "a", 1, t0)
 	acquire(s, "ocr", "a", 1, t0.Add(time.Second))
 	s.Record(ctx, store.Event{Time: t0.Add(2 * time.Second), Kind: store.KindDeny, Product: "ocr", InstanceID: "b", Actor: "CN=b", Code: 501, Detail: "pool full"})
-	s.Release(ctx, "ocr", "a", store.KindRelease, "CN=a", t0.Add(3*time.Second))
+	release(s, "ocr", "a", store.KindRelease, "CN=a", t0.Add(3*time.Second))
 	mustAcquire(t, s, "ocr", "c", 1, t0.Add(4*time.Second))
 	s.Expire(ctx, t0.Add(4*time.Second+ttl+time.Second))
 	s.Close()
@@ -359,5 +381,201 @@ func testAudit(t *testing.T, open func() (store.Store, error)) {
 	s.Audit(ctx, 5, func(e store.Event) error { tail = append(tail, e.Seq); return nil })
 	if fmt.Sprint(tail) != "[6]" {
 		t.Fatalf("Audit(after 5) = %v", tail)
+	}
+}
+
+// testKeyFileSeat: no instance path frees, resumes or shortens a key-file
+// host's seat, whatever id it names.
+func testKeyFileSeat(t *testing.T, open func() (store.Store, error)) {
+	s := mustOpen(t, open)
+	g, err := acquireKeyFile(s, "ocr", "m1", 2, t0)
+	if err != nil || g.Kind != store.SeatKeyFile || !g.Expires.Equal(t0.Add(keyFileTTL)) {
+		t.Fatalf("Acquire(key file) = %+v, %v", g, err)
+	}
+	mustAcquire(t, s, "ocr", "i-1", 2, t0)
+	id := store.KeyFileSeat("m1")
+	now := t0.Add(time.Minute)
+	var owner *store.OwnerError
+	if _, err := release(s, "ocr", id, store.KindRelease, "CN=renewer", now); !errors.As(err, &owner) {
+		t.Errorf("Release(key-file seat) = %v, want *OwnerError", err)
+	}
+	if _, err := s.Renew(ctx, store.RenewRequest{Product: "ocr", InstanceID: id, Holder: "CN=renewer", TTL: ttl, Now: now}); !errors.As(err, &owner) {
+		t.Errorf("Renew(key-file seat) = %v, want *OwnerError", err)
+	}
+	if _, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: "CN=renewer", Limit: 2, TTL: ttl, Now: now}); !errors.As(err, &owner) {
+		t.Errorf("Acquire(instance, key-file seat's id) = %v, want *OwnerError", err)
+	}
+	// An instance seat is not the key-file path's either.
+	if _, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: "i-1", Kind: store.SeatKeyFile, Holder: "CN=i-1", Limit: 2, TTL: keyFileTTL, Now: now}); !errors.As(err, &owner) {
+		t.Errorf("Acquire(key file, an instance's id) = %v, want *OwnerError", err)
+	}
+	ls, err := s.Leases(ctx, "ocr", now)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("Leases = %+v, %v", ls, err)
+	}
+	for _, l := range ls {
+		if l.InstanceID == id && (l.Kind != store.SeatKeyFile || !l.Expires.Equal(t0.Add(keyFileTTL))) {
+			t.Errorf("key-file seat after the instance paths = %+v, want it as granted", l)
+		}
+		if l.InstanceID == "i-1" && l.Kind != store.SeatInstance {
+			t.Errorf("instance seat = %+v", l)
+		}
+	}
+	if _, _, err := acquire(s, "ocr", "i-2", 2, now); err == nil {
+		t.Error("a third seat was granted in a pool of two")
+	}
+	// It outlives any lease TTL: counted until the key file expires.
+	late := t0.Add(keyFileTTL - time.Second)
+	if n := held(t, s, "ocr", late); n != 1 {
+		t.Errorf("held = %d just before the key file expires, want the key-file seat", n)
+	}
+	if n := held(t, s, "ocr", t0.Add(keyFileTTL+time.Second)); n != 0 {
+		t.Errorf("held = %d after the key file expired", n)
+	}
+}
+
+// testKeyFileRevoke: a revoked key-file seat is counted until it expires,
+// and its renewals are refused; then the host may come back.
+func testKeyFileRevoke(t *testing.T, open func() (store.Store, error)) {
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquireKeyFile(s, "ocr", "m1", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Hour)
+	l, err := release(s, "ocr", store.KeyFileSeat("m1"), store.KindRevoke, "CN=ops", now)
+	if err != nil || l.Kind != store.SeatKeyFile || !l.Revoked.Equal(now) || l.RevokedBy != "CN=ops" || !l.Expires.Equal(t0.Add(keyFileTTL)) {
+		t.Fatalf("revoke = %+v, %v; want the seat kept until %s", l, err, t0.Add(keyFileTTL))
+	}
+	if n := held(t, s, "ocr", now); n != 1 {
+		t.Fatalf("held = %d after revoking a key-file seat, want 1", n)
+	}
+	if _, _, err := acquire(s, "ocr", "i-1", 1, now); err == nil {
+		t.Fatal("a revoked key-file seat was given to an instance")
+	}
+	// A second revoke changes nothing.
+	if l2, err := release(s, "ocr", store.KeyFileSeat("m1"), store.KindRevoke, "CN=other", now.Add(time.Minute)); err != nil || !l2.Revoked.Equal(now) {
+		t.Fatalf("second revoke = %+v, %v", l2, err)
+	}
+	s.Close()
+	s = mustOpen(t, open)
+	var rev *store.RevokedError
+	_, err = acquireKeyFile(s, "ocr", "m1", 1, now.Add(time.Hour))
+	if !errors.As(err, &rev) || !rev.Expires.Equal(t0.Add(keyFileTTL)) || !rev.Revoked.Equal(now) {
+		t.Fatalf("renewal after the revoke (and a reopen) = %v, want *RevokedError until %s", err, t0.Add(keyFileTTL))
+	}
+	after := t0.Add(keyFileTTL + time.Second)
+	if g, err := acquireKeyFile(s, "ocr", "m1", 1, after); err != nil || g.Resumed || !g.Revoked.IsZero() {
+		t.Fatalf("Acquire after the revoked key file expired = %+v, %v; want a new seat", g, err)
+	}
+}
+
+// testKeyFileExtend: a key file given later with a shorter validity does
+// not shorten the seat the earlier one holds.
+func testKeyFileExtend(t *testing.T, open func() (store.Store, error)) {
+	s := mustOpen(t, open)
+	if _, err := acquireKeyFile(s, "ocr", "m1", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Hour)
+	g, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: store.KeyFileSeat("m1"), Kind: store.SeatKeyFile,
+		Holder: "CN=renewer", Limit: 1, TTL: time.Hour, Now: now})
+	if err != nil || !g.Resumed || !g.Expires.Equal(t0.Add(keyFileTTL)) {
+		t.Fatalf("renewal with a shorter validity = %+v, %v; want the seat still until %s", g, err, t0.Add(keyFileTTL))
+	}
+	g, err = acquireKeyFile(s, "ocr", "m1", 1, now)
+	if err != nil || !g.Expires.Equal(now.Add(keyFileTTL)) {
+		t.Fatalf("renewal = %+v, %v; want until %s", g, err, now.Add(keyFileTTL))
+	}
+}
+
+// testOwner: only the identity that took an instance seat resumes, renews
+// or releases it; an operator's revoke ends it whoever holds it.
+func testOwner(t *testing.T, open func() (store.Store, error)) {
+	s := mustOpen(t, open)
+	l := mustAcquire(t, s, "ocr", "i-1", 2, t0)
+	now := t0.Add(time.Second)
+	var owner *store.OwnerError
+	_, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: "i-1", Holder: "CN=mallory", Limit: 2, TTL: ttl, Now: now})
+	if !errors.As(err, &owner) || owner.Holder != "CN=i-1" || owner.Asker != "CN=mallory" {
+		t.Errorf("Acquire by another holder = %v, want *OwnerError naming both", err)
+	}
+	if _, err := s.Renew(ctx, store.RenewRequest{Product: "ocr", InstanceID: "i-1", Holder: "CN=mallory", TTL: time.Hour, Now: now}); !errors.As(err, &owner) {
+		t.Errorf("Renew by another holder = %v, want *OwnerError", err)
+	}
+	if _, err := release(s, "ocr", "i-1", store.KindRelease, "CN=mallory", now); !errors.As(err, &owner) {
+		t.Errorf("Release by another holder = %v, want *OwnerError", err)
+	}
+	ls, err := s.Leases(ctx, "ocr", now)
+	if err != nil || len(ls) != 1 || ls[0].Holder != l.Holder || !ls[0].Expires.Equal(l.Expires) {
+		t.Fatalf("after another holder's requests: %+v, %v; want %+v untouched", ls, err, l)
+	}
+	// The holder itself (a renewed certificate of the same name) resumes.
+	if _, resumed, err := acquire(s, "ocr", "i-1", 2, now); err != nil || !resumed {
+		t.Errorf("Acquire by the holder = %v, resumed %v", err, resumed)
+	}
+	if _, err := release(s, "ocr", "i-1", store.KindRevoke, "CN=ops", now); err != nil {
+		t.Errorf("revoke = %v", err)
+	}
+	if n := held(t, s, "ocr", now); n != 0 {
+		t.Errorf("held = %d after the revoke", n)
+	}
+}
+
+// testDurable: what Acquire, Release and a revoke answered is in the
+// store's location when they return, seen by a second store opened beside
+// the first, which is never closed (as after kill -9).
+func testDurable(t *testing.T, open func() (store.Store, error)) {
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	mustAcquire(t, s, "ocr", "a", 10, t0)
+	mustAcquire(t, s, "ocr", "b", 10, t0)
+	mustAcquire(t, s, "ocr", "c", 10, t0)
+	if _, err := acquireKeyFile(s, "ocr", "m1", 10, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := release(s, "ocr", "a", store.KindRelease, "CN=a", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := release(s, "ocr", "b", store.KindRevoke, "CN=ops", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := release(s, "ocr", store.KeyFileSeat("m1"), store.KindRevoke, "CN=ops", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	other := mustOpen(t, open)
+	now := t0.Add(2 * time.Second)
+	ls, err := other.Leases(ctx, "ocr", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]store.Lease{}
+	for _, l := range ls {
+		got[l.InstanceID] = l
+	}
+	if _, ok := got["a"]; ok {
+		t.Error("a release answered is not in the store")
+	}
+	if _, ok := got["b"]; ok {
+		t.Error("a revoke answered is not in the store")
+	}
+	if _, ok := got["c"]; !ok {
+		t.Error("a grant answered is not in the store")
+	}
+	if kf := got[store.KeyFileSeat("m1")]; kf.Kind != store.SeatKeyFile || kf.Revoked.IsZero() {
+		t.Errorf("key-file seat in the store = %+v, want it revoked", kf)
+	}
+	var kinds []string
+	if err := other.Audit(ctx, 0, func(e store.Event) error { kinds = append(kinds, e.Kind); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := "[grant grant grant grant release revoke revoke]"
+	if fmt.Sprint(kinds) != want {
+		t.Errorf("audit in the store = %v, want %s", kinds, want)
 	}
 }
