@@ -340,7 +340,7 @@ func scanEvent(r scanner, e *store.Event) error {
 	return nil
 }
 
-func micros(t time.Time) int64      { return t.UnixMicro() }
+func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // optMicros is micros, with 0 for the zero time.
 func optMicros(t time.Time) int64 {
