@@ -50,7 +50,7 @@ func TestQuickstartServeStatusAudit(t *testing.T) {
 	client := []string{"--server", url, "--ca", q.CA}
 	admin := append(append([]string{}, client...), "--cert", q.AdminCert, "--key", q.AdminKey)
 	out = h.mustRun(append([]string{"status"}, admin...)...)
-	if !strings.Contains(out, "Users of demo:  (Total of 10 instances licensed;  Total of 0 in use)") {
+	if !strings.Contains(out, "Users of demo:  (Total of 10 instances licensed;  Total of 0 in use: 0 by instances, 0 by key-file hosts)") {
 		t.Fatalf("status:\n%s", out)
 	}
 	// An instance certificate may not read the pool.

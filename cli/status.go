@@ -18,6 +18,7 @@ import (
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/sdk"
 	"github.com/licensor/licensor/server"
+	"github.com/licensor/licensor/store"
 )
 
 func init() {
@@ -29,8 +30,11 @@ func init() {
 Prints the license a site server holds and, product by product, how many
 instances the license allows, how many hold a lease, and each holder: its
 instance id, the client certificate it came with, since when, its last
-heartbeat and when its lease lapses. Needs a client certificate with the
-admin role ('licensor pki client --role admin').`,
+heartbeat and when its lease lapses. Key-file hosts are listed apart: each
+holds a seat until the key file it was given expires (the key file works
+offline, so nothing shortens it), and a revoked one says so, with the date
+its seat ends. Needs a client certificate with the admin role ('licensor
+pki client --role admin').`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o clientFlags
 			o.register(fs)
@@ -70,7 +74,8 @@ func printStatus(e *Env, base string, lic license.View, pools server.InstancesBo
 	w := e.Stdout
 	fmt.Fprintf(w, "License server %s: license %s for %s, issued by %s\n", base, lic.ID, lic.Holder, lic.Issuer)
 	for _, p := range pools.Products {
-		fmt.Fprintf(w, "\nUsers of %s:  (Total of %d instances licensed;  Total of %d in use)", p.Product, p.Limit, p.Held)
+		fmt.Fprintf(w, "\nUsers of %s:  (Total of %d instances licensed;  Total of %d in use: %d by instances, %d by key-file hosts)",
+			p.Product, p.Limit, p.Held, len(p.Instances), len(p.KeyFileHosts))
 		if p.NotAfter != "" {
 			fmt.Fprintf(w, "  until %s UTC", p.NotAfter)
 		}
@@ -81,6 +86,17 @@ func printStatus(e *Env, base string, lic license.View, pools server.InstancesBo
 		for _, l := range p.Instances {
 			fmt.Fprintf(w, "    %s  holder %s  since %s  last heartbeat %s ago  lapses in %s\n",
 				l.InstanceID, l.Holder, license.FormatTime(l.Since), roundDuration(now.Sub(l.Renewed)), roundDuration(l.Expires.Sub(now)))
+		}
+		if len(p.KeyFileHosts) > 0 {
+			fmt.Fprintln(w, "  key-file hosts (each seat held until its key file expires; it works offline and cannot be recalled):")
+		}
+		for _, l := range p.KeyFileHosts {
+			fmt.Fprintf(w, "    %s  holder %s  since %s  last renewed %s  held until %s UTC",
+				strings.TrimPrefix(l.InstanceID, store.KeyFileSeatPrefix), l.Holder, license.FormatTime(l.Since), license.FormatTime(l.Renewed), license.FormatTime(l.Expires))
+			if !l.Revoked.IsZero() {
+				fmt.Fprintf(w, "  REVOKED %s by %s: not renewed, counted until then", license.FormatTime(l.Revoked), l.RevokedBy)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
+)
+
+// TestRevokeAndStatus revokes an instance's seat (freed) and a key-file
+// host's (kept until its key file expires), and checks that 'licensor
+// status' shows the two kinds apart with the date, and that the revoked
+// host's next renewal is refused with 529.
+func TestRevokeAndStatus(t *testing.T) {
+	site := sitetest.New(t)
+	r := site.NewServer("a", sitetest.Product("ocr", 3, 0)).Start("")
+	h := newHarness(t)
+	h.clock, h.env.Clock = site.Clock, site.Clock
+	renewCert, renewKey := site.Client("renewer")
+	keyPath := filepath.Join(h.dir, "host.key")
+	host := sitetest.FakeHost("render-01")
+	h.host = host
+	renew := []string{"renew", keyPath, r.URL, "--ca", site.CA(), "--cert", renewCert, "--key", renewKey, "--vendor-pub", site.VendorPubFile()}
+	if status := h.run(renew...); status != 0 {
+		t.Fatalf("renew: exit %d\n%s", status, h.stderr)
+	}
+	until := license.FormatTime(site.Clock.Now().Add(7 * 24 * time.Hour))
+
+	// An instance takes a seat and keeps it.
+	appCert, appKey := site.Client("app1")
+	tlsCfg, err := pki.ClientTLSConfig(site.CA(), appCert, appKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: tlsCfg}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Post(r.URL+api.PathAuthorize, "application/json", strings.NewReader(`{"product":"ocr","instance_id":"i-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("authorize: HTTP %d", resp.StatusCode)
+	}
+	opsCert, opsKey := site.Client("ops")
+	admin := []string{"--server", r.URL, "--ca", site.CA(), "--cert", opsCert, "--key", opsKey}
+	out := h.mustRun(append([]string{"status"}, admin...)...)
+	for _, want := range []string{"Total of 2 in use: 1 by instances, 1 by key-file hosts", "key-file hosts", host.Code, "held until " + until} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+
+	out = h.mustRun(append([]string{"revoke", "--product", "ocr", "--keyfile-host", host.Code}, admin...)...)
+	if !strings.Contains(out, "renewals are refused") || !strings.Contains(out, until) {
+		t.Errorf("revoke of a key-file host:\n%s", out)
+	}
+	out = h.mustRun(append([]string{"status"}, admin...)...)
+	if !strings.Contains(out, "Total of 2 in use") || !strings.Contains(out, "REVOKED") || !strings.Contains(out, "counted until then") {
+		t.Errorf("status after the revoke:\n%s", out)
+	}
+	if status := h.run(renew...); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.KeyFileRevoked)) {
+		t.Errorf("renew after the revoke: exit %d\n%s", status, h.stderr)
+	}
+
+	out = h.mustRun(append([]string{"revoke", "--product", "ocr", "--instance", "i-1"}, admin...)...)
+	if !strings.Contains(out, "is free") {
+		t.Errorf("revoke of an instance:\n%s", out)
+	}
+	out = h.mustRun(append([]string{"status"}, admin...)...)
+	if !strings.Contains(out, "Total of 1 in use: 0 by instances, 1 by key-file hosts") {
+		t.Errorf("status after revoking the instance:\n%s", out)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		exit int
+	}{
+		{"neither", []string{"revoke", "--product", "ocr"}, ExitUsage},
+		{"both", []string{"revoke", "--product", "ocr", "--instance", "i-1", "--keyfile-host", host.Code}, ExitUsage},
+		{"no-product", []string{"revoke", "--instance", "i-1"}, ExitUsage},
+		{"bad-host", []string{"revoke", "--product", "ocr", "--keyfile-host", "xyz"}, ExitFailure},
+		{"unknown", []string{"revoke", "--product", "ocr", "--instance", "nobody"}, ExitFailure},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if status := h.run(append(tt.args, admin...)...); status != tt.exit {
+				t.Errorf("exit %d, want %d\n%s", status, tt.exit, h.stderr)
+			}
+		})
+	}
+}
