@@ -48,16 +48,21 @@ func FuzzCheckAnswer(f *testing.F) {
 	signed, _ := license.Parse(file)
 	l, _ := signed.Verify(vendorPub)
 	tok, _ := verdict.Sign(serverPriv, keys.ID(serverPub), &verdict.Claims{Issuer: verdict.Issuer, Subject: "i-1", Audience: verdict.Audience("ocr"),
-		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Product: "ocr", LicenseID: l.ID, Machine: host.Code})
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Nonce: "n1", Product: "ocr", LicenseID: l.ID, Machine: host.Code})
 	good, _ := json.Marshal(api.VerdictBody{Verdict: tok, License: signed.Compact})
 	f.Add(200, good)
 	f.Add(403, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
+	f.Add(429, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
+	f.Add(403, []byte(`{"code":0,"name":"ok"}`))
 	f.Add(200, []byte(`{"verdict":"a.b.c","license":"x"}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		c := &Client{cfg: Config{Product: "ocr", InstanceID: "i-1"}, clock: fixedClock(now), vendor: vendorPub}
-		a, err := c.check(status, body, "")
-		if err == nil && (status != 200 || a.claims.Subject != "i-1" || a.claims.Product != "ocr") {
+		a, err := c.check("s", status, body, "n1")
+		if err == nil && (status != 200 || a.claims.Subject != "i-1" || a.claims.Product != "ocr" || a.claims.Nonce != "n1") {
 			t.Fatalf("accepted status %d body %q", status, body)
+		}
+		if err != nil && codes.Of(err) == codes.OK {
+			t.Fatalf("status %d body %q: an error with code 0: %v", status, body, err)
 		}
 		if err != nil && codes.Of(err) == codes.Unknown {
 			t.Fatalf("unclassified error %v", err)

@@ -16,9 +16,12 @@
 // Every answer is checked along the chain of trust: the vendor key (built
 // into the product) signs the license, the license names the site server's
 // key, and that key signs the verdict, which is bound to this instance, this
-// product, this license and, in sync mode, this request. Several servers
-// may be given: a failed one is skipped and probed in the background until
-// it answers again; when all fail, 2012.
+// product, this license and, in sync mode, this request. A failure answer
+// is never ok: a body whose code is 0, not in the table, or not the one its HTTP
+// status goes with is a weird reply (8).
+//
+// Several servers may be given: a failed one is skipped and probed in the
+// background until it answers again; when all fail, 2012.
 //
 // The package imports no server, store, SQL driver or CLI code; a test
 // holds it to that.
@@ -383,7 +386,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 			}
 			continue
 		}
-		a, err := c.check(status, resp, nonce)
+		a, err := c.check(s.url, status, resp, nonce)
 		if a != nil {
 			a.server = idx
 		}
@@ -395,7 +398,7 @@ func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64)
 		status, resp, err := s.t.Do(ctx, http.MethodPost, path, body)
 		if err == nil {
 			s.up.Store(true)
-			a, err := c.check(status, resp, nonce)
+			a, err := c.check(s.url, status, resp, nonce)
 			return a, err
 		}
 		c.markDown(s, err)
@@ -416,14 +419,12 @@ type answer struct {
 	server int
 }
 
-// check turns a server's HTTP answer into a checked verdict or its code.
-func (c *Client) check(status int, resp []byte, nonce string) (*answer, error) {
+// check turns an HTTP answer from server into a checked verdict or its
+// code. A failure status is never ok: its body must be a licensor error
+// body that the table vouches for, or the answer is weird (8).
+func (c *Client) check(server string, status int, resp []byte, nonce string) (*answer, error) {
 	if status != http.StatusOK {
-		var e api.ErrorBody
-		if err := json.Unmarshal(resp, &e); err != nil || e.Name == "" {
-			return nil, codes.Errorf(codes.Protocol, "the server answered HTTP %d without a licensor error body", status)
-		}
-		return nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
+		return nil, transport.ErrorFromBody(server, status, resp)
 	}
 	var v api.VerdictBody
 	if err := json.Unmarshal(resp, &v); err != nil {
