@@ -1,12 +1,15 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +82,124 @@ func TestWeirdReplies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// recorder stands between the SDK and a real site server over mutual
+// TLS, keeping the answers and the nonces it sees; once told to replay, it
+// answers every authorize and heartbeat with an answer it kept.
+type recorder struct {
+	to string
+	hc *http.Client
+
+	mu      sync.Mutex
+	nonces  []string
+	answers map[string][]byte // path: the latest genuine answer
+	replay  []byte
+}
+
+func (e *env) recorder(to string) (*recorder, string) {
+	e.t.Helper()
+	cert, key := e.site.Client("app1")
+	tlsCfg, err := pki.ClientTLSConfig(e.site.CA(), cert, key, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rec := &recorder{to: to, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}, answers: map[string][]byte{}}
+	e.t.Cleanup(rec.hc.CloseIdleConnections)
+	return rec, e.tlsServer(rec)
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	instance := r.URL.Path == api.PathAuthorize || r.URL.Path == api.PathHeartbeat
+	if instance {
+		var req api.InstanceRequest
+		json.Unmarshal(body, &req)
+		rec.mu.Lock()
+		rec.nonces = append(rec.nonces, req.Nonce)
+		replay := rec.replay
+		rec.mu.Unlock()
+		if replay != nil {
+			w.Write(replay)
+			return
+		}
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, rec.to+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	resp, err := rec.hc.Do(out)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if instance && resp.StatusCode == http.StatusOK {
+		rec.mu.Lock()
+		rec.answers[r.URL.Path] = answer
+		rec.mu.Unlock()
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(answer)
+}
+
+func (rec *recorder) answer(path string) []byte {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.answers[path]
+}
+
+func (rec *recorder) setReplay(b []byte) {
+	rec.mu.Lock()
+	rec.replay = b
+	rec.mu.Unlock()
+}
+
+// TestAsyncReplayRefused: a real server's async answers, captured on the
+// way and replayed to the same instance while they are still in time, are
+// refused (518): every async request carries a fresh nonce, and the
+// verdict must echo it.
+func TestAsyncReplayRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.site.NewServer("a", products()...).Start("")
+	rec, url := e.recorder(r.URL)
+	cfg := e.config("ocr", url)
+	cfg.Async = true
+	c := e.client(cfg)
+	if err := c.Authorize(context.Background()); err != nil {
+		t.Fatalf("Authorize through the recorder = %v", err)
+	}
+	c.refresh(context.Background()) // a heartbeat, answered by the server
+	if err := c.Authorize(context.Background()); err != nil {
+		t.Fatalf("after a heartbeat = %v", err)
+	}
+	for _, path := range []string{api.PathAuthorize, api.PathHeartbeat} {
+		t.Run(strings.TrimPrefix(path, "/v1/"), func(t *testing.T) {
+			captured := rec.answer(path)
+			if captured == nil {
+				t.Fatalf("no %s answer captured", path)
+			}
+			rec.setReplay(captured)
+			c.refresh(context.Background())
+			if err := c.Authorize(context.Background()); codes.Of(err) != codes.VerdictReplayed {
+				t.Fatalf("Authorize after a replayed %s answer = %v, want verdict_replayed", path, err)
+			}
+			// The server's own answer brings it back.
+			rec.setReplay(nil)
+			c.refresh(context.Background())
+			if err := c.Authorize(context.Background()); err != nil {
+				t.Fatalf("after a genuine answer again: %v", err)
+			}
+		})
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[string]bool{}
+	for _, n := range rec.nonces {
+		if n == "" || seen[n] {
+			t.Fatalf("nonces sent: %q; want each fresh and none empty", rec.nonces)
+		}
+		seen[n] = true
 	}
 }

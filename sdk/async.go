@@ -80,9 +80,9 @@ func (c *Client) refresh(ctx context.Context) {
 	if c.bucket != nil {
 		calls = c.bucket.spent.Swap(0)
 	}
-	a, err := c.ask(ctx, path, "async", "", calls)
+	a, err := c.ask(ctx, path, "async", calls)
 	if codes.Of(err) == codes.LeaseUnknown && path == api.PathHeartbeat {
-		a, err = c.ask(ctx, api.PathAuthorize, "async", "", calls)
+		a, err = c.ask(ctx, api.PathAuthorize, "async", calls)
 	}
 	c.record(a, err)
 	now := c.clock.Now()

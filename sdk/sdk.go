@@ -16,8 +16,9 @@
 // Every answer is checked along the chain of trust: the vendor key (built
 // into the product) signs the license, the license names the site server's
 // key, and that key signs the verdict, which is bound to this instance, this
-// product, this license and, in sync mode, this request. A failure answer
-// is never ok: a body whose code is 0, not in the table, or not the one its HTTP
+// product, this license and this request: every request, sync or async,
+// carries a fresh nonce the verdict must echo. A failure answer is never
+// ok: a body whose code is 0, not in the table, or not the one its HTTP
 // status goes with is a weird reply (8).
 //
 // Several servers may be given: a failed one is skipped and probed in the
@@ -348,15 +349,18 @@ func (c *Client) authorizeSync(ctx context.Context) error {
 	if c.closed.Load() {
 		return codes.Errorf(codes.AsyncDead, "the client is closed")
 	}
-	nonce := newNonce()
-	a, err := c.ask(ctx, api.PathAuthorize, "sync", nonce, 0)
+	a, err := c.ask(ctx, api.PathAuthorize, "sync", 0)
 	c.record(a, err)
 	return err
 }
 
 // ask sends an instance request to the first server that answers and
-// checks the answer. It returns the verdict claims and the body.
-func (c *Client) ask(ctx context.Context, path, mode, nonce string, calls int64) (*answer, error) {
+// checks the answer. Every request, sync or async, carries a fresh nonce
+// that the verdict must echo: an answer captured earlier, even one for
+// this instance and still in time, is refused (518). It returns the
+// verdict claims and the body.
+func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answer, error) {
+	nonce := newNonce()
 	c.mu.Lock()
 	haveLicense := ""
 	if c.lic != nil {
@@ -421,10 +425,14 @@ type answer struct {
 
 // check turns an HTTP answer from server into a checked verdict or its
 // code. A failure status is never ok: its body must be a licensor error
-// body that the table vouches for, or the answer is weird (8).
+// body that the table vouches for, or the answer is weird (8). The verdict
+// must echo nonce, which is never empty.
 func (c *Client) check(server string, status int, resp []byte, nonce string) (*answer, error) {
 	if status != http.StatusOK {
 		return nil, transport.ErrorFromBody(server, status, resp)
+	}
+	if nonce == "" {
+		return nil, codes.Errorf(codes.Unknown, "internal: a request was sent without a nonce, so no answer can be bound to it")
 	}
 	var v api.VerdictBody
 	if err := json.Unmarshal(resp, &v); err != nil {
