@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -165,11 +166,18 @@ func (c *Client) setState(next *state) {
 
 // bucket spends the instance's QPS share locally: a token bucket holding
 // up to one second of the share, refilled every 10 ms.
+//
+// take, the hot path, only adds to tokens. The refresher (setRate) and the
+// refiller (refill) both set the level and count what was spent, so they
+// take turns under mu: each counts the calls taken since the other last set
+// the level before setting it anew.
 type bucket struct {
 	tokens atomic.Int64 // milli-calls
-	rate   atomic.Int64 // milli-calls per second
 	spent  atomic.Int64 // calls since the last heartbeat
-	last   int64        // tokens after the last refill
+
+	mu   sync.Mutex
+	rate int64 // milli-calls per second; guarded by mu
+	last int64 // tokens when the level was last set; guarded by mu
 }
 
 const refillEvery = 10 * time.Millisecond
@@ -186,27 +194,38 @@ func (b *bucket) take() bool {
 
 func (b *bucket) setRate(perSecond float64) {
 	r := int64(math.Round(perSecond * 1000))
-	if b.rate.Swap(r) == 0 && r > 0 {
-		b.tokens.Store(r) // the first share: a full second's worth
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	first := b.rate == 0 && r > 0
+	b.rate = r
+	if first {
+		// The first share: a full second's worth.
+		b.count(b.tokens.Swap(r))
 		b.last = r
 	}
 }
 
 // refill adds 10 ms of the share and counts what was spent since.
 func (b *bucket) refill() {
-	r := b.rate.Load()
-	cur := b.tokens.Load()
-	if spent := b.last - cur; spent > 0 {
-		b.spent.Add(spent / 1000)
-	}
-	add := r * int64(refillEvery) / int64(time.Second)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	add := b.rate * int64(refillEvery) / int64(time.Second)
 	for {
-		cur = b.tokens.Load()
-		next := min(cur+add, max(r, 1000))
+		cur := b.tokens.Load()
+		next := min(cur+add, max(b.rate, 1000))
 		if b.tokens.CompareAndSwap(cur, next) {
+			b.count(cur)
 			b.last = next
 			return
 		}
+	}
+}
+
+// count adds the calls taken since the level was last set, cur being the
+// tokens left just before it is set again. b.mu is held.
+func (b *bucket) count(cur int64) {
+	if spent := b.last - cur; spent > 0 {
+		b.spent.Add(spent / 1000)
 	}
 }
 
