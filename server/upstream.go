@@ -144,11 +144,12 @@ func (s *Server) upstreamFailure(ctx context.Context, base string, err error) er
 // machine, this server's key) and must not have run out already.
 func (s *Server) parseGrant(base string, status int, data []byte) (*loaded, *api.GrantBody, error) {
 	if status != http.StatusOK {
-		var e api.ErrorBody
-		if json.Unmarshal(data, &e) == nil && e.Name != "" {
-			return nil, nil, (&codes.Error{Code: codes.Code(e.Code), Msg: e.Message}).WithFix(e.Fix)
+		e := transport.ErrorFromBody(base, status, data)
+		if e.Code == codes.WeirdReply {
+			// Code 8's fix speaks of the site server.
+			e = e.WithFix("Check the upstream URL: it must reach the vendor's whitelist service ('licensor vendor serve') itself, and a proxy on the path must pass the service's answers through unchanged; 'licensor check --upstream URL' shows what answers there.")
 		}
-		return nil, nil, codes.Errorf(codes.Protocol, "%s answered HTTP %d, not a grant", base, status)
+		return nil, nil, e
 	}
 	var g api.GrantBody
 	if err := json.Unmarshal(data, &g); err != nil {

@@ -287,7 +287,7 @@ func TestUpstreamGarbage(t *testing.T) {
 		want   codes.Code
 	}{
 		{"not-json", 200, text("<html><body>It works!</body></html>"), codes.Protocol},
-		{"error-page", 502, text("<html><body>502 Bad Gateway</body></html>"), codes.Protocol},
+		{"error-page", 502, text("<html><body>502 Bad Gateway</body></html>"), codes.WeirdReply},
 		{"empty", 200, text(""), codes.Protocol},
 		{"wrong-shape", 200, text(`{"license": {"holder": "ACME"}}`), codes.Protocol},
 		{"a-list", 200, text(`[{"license": "x"}]`), codes.Protocol},
@@ -297,7 +297,10 @@ func TestUpstreamGarbage(t *testing.T) {
 		}, codes.Protocol},
 		{"no-license", 200, text(`{"code": 0, "name": "ok"}`), codes.LicenseMalformed},
 		{"not-a-license", 200, text(`{"license": "garbage"}`), codes.LicenseMalformed},
-		{"unknown-error-body", 500, text(`{"code": 999, "name": "vendor_bug", "message": "internal error"}`), codes.Code(999)},
+		{"unknown-error-body", 500, text(`{"code": 999, "name": "vendor_bug", "message": "internal error"}`), codes.WeirdReply},
+		{"refusal-claiming-ok", 403, text(`{"code": 0, "name": "ok"}`), codes.WeirdReply},
+		{"code-with-another-status", 500, text(`{"code": 525, "name": "machine_not_whitelisted"}`), codes.WeirdReply},
+		{"genuine-refusal", 403, text(`{"code": 525, "name": "machine_not_whitelisted", "message": "unknown machine"}`), codes.NotWhitelisted},
 		{"signed-by-another-key", 200, grant(same, otherVendor), codes.WrongVendorKey},
 		{"for-another-machine", 200, grant(func(l *license.License) {
 			l.Machines = []fingerprint.Machine{{Code: elsewhere.Code, Components: elsewhere.Hashes()}}
