@@ -208,8 +208,8 @@ func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub str
 			e.Err = err
 			return e.WithFix(fmt.Sprintf("The vendor's service did not answer within %s: check the network path to it (proxy, firewall) and ask the vendor whether it is overloaded. The site server gives it upstream_timeout (10s by default); --timeout sets how long this check waits.", timeout))
 		}
-		if codes.Of(err) == codes.Protocol {
-			// Code 1's fixes speak of the site server and its port.
+		if c := codes.Of(err); c == codes.Protocol || c == codes.WeirdReply {
+			// Code 1's and 8's fixes speak of the site server.
 			return codes.As(err).WithFix(upstreamProtocolFix)
 		}
 		return err
