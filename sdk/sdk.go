@@ -198,6 +198,11 @@ func sortStrings(s []string) []string {
 	return s
 }
 
+// keyFileSeatPrefix begins the ids of key-file hosts' seats, which the
+// server refuses as instance ids (store.KeyFileSeatPrefix; the SDK does
+// not import the store).
+const keyFileSeatPrefix = "keyfile:"
+
 // Client authorizes one instance of one product.
 type Client struct {
 	cfg     Config
@@ -303,6 +308,9 @@ func (cfg *Config) fill() error {
 	if cfg.InstanceID == "" {
 		host, _ := os.Hostname()
 		cfg.InstanceID = host + "/" + cfg.Product
+	}
+	if strings.HasPrefix(cfg.InstanceID, keyFileSeatPrefix) {
+		return bad("InstanceID (LICENSOR_INSTANCE_ID)", "%q: ids beginning with %q name key-file hosts' seats; choose another", cfg.InstanceID, keyFileSeatPrefix)
 	}
 	if len(cfg.InstanceID) > 128 || strings.ContainsAny(cfg.InstanceID, " \"\\\t\r\n") {
 		return bad("InstanceID (LICENSOR_INSTANCE_ID)", "%q: want 1 to 128 printable characters without spaces or quotes", cfg.InstanceID)
