@@ -86,7 +86,8 @@ func TestConfigFromEnv(t *testing.T) {
 		if _, err := New(c); codes.Of(err) != codes.ConfigInvalid || !strings.Contains(err.Error(), drop) {
 			t.Errorf("without %s: %v", drop, err)
 		}
-	} // Ids the server refuses as instance ids are refused here first.
+	}
+	// Ids the server refuses as instance ids are refused here first.
 	for _, id := range []string{"keyfile:0123456789abcdef0123456789abcdef", "a b", strings.Repeat("x", 129)} {
 		c, _ := configFromEnv(append(good, "LICENSOR_INSTANCE_ID="+id))
 		if _, err := New(c); codes.Of(err) != codes.ConfigInvalid || !strings.Contains(err.Error(), "LICENSOR_INSTANCE_ID") {
