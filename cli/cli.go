@@ -135,7 +135,7 @@ func errorObject(err error) *errorJSON {
 		return nil
 	}
 	e := codes.As(err)
-	return &errorJSON{Code: int(e.Code), Name: e.Code.Name(), Message: e.Msg, Fix: e.FixText()}
+	return &errorJSON{Code: int(e.Code), Name: e.Code.Name(), Message: e.Detail(), Fix: e.FixText()}
 }
 
 func (e *Env) writeJSON(v any) error {

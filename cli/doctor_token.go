@@ -171,7 +171,7 @@ func (s jwksSource) load(ctx context.Context, e *Env) ([]jose.JSONWebKey, error)
 	ks, err := doctor.ParseJWKS(data)
 	if err != nil {
 		c := codes.As(err)
-		return nil, &codes.Error{Code: c.Code, Msg: s.where + ": " + c.Msg, Fix: c.Fix, Err: err}
+		return nil, &codes.Error{Code: c.Code, Msg: s.where + ": " + c.Msg, Fix: c.Fix, Err: c.Err}
 	}
 	return ks, nil
 }

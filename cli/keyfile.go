@@ -97,7 +97,8 @@ func (e *Env) verifyKeyFile(path string, vendor ed25519.PublicKey, product strin
 	r := &keyfileResult{verifyResult: verifyResult{File: path}}
 	data, err := readfile.Limited(path, keyfile.MaxFileSize, "key file")
 	if err != nil {
-		r.add("file", codes.Errorf(codes.KeyFileMissing, "%s", codes.As(err).Msg), "")
+		ce := codes.As(err)
+		r.add("file", &codes.Error{Code: codes.KeyFileMissing, Msg: ce.Msg, Err: ce.Err}, "")
 		return r
 	}
 	s, err := keyfile.Parse(data)

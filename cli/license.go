@@ -150,7 +150,7 @@ func (r *verifyResult) add(name string, err error, okMsg string) {
 		return
 	}
 	e := codes.As(err)
-	r.Checks = append(r.Checks, check{Name: name, Status: "fail", Code: int(e.Code), Message: e.Msg, Fix: e.FixText()})
+	r.Checks = append(r.Checks, check{Name: name, Status: "fail", Code: int(e.Code), Message: e.Detail(), Fix: e.FixText()})
 	if r.err == nil {
 		r.err, r.Error = err, errorObject(err)
 	}

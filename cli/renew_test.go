@@ -149,8 +149,8 @@ func TestKeyFileWriteError(t *testing.T) {
 			if e.Code != codes.FileUnwritable {
 				t.Errorf("code = %s, want %s", e.Code, codes.FileUnwritable)
 			}
-			if want := "cannot write the key file " + path + ": " + tt.say + ": " + tt.err.Error(); e.Msg != want {
-				t.Errorf("message = %q, want %q", e.Msg, want)
+			if want := "cannot write the key file " + path + ": " + tt.say + ": " + tt.err.Error(); e.Detail() != want {
+				t.Errorf("message = %q, want %q", e.Detail(), want)
 			}
 			if !errors.Is(e, tt.err) {
 				t.Errorf("%v does not wrap %v", e, tt.err)

@@ -3,23 +3,19 @@ package codes
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// Error is a failure with its code. Msg is safe to show to a user or put on
-// the wire; Err is the internal cause, for logs only. Fix, when set,
-// replaces the table's generic fix with one specific to this failure.
+// Error is a failure with its code. Msg is the public message, the one a
+// server puts on the wire; Err is the internal cause, which never goes
+// there but stays reachable with errors.Is and errors.As, and which Error
+// and Detail print after Msg for logs and for the local user. Fix, when
+// set, replaces the table's generic fix with one specific to this failure.
 type Error struct {
 	Code Code
 	Msg  string
 	Fix  string
 	Err  error
-}
-
-// Errorf returns an *Error with a formatted message. A %w verb in format
-// wraps its operand as the internal cause.
-func Errorf(c Code, format string, args ...any) *Error {
-	wrapped := fmt.Errorf(format, args...)
-	return &Error{Code: c, Msg: wrapped.Error(), Err: errors.Unwrap(wrapped)}
 }
 
 // WithFix returns e with a specific fix.
@@ -28,9 +24,63 @@ func (e *Error) WithFix(fix string) *Error {
 	return e
 }
 
-// Error returns "code=509 fingerprint: msg".
+// Error returns "code=701 store_unavailable: msg: cause", for logs and
+// for the local user.
 func (e *Error) Error() string {
-	return fmt.Sprintf("code=%d %s: %s", int(e.Code), e.Code.Name(), e.Msg)
+	return fmt.Sprintf("code=%d %s: %s", int(e.Code), e.Code.Name(), e.Detail())
+}
+
+// Detail returns the message followed by the internal cause, "msg:
+// cause", for whoever may read the cause: a log line, the command line,
+// a product's own log. A cause the message already says is not repeated.
+// It never goes on the wire: a server sends Msg.
+func (e *Error) Detail() string {
+	var more []string
+	for _, s := range causeParts(e.Err) {
+		if !strings.Contains(e.Msg, s) {
+			more = append(more, s)
+		}
+	}
+	switch {
+	case len(more) == 0:
+		return e.Msg
+	case e.Msg == "":
+		return strings.Join(more, "; ")
+	}
+	return e.Msg + ": " + strings.Join(more, "; ")
+}
+
+// causeParts returns the text of each error err joins (errors.Join), or
+// of err alone.
+func causeParts(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if _, mine := err.(causes); !mine {
+			var out []string
+			for _, e := range j.Unwrap() {
+				out = append(out, causeParts(e)...)
+			}
+			return out
+		}
+	}
+	if s := causeText(err); s != "" {
+		return []string{s}
+	}
+	return nil
+}
+
+// causeText is err's text as a cause: a coded error's detail without its
+// "code=… name: " prefix.
+func causeText(err error) string {
+	switch e := err.(type) {
+	case nil:
+		return ""
+	case *Error:
+		if e == nil {
+			return ""
+		}
+		return e.Detail()
+	}
+	return err.Error()
 }
 
 // Unwrap returns the internal cause.

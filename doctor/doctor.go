@@ -47,7 +47,7 @@ func skip(name, why string) Result { return Result{Name: name, Status: Skip, Fou
 // fail makes a failed Result from a coded error.
 func fail(name string, err error) Result {
 	e := codes.As(err)
-	return Result{Name: name, Status: Fail, Code: int(e.Code), Found: e.Msg, Fix: e.FixText()}
+	return Result{Name: name, Status: Fail, Code: int(e.Code), Found: e.Detail(), Fix: e.FixText()}
 }
 
 // warn makes a warning with a code.

@@ -343,7 +343,7 @@ func Classify(server string, err error) *codes.Error {
 // "https://a:8443: cannot connect: …" becomes "cannot connect: …", so
 // that "https://a:8443: " + Reason(…) names the server once.
 func Reason(server string, err error) string {
-	msg := codes.As(err).Msg
+	msg := codes.As(err).Detail()
 	if rest, ok := strings.CutPrefix(msg, strings.TrimRight(server, "/")+": "); ok {
 		return rest
 	}

@@ -507,8 +507,8 @@ func TestClassify(t *testing.T) {
 			if e == nil || e.Code != tt.want {
 				t.Fatalf("Classify(%v) = %v, want code %v", tt.err, e, tt.want)
 			}
-			if !strings.Contains(e.Msg, tt.wantMsg) {
-				t.Errorf("message %q does not say %q", e.Msg, tt.wantMsg)
+			if !strings.Contains(e.Detail(), tt.wantMsg) {
+				t.Errorf("message %q does not say %q", e.Detail(), tt.wantMsg)
 			}
 			if tt.want != codes.CAFile && !strings.Contains(e.Msg, server) {
 				t.Errorf("message %q does not name the server", e.Msg)
@@ -536,7 +536,7 @@ func TestReason(t *testing.T) {
 	}{
 		{"connect", server, refused, "cannot connect: connection refused: dial tcp: connect: connection refused"},
 		{"trailing-slash", server + "/", refused, "cannot connect: connection refused: dial tcp: connect: connection refused"},
-		{"another-server", "https://b.example:8443", refused, refused.Msg},
+		{"another-server", "https://b.example:8443", refused, refused.Detail()},
 		{"verdict", server, codes.Errorf(codes.InstanceLimit, "ocr: 1 of 1 held"), "ocr: 1 of 1 held"},
 		{"names-the-server-later", server, codes.Errorf(codes.Protocol, "%s answered in plain HTTP", server), server + " answered in plain HTTP"},
 		{"uncoded", server, errors.New("boom"), "boom"},

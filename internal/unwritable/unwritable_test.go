@@ -54,8 +54,8 @@ func TestError(t *testing.T) {
 			if e.Code != codes.FileUnwritable {
 				t.Errorf("code = %s, want %s", e.Code, codes.FileUnwritable)
 			}
-			if !strings.Contains(e.Msg, tt.msg) || !strings.HasSuffix(e.Msg, ": "+tt.err.Error()) {
-				t.Errorf("message = %q, want it to hold %q and end with the cause", e.Msg, tt.msg)
+			if !strings.Contains(e.Detail(), tt.msg) || !strings.HasSuffix(e.Detail(), ": "+tt.err.Error()) {
+				t.Errorf("message = %q, want it to hold %q and end with the cause", e.Detail(), tt.msg)
 			}
 			if !errors.Is(e, tt.err) {
 				t.Errorf("%v does not wrap %v", e, tt.err)
@@ -87,8 +87,8 @@ func TestErrorNotDirectory(t *testing.T) {
 			t.Fatal("writing through a regular file succeeded")
 		}
 		e := File{Path: path, Noun: "license"}.Error(err)
-		if want := "cannot write the license " + path + ": " + blocker + " is not a directory: "; !strings.HasPrefix(e.Msg, want) {
-			t.Errorf("message = %q, want it to start with %q", e.Msg, want)
+		if want := "cannot write the license " + path + ": " + blocker + " is not a directory: "; !strings.HasPrefix(e.Detail(), want) {
+			t.Errorf("message = %q, want it to start with %q", e.Detail(), want)
 		}
 		if !strings.Contains(e.Fix, "goes through "+blocker+", which is not a directory") {
 			t.Errorf("fix = %q", e.Fix)
@@ -104,8 +104,8 @@ func TestErrorNotDirectory(t *testing.T) {
 			t.Fatal("writing over a directory succeeded")
 		}
 		e := File{Path: path, Noun: "license"}.Error(err)
-		if want := "cannot write the license " + path + ": it is a directory: "; !strings.HasPrefix(e.Msg, want) {
-			t.Errorf("message = %q, want it to start with %q", e.Msg, want)
+		if want := "cannot write the license " + path + ": it is a directory: "; !strings.HasPrefix(e.Detail(), want) {
+			t.Errorf("message = %q, want it to start with %q", e.Detail(), want)
 		}
 		if !strings.HasPrefix(e.Fix, "Move the directory "+path+" away") {
 			t.Errorf("fix = %q", e.Fix)
@@ -117,8 +117,8 @@ func TestErrorNotDirectory(t *testing.T) {
 			t.Fatal("creating a directory over a regular file succeeded")
 		}
 		e := File{Path: blocker, Noun: "key directory", Dir: true}.Error(err)
-		if want := "cannot create the key directory " + blocker + ": " + blocker + " is not a directory: "; !strings.HasPrefix(e.Msg, want) {
-			t.Errorf("message = %q, want it to start with %q", e.Msg, want)
+		if want := "cannot create the key directory " + blocker + ": " + blocker + " is not a directory: "; !strings.HasPrefix(e.Detail(), want) {
+			t.Errorf("message = %q, want it to start with %q", e.Detail(), want)
 		}
 	})
 }
