@@ -118,7 +118,7 @@ type Info struct {
 
 var table = []Info{
 	{OK, "ok", "Authorized.", "Nothing to fix.", http.StatusOK, false},
-	{Unknown, "unknown", "An unexpected failure; the message carries the cause.", "Read the message and the server log; run 'licensor doctor'. If the cause is unclear, report it with the log line.", http.StatusInternalServerError, false},
+	{Unknown, "unknown", "An unexpected failure; the message says what failed, and the log line (or the local error) its cause.", "Read the message and the server log; run 'licensor doctor'. If the cause is unclear, report it with the log line.", http.StatusInternalServerError, false},
 
 	{Protocol, "protocol", "The server does not speak HTTPS: it answered in plain HTTP, or the port belongs to another service.", "Check the URL's scheme and port: the site server listens with HTTPS on 8443 by default.", 0, false},
 	{Resolve, "resolve", "The server's host name does not resolve.", "Check the host name in the server URL and this host's DNS or /etc/hosts; an IP address avoids DNS altogether.", 0, false},
