@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +68,7 @@ type Transport struct {
 	readTimeout    time.Duration
 	cert           *tls.Certificate
 	leaf           *x509.Certificate // cert's leaf; nil without a certificate
+	roots          *x509.CertPool    // the CA file's; nil: the system's
 	rt             *http.Transport
 
 	mu   sync.Mutex
@@ -115,6 +117,7 @@ func New(cfg Config) (*Transport, error) {
 		connectTimeout: orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
 		readTimeout:    orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		cert:           cfg.Certificate,
+		roots:          cfg.RootCAs,
 	}
 	if c := cfg.Certificate; c != nil {
 		if len(c.Certificate) == 0 {
@@ -296,7 +299,7 @@ func (t *Transport) classify(caller, ctx context.Context, err error, fresh bool)
 		return codes.Errorf(codes.Timeout, "%s: no answer within %s to the request: %w", t.url, t.readTimeout, err).
 			WithFix(fmt.Sprintf("The server accepted the connection but did not answer within the read timeout (%s): check its load and its log; raise the read timeout only if the path is known to be slow.", t.readTimeout))
 	}
-	c := classifier{server: t.url, connectTimeout: t.connectTimeout, readTimeout: t.readTimeout}
+	c := classifier{server: t.url, connectTimeout: t.connectTimeout, readTimeout: t.readTimeout, roots: t.roots}
 	if fresh {
 		t.mu.Lock()
 		h := t.last
@@ -319,7 +322,8 @@ func (t *Transport) classify(caller, ctx context.Context, err error, fresh bool)
 //   - 58 client_cert: the server requires a client certificate and got
 //     none, or says ours has expired;
 //   - 60 server_cert: the server's certificate is not trusted (unknown or
-//     missing CA, self-signed, expired, another host name);
+//     missing CA, self-signed, expired, another host name, an issuer not
+//     allowed to sign certificates, a SHA-1 signature: see ChainFaults);
 //   - -1 unknown: anything else, with the error's text.
 //
 // Errors that already carry a code are returned as they are; nil is nil.
@@ -369,6 +373,7 @@ type classifier struct {
 	hs             *handshakeFacts   // the facts of the failed connection's handshake
 	leaf           *x509.Certificate // our client certificate
 	now            time.Time
+	roots          *x509.CertPool // the CA file the server's chain was checked against
 }
 
 func (c classifier) classify(err error) *codes.Error {
@@ -563,6 +568,9 @@ func (c classifier) serverCert(err error) *codes.Error {
 		return codes.Errorf(codes.ServerCert, "%s: the server certificate %q is not valid: %w", c.server, cn, err).
 			WithFix("Reissue the server certificate with " + reissueServer + ".")
 	}
+	if e := c.chainFault(err); e != nil {
+		return e
+	}
 	if ua, ok := errors.AsType[x509.UnknownAuthorityError](err); ok && ua.Cert != nil {
 		cert := ua.Cert
 		if bytes.Equal(cert.RawIssuer, cert.RawSubject) {
@@ -580,6 +588,45 @@ func (c classifier) serverCert(err error) *codes.Error {
 		return codes.Errorf(codes.ServerCert, "%s: the server certificate does not verify: %w", c.server, err)
 	}
 	return nil
+}
+
+// reissueServerFix is the sentence that says how to replace the server
+// certificate with one from the site CA.
+const reissueServerFix = "Issue a new server certificate from the site CA with " + reissueServer + " and restart the server with it."
+
+// chainFault classifies a refusal of the server's chain that Go's
+// verifier calls an unknown authority, or an insecure algorithm, when the
+// chain itself says the real cause (see ChainFaults); it returns nil
+// when it does not.
+func (c classifier) chainFault(err error) *codes.Error {
+	var chain []*x509.Certificate
+	ua, isUA := errors.AsType[x509.UnknownAuthorityError](err)
+	_, isInsecure := errors.AsType[x509.InsecureAlgorithmError](err)
+	if !isUA && !isInsecure {
+		return nil
+	}
+	if cv, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		chain = cv.UnverifiedCertificates
+	} else if ua.Cert != nil {
+		chain = []*x509.Certificate{ua.Cert}
+	}
+	faults := ChainFaults(chain, c.roots)
+	if len(faults) == 0 {
+		return nil
+	}
+	var reasons, fixes []string
+	for _, f := range faults {
+		what := fmt.Sprintf("the server certificate %q", certName(f.Cert))
+		if f.Index > 0 {
+			what = fmt.Sprintf("certificate %d of the server's chain, %q,", f.Index+1, certName(f.Cert))
+		}
+		reasons = append(reasons, what+" "+f.Reason())
+		if fix := f.Fix(reissueServerFix); !slices.Contains(fixes, fix) {
+			fixes = append(fixes, fix)
+		}
+	}
+	return codes.Errorf(codes.ServerCert, "%s: %s: %w", c.server, strings.Join(reasons, "; and "), err).
+		WithFix(strings.Join(fixes, " "))
 }
 
 // certNames returns the host names and addresses a certificate covers.

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -47,7 +48,7 @@ type testPKI struct {
 	pool  *x509.CertPool
 }
 
-func newTestPKI(t *testing.T, now time.Time) *testPKI {
+func newTestPKI(t testing.TB, now time.Time) *testPKI {
 	t.Helper()
 	p := &testPKI{dir: filepath.Join(t.TempDir(), "site")}
 	var err error
@@ -122,7 +123,7 @@ func (p *testPKI) siteServerConfig(t *testing.T, now time.Time) *tls.Config {
 
 // sign makes a certificate from tmpl signed by parent (self-signed when
 // parent is nil) and returns it with its key.
-func sign(t *testing.T, tmpl, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
+func sign(t testing.TB, tmpl, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -144,6 +145,29 @@ func sign(t *testing.T, tmpl, parent *x509.Certificate, parentKey crypto.Signer)
 		parent, parentKey = tmpl, key
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// rsaRoot is a self-signed RSA CA valid around now.
+func rsaRoot(t *testing.T, name string, now time.Time) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +288,48 @@ func TestTransport(t *testing.T) {
 	}, inter, interKey)
 	leafOnly := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: leafKey, Leaf: leaf}
 
+	// A server certificate signed by a certificate that is not a CA
+	// (basicConstraints CA:FALSE), served with it: a name that matches,
+	// a key that signed, and still refused.
+	notCA, notCAKey := sign(t, &x509.Certificate{
+		Subject:   pkix.Name{CommonName: "licensor server used as a CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+	}, siteA.ca, siteA.caKey)
+	underNotCA, underNotCAKey := sign(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "licensor site server"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+	}, notCA, notCAKey)
+	notCAChain := tls.Certificate{Certificate: [][]byte{underNotCA.Raw, notCA.Raw}, PrivateKey: underNotCAKey, Leaf: underNotCA}
+
+	// Server certificates signed with SHA-1 by the site CA (ECDSA) and by
+	// an RSA CA.
+	sha1Leaf := func(alg x509.SignatureAlgorithm, ca *x509.Certificate, caKey crypto.Signer) tls.Certificate {
+		cert, key := sign(t, &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "licensor site server"},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			SignatureAlgorithm: alg,
+		}, ca, caKey)
+		if cert.SignatureAlgorithm != alg {
+			t.Fatalf("signed with %s, want %s", cert.SignatureAlgorithm, alg)
+		}
+		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	}
+	rsaCA, rsaKey := rsaRoot(t, "licensor RSA CA", now)
+	rsaPool := x509.NewCertPool()
+	rsaPool.AddCert(rsaCA)
+
+	// The site's CA made again: the same name, another key.
+	remade, remadeKey := sign(t, &x509.Certificate{Subject: siteA.ca.Subject, IsCA: true,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}, nil, nil)
+	fromRemade, fromRemadeKey := sign(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "licensor site server"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+	}, remade, remadeKey)
+	fromRemadeOnly := tls.Certificate{Certificate: [][]byte{fromRemade.Raw}, PrivateKey: fromRemadeKey, Leaf: fromRemade}
+
 	// The site server limited to TLS 1.2, where the server refuses a
 	// client certificate during the handshake rather than after it.
 	tls12 := siteA.siteServerConfig(t, now)
@@ -290,6 +356,8 @@ func TestTransport(t *testing.T) {
 		want       codes.Code
 		wantStatus int      // when want is OK
 		wantMsg    []string // in the error's message
+		wantFix    []string // in its fix
+		never      []string // in neither
 	}{
 		{name: "success", url: server.URL, cert: good, want: codes.OK, wantStatus: http.StatusOK},
 		{name: "http-error-status-is-an-answer", url: server.URL, cert: good, path: "/forbidden", want: codes.OK, wantStatus: http.StatusForbidden},
@@ -312,9 +380,25 @@ func TestTransport(t *testing.T) {
 		{name: "server-wrong-host", url: serveTLS(t, siteA.serverConfig(siteA.serverCert(t, now.Add(-time.Hour), now.Add(day), "other.example")), echo).URL,
 			cert: good, want: codes.ServerCert, wantMsg: []string{"covers other.example, not 127.0.0.1"}},
 		{name: "server-missing-intermediate", url: serveTLS(t, siteA.serverConfig(leafOnly), echo).URL, cert: good, want: codes.ServerCert,
-			wantMsg: []string{`issued by "licensor intermediate CA"`, "missing intermediate"}},
+			wantMsg: []string{`issued by "licensor intermediate CA"`, "missing intermediate"},
+			wantFix: []string{"send it after its own certificate"}},
 		{name: "server-unknown-ca", url: serveTLS(t, siteB.siteServerConfig(t, now), echo).URL, cert: fromB, want: codes.ServerCert,
 			wantMsg: []string{fmt.Sprintf("issued by %q, which the CA file does not contain", siteB.ca.Subject.CommonName)}},
+		{name: "server-ca-made-again", url: serveTLS(t, siteA.serverConfig(fromRemadeOnly), echo).URL, cert: good, want: codes.ServerCert,
+			wantMsg: []string{fmt.Sprintf("issued by %q, which the CA file does not contain", siteA.ca.Subject.CommonName)},
+			never:   []string{"not allowed to sign", "insecure"}},
+		{name: "server-issuer-not-a-ca", url: serveTLS(t, siteA.serverConfig(notCAChain), echo).URL, cert: good, want: codes.ServerCert,
+			wantMsg: []string{`"licensor site server" is issued by "licensor server used as a CA", which is not allowed to sign certificates`, "CA:FALSE"},
+			wantFix: []string{"reissue the intermediate \"licensor server used as a CA\" as a CA (basicConstraints CA:TRUE, key usage keyCertSign)", "licensor pki server"},
+			never:   []string{"missing intermediate", "send it after", "does not contain", "another CA"}},
+		{name: "server-sha1-ecdsa", url: serveTLS(t, siteA.serverConfig(sha1Leaf(x509.ECDSAWithSHA1, siteA.ca, siteA.caKey)), echo).URL, cert: good, want: codes.ServerCert,
+			wantMsg: []string{`"licensor site server" is signed with SHA-1 (ECDSA-SHA1), an insecure signature algorithm`},
+			wantFix: []string{"SHA-256", "Ed25519", "licensor pki server"},
+			never:   []string{"missing intermediate", "send it after", "does not contain", "another CA"}},
+		{name: "server-sha1-rsa", url: serveTLS(t, siteA.serverConfig(sha1Leaf(x509.SHA1WithRSA, rsaCA, rsaKey)), echo).URL, roots: rsaPool, cert: good, want: codes.ServerCert,
+			wantMsg: []string{`"licensor site server" is signed with SHA-1 (SHA1-RSA), an insecure signature algorithm`},
+			wantFix: []string{"SHA-256", "Ed25519", "licensor pki server"},
+			never:   []string{"missing intermediate", "send it after", "does not contain", "another CA"}},
 		{name: "no-client-cert", url: server.URL, want: codes.ClientCert,
 			wantMsg: []string{"requires a client certificate and none is configured"}},
 		{name: "client-cert-from-other-ca", url: server.URL, cert: fromB, want: codes.TLSHandshake,
@@ -363,6 +447,16 @@ func TestTransport(t *testing.T) {
 			for _, s := range tt.wantMsg {
 				if !strings.Contains(e.Msg, s) {
 					t.Errorf("message %q does not say %q", e.Msg, s)
+				}
+			}
+			for _, s := range tt.wantFix {
+				if !strings.Contains(e.FixText(), s) {
+					t.Errorf("fix %q does not say %q", e.FixText(), s)
+				}
+			}
+			for _, s := range tt.never {
+				if strings.Contains(e.Msg, s) || strings.Contains(e.FixText(), s) {
+					t.Errorf("%q or its fix %q says %q", e.Msg, e.FixText(), s)
 				}
 			}
 			if e.Err == nil {
