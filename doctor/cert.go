@@ -14,6 +14,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/pki"
 )
 
@@ -270,7 +271,15 @@ func (x *chainExplainer) verify() Result {
 	}
 	said := "Go's verifier says: " + err.Error()
 	var ua x509.UnknownAuthorityError
+	var ia x509.InsecureAlgorithmError
 	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &ia) {
+		// Go says "unknown authority" also for an issuer it found but may
+		// not take: look beneath it before blaming a missing one.
+		if faults := transport.ChainFaults(x.chain, x.o.Roots); len(faults) > 0 {
+			return x.chainFaults(faults, said)
+		}
+	}
 	switch {
 	case errors.As(err, &ua):
 		return x.unknownAuthority(said)
@@ -293,6 +302,26 @@ func (x *chainExplainer) verify() Result {
 		}
 	}
 	return x.fail(name, "does not verify: "+err.Error(), x.reissue())
+}
+
+// chainFaults explains a chain whose names lead to the CA file but which
+// Go's verifier refuses all the same, for faults.
+func (x *chainExplainer) chainFaults(faults []transport.ChainFault, said string) Result {
+	var found, fixes []string
+	for _, f := range faults {
+		var s string
+		switch f.Kind {
+		case transport.IssuerNotCA:
+			s = fmt.Sprintf("issuer not a CA: %s is issued by %s, which is not allowed to sign certificates: %s", x.label(f.Index), x.label(f.IssuerIndex), f.Why)
+		default:
+			s = "insecure signature: " + x.label(f.Index) + " " + f.Reason()
+		}
+		found = append(found, s)
+		if fix := f.Fix(x.reissue()); !slices.Contains(fixes, fix) {
+			fixes = append(fixes, fix)
+		}
+	}
+	return x.fail("chain", strings.Join(found, "; "), strings.Join(fixes, " "), said)
 }
 
 // unknownAuthority explains a chain that leads to no root of the CA file:

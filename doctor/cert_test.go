@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
@@ -129,6 +130,19 @@ type chainFixtures struct {
 	root, inter                         chainCA
 	interLeaf                           *x509.Certificate
 	rootPool                            *x509.CertPool
+
+	// Chains whose names lead to the CA file but that TLS refuses: Go's
+	// verifier calls each an unknown authority.
+	notCA, noCertSign, sha1Inter    chainCA           // intermediates: CA:FALSE, no keyCertSign, SHA-1 signed
+	underNotCA, underNoCertSign     *x509.Certificate // leaves under them
+	underSHA1Inter                  *x509.Certificate
+	sha1Leaf                        *x509.Certificate // ECDSA-SHA1 by the site CA
+	rsaRoot                         chainCA
+	rsaSHA1Leaf                     *x509.Certificate // SHA1-RSA by rsaRoot
+	rsaPool                         *x509.CertPool
+	sha1Client                      *x509.Certificate // a client certificate, ECDSA-SHA1 by the site CA
+	remadeLeaf                      *x509.Certificate // by a CA of the site CA's name and another key
+	strangerNotCA, underStrangerNot *x509.Certificate // CA:FALSE under a root the CA files do not hold
 }
 
 func newChainFixtures(t *testing.T) *chainFixtures {
@@ -148,7 +162,66 @@ func newChainFixtures(t *testing.T) *chainFixtures {
 	f.interLeaf = signChainCert(t, &f.inter, serverTemplate("licensor.corp", chainNow.Add(-day), chainNow.Add(400*day))).cert
 	f.rootPool = x509.NewCertPool()
 	f.rootPool.AddCert(f.root.cert)
+
+	f.notCA = signChainCert(t, &f.root, serverTemplate("Corp Server Used As CA", chainNow.Add(-day), chainNow.Add(400*day)))
+	f.underNotCA = signChainCert(t, &f.notCA, serverTemplate("licensor.corp", chainNow.Add(-day), chainNow.Add(400*day))).cert
+	noSign := caTemplate("Corp Signing-less CA", 0)
+	noSign.KeyUsage = x509.KeyUsageDigitalSignature
+	f.noCertSign = signChainCert(t, &f.root, noSign)
+	f.underNoCertSign = signChainCert(t, &f.noCertSign, serverTemplate("licensor.corp", chainNow.Add(-day), chainNow.Add(400*day))).cert
+	sha1CA := caTemplate("Corp SHA-1 CA", 0)
+	sha1CA.SignatureAlgorithm = x509.ECDSAWithSHA1
+	f.sha1Inter = signChainCert(t, &f.root, sha1CA)
+	f.underSHA1Inter = signChainCert(t, &f.sha1Inter, serverTemplate("licensor.corp", chainNow.Add(-day), chainNow.Add(400*day))).cert
+	sha1 := serverTemplate("old-style server", chainNow.Add(-day), chainNow.Add(400*day))
+	sha1.SignatureAlgorithm = x509.ECDSAWithSHA1
+	f.sha1Leaf = signChainCert(t, ca, sha1).cert
+	f.sha1Client = signChainCert(t, ca, &x509.Certificate{
+		Subject: pkix.Name{CommonName: "old-style client"}, NotBefore: chainNow.Add(-day), NotAfter: chainNow.Add(400 * day),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs: []*url.URL{pki.RoleInstance.URI()}, BasicConstraintsValid: true, SignatureAlgorithm: x509.ECDSAWithSHA1,
+	}).cert
+	f.rsaRoot = rsaChainRoot(t, "Corp RSA Root")
+	rsaSHA1 := serverTemplate("rsa server", chainNow.Add(-day), chainNow.Add(400*day))
+	rsaSHA1.SignatureAlgorithm = x509.SHA1WithRSA
+	f.rsaSHA1Leaf = signChainCert(t, &f.rsaRoot, rsaSHA1).cert
+	f.rsaPool = x509.NewCertPool()
+	f.rsaPool.AddCert(f.rsaRoot.cert)
+	for _, c := range []*x509.Certificate{f.sha1Inter.cert, f.sha1Leaf, f.rsaSHA1Leaf} {
+		if c.SignatureAlgorithm != x509.ECDSAWithSHA1 && c.SignatureAlgorithm != x509.SHA1WithRSA {
+			t.Fatalf("%q is signed with %s, not SHA-1", c.Subject.CommonName, c.SignatureAlgorithm)
+		}
+	}
+	remadeCA := caTemplate(f.site.ca.cert.Subject.CommonName, 0)
+	remadeCA.Subject = f.site.ca.cert.Subject
+	remade := signChainCert(t, nil, remadeCA)
+	f.remadeLeaf = signChainCert(t, &remade, serverTemplate("licensor site server", chainNow.Add(-day), chainNow.Add(400*day))).cert
+	stranger := signChainCert(t, nil, caTemplate("Stranger Root CA", 1))
+	strangerNotCA := signChainCert(t, &stranger, serverTemplate("Stranger Server Used As CA", chainNow.Add(-day), chainNow.Add(400*day)))
+	f.strangerNotCA = strangerNotCA.cert
+	f.underStrangerNot = signChainCert(t, &strangerNotCA, serverTemplate("licensor.corp", chainNow.Add(-day), chainNow.Add(400*day))).cert
 	return f
+}
+
+// rsaChainRoot is a self-signed RSA root CA, which can sign with SHA-1
+// as old CAs did.
+func rsaChainRoot(t *testing.T, name string) chainCA {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := caTemplate(name, 1)
+	tmpl.SerialNumber = big.NewInt(7)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chainCA{cert, key}
 }
 
 // chainWant is what a case expects of one check.
@@ -156,6 +229,8 @@ type chainWant struct {
 	status Status
 	code   codes.Code // checked when not OK
 	say    []string   // substrings of Found
+	fix    []string   // substrings of Fix
+	never  []string   // in neither Found nor Fix
 }
 
 var kebab = regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
@@ -205,7 +280,53 @@ func TestExplainChain(t *testing.T) {
 			}},
 		{name: "missing-intermediate", chain: certs(f.interLeaf), roots: f.rootPool, host: "127.0.0.1",
 			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
-				say: []string{"missing intermediate", `is issued by "Corp Issuing CA 2", which neither the chain nor the CA file holds`}}}},
+				say: []string{"missing intermediate", `is issued by "Corp Issuing CA 2", which neither the chain nor the CA file holds`},
+				fix: []string{"Send the intermediate"}, never: []string{"not allowed to sign", "insecure"}}}},
+		{name: "intermediate-not-a-ca", chain: certs(f.underNotCA, f.notCA.cert), roots: f.rootPool, host: "localhost",
+			want: map[string]chainWant{
+				"order": {status: Pass}, "self-signed": {status: Pass}, "key-usage": {status: Pass},
+				"chain": {status: Fail, code: codes.ServerCert,
+					say:   []string{"issuer not a CA", `certificate 1 "licensor.corp" is issued by certificate 2 "Corp Server Used As CA", which is not allowed to sign certificates`, "CA:FALSE"},
+					fix:   []string{`reissue the intermediate "Corp Server Used As CA" as a CA (basicConstraints CA:TRUE, key usage keyCertSign)`, "send the intermediate that really issued", "licensor pki server"},
+					never: []string{"another key", "missing intermediate", "Send the intermediate with the leaf", "unknown CA"}},
+			}},
+		{name: "intermediate-without-keycertsign", chain: certs(f.underNoCertSign, f.noCertSign.cert), roots: f.rootPool, host: "localhost",
+			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
+				say:   []string{"issuer not a CA", `"Corp Signing-less CA", which is not allowed to sign certificates: its key usage lacks keyCertSign`},
+				fix:   []string{"keyCertSign"},
+				never: []string{"another key", "missing intermediate", "unknown CA"}}}},
+		{name: "sha1-leaf-ecdsa", chain: certs(f.sha1Leaf), roots: f.site.pool, host: "127.0.0.1",
+			want: map[string]chainWant{
+				"order": {status: Pass}, "self-signed": {status: Pass}, "key-usage": {status: Pass}, "host": {status: Pass},
+				"chain": {status: Fail, code: codes.ServerCert,
+					say:   []string{"insecure signature: ", `certificate 1 "old-style server" is signed with SHA-1 (ECDSA-SHA1), an insecure signature algorithm`},
+					fix:   []string{"SHA-256", "Ed25519", "licensor pki server"},
+					never: []string{"another key", "missing intermediate", "Send the intermediate", "unknown CA"}},
+			}},
+		{name: "sha1-leaf-rsa", chain: certs(f.rsaSHA1Leaf), roots: f.rsaPool, host: "127.0.0.1",
+			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
+				say:   []string{"insecure signature: ", "SHA-1 (SHA1-RSA), an insecure signature algorithm"},
+				fix:   []string{"SHA-256", "Ed25519"},
+				never: []string{"another key", "missing intermediate", "unknown CA"}}}},
+		{name: "sha1-intermediate", chain: certs(f.underSHA1Inter, f.sha1Inter.cert), roots: f.rootPool, host: "localhost",
+			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
+				say:   []string{`certificate 2 "Corp SHA-1 CA" is signed with SHA-1 (ECDSA-SHA1), an insecure signature algorithm`},
+				fix:   []string{`Reissue the intermediate "Corp SHA-1 CA" signed with SHA-256`},
+				never: []string{"another key", "missing intermediate", "unknown CA", `certificate 1 "licensor.corp" is signed`}}}},
+		{name: "sha1-client", chain: certs(f.sha1Client), roots: f.site.pool, cli: true,
+			want: map[string]chainWant{
+				"role": {status: Pass},
+				"chain": {status: Fail, code: codes.ClientCert,
+					say:   []string{`certificate 1 "old-style client" is signed with SHA-1 (ECDSA-SHA1)`},
+					fix:   []string{"SHA-256", "licensor pki client"},
+					never: []string{"another key", "unknown CA"}},
+			}},
+		{name: "ca-made-again", chain: certs(f.remadeLeaf), roots: f.site.pool, host: "127.0.0.1",
+			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
+				say: []string{"unknown CA", "with another key"}, never: []string{"not allowed to sign", "insecure"}}}},
+		{name: "not-a-ca-under-unknown-root", chain: certs(f.underStrangerNot, f.strangerNotCA), roots: f.rootPool, host: "localhost",
+			want: map[string]chainWant{"chain": {status: Fail, code: codes.ServerCert,
+				say: []string{`"Stranger Root CA"`}, never: []string{"not allowed to sign"}}}},
 		{name: "intermediate-given", chain: certs(f.interLeaf, f.inter.cert), roots: f.rootPool, host: "localhost", valid: true,
 			want: map[string]chainWant{
 				"order": {status: Pass}, "dates": {status: Pass}, "self-signed": {status: Pass},
@@ -289,6 +410,16 @@ func TestExplainChain(t *testing.T) {
 				for _, s := range w.say {
 					if !strings.Contains(r.Found, s) {
 						t.Errorf("%s: found %q lacks %q", r.Name, r.Found, s)
+					}
+				}
+				for _, s := range w.fix {
+					if !strings.Contains(r.Fix, s) {
+						t.Errorf("%s: fix %q lacks %q", r.Name, r.Fix, s)
+					}
+				}
+				for _, s := range w.never {
+					if strings.Contains(r.Found, s) || strings.Contains(r.Fix, s) {
+						t.Errorf("%s: %q (fix %q) says %q", r.Name, r.Found, r.Fix, s)
 					}
 				}
 			}
