@@ -92,3 +92,36 @@ func replace(args []string, from, to string) []string {
 	}
 	return out
 }
+
+// TestCheckChainFaults: check names an issuer that is not a CA, and a
+// SHA-1 signature, with their fixes, not a missing intermediate or a CA
+// made again.
+func TestCheckChainFaults(t *testing.T) {
+	site := sitetest.New(t)
+	bad := newFaultyChains(t, filepath.Dir(site.CA()))
+	h := newHarness(t)
+	h.env.Clock = site.Clock
+	cert, key := site.Client("app1")
+	for _, tt := range []struct {
+		name string
+		url  string
+		say  []string
+	}{
+		{"issuer-not-a-ca", bad.notCA.url, []string{
+			`the server certificate "licensor site server" is issued by "licensor server used as a CA", which is not allowed to sign certificates: it is not a CA (basicConstraints CA:FALSE)`,
+			`fix: Its issuer is not a CA: reissue the intermediate "licensor server used as a CA" as a CA (basicConstraints CA:TRUE, key usage keyCertSign)`,
+			"licensor pki server"}},
+		{"sha1-signature", bad.sha1.url, []string{
+			`the server certificate "licensor site server" is signed with SHA-1 (ECDSA-SHA1), an insecure signature algorithm`,
+			"fix: Reissue the certificate signed with SHA-256 (ECDSA or RSA) or Ed25519", "licensor pki server"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status := h.run("check", "--server", tt.url, "--ca", site.CA(), "--cert", cert, "--key", key,
+				"--vendor-pub", site.VendorPubFile(), "--product", "ocr", "--timeout", "2s")
+			if status != ExitFailure {
+				t.Fatalf("exit %d, want %d\n%s%s", status, ExitFailure, h.stdout, h.stderr)
+			}
+			checkSays(t, h.stderr.String(), append([]string{tag(codes.ServerCert)}, tt.say...), wrongChainCauses)
+		})
+	}
+}

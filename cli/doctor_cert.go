@@ -27,7 +27,10 @@ each one, then checks:
   order        each certificate is issued by the next
   dates        every certificate is valid now (warns within 30 days of expiry)
   self-signed  the leaf was issued by a CA, not by itself
-  chain        the chain verifies to a CA in the --ca file (skipped without it)
+  chain        the chain verifies to a CA in the --ca file (skipped without it);
+               if not, why: an unknown CA or one made again, a missing
+               intermediate, an issuer not allowed to sign certificates
+               (CA:FALSE, no keyCertSign), a SHA-1 or MD5 signature
   host         the leaf covers --host, a DNS name or IP address (skipped without it)
   key-usage    the leaf may authenticate a server (or, with --client, a client)
   role         with --client: the leaf carries a licensor role

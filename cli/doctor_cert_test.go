@@ -1,12 +1,30 @@
 package cli
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/doctor"
+	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/pki"
 )
 
 func TestDoctorCert(t *testing.T) {
@@ -142,5 +160,149 @@ func TestDoctorCertBadFiles(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tag(tt.code), h.stderr)
 			}
 		})
+	}
+}
+
+// faultyChains are server chains whose names lead to a site's CA but
+// that TLS refuses, each written as a certificate file (leaf first) and
+// key file, and served by a real TLS server with the site server's
+// production configuration.
+type faultyChains struct {
+	notCA, sha1 faultyServer // an intermediate with CA:FALSE; a leaf signed with ECDSA-SHA1
+}
+
+type faultyServer struct {
+	cert, key, url string
+}
+
+// newFaultyChains makes the chains under the CA in caDir (a 'licensor
+// pki init' directory) at the real time, which TLS checks them against.
+func newFaultyChains(t *testing.T, caDir string) *faultyChains {
+	t.Helper()
+	ca, caKey, err := pki.LoadCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	dir := t.TempDir()
+	make := func(name string, parent *x509.Certificate, parentKey crypto.Signer, alg x509.SignatureAlgorithm) (*x509.Certificate, crypto.Signer) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			BasicConstraintsValid: true, SignatureAlgorithm: alg, // IsCA false: CA:FALSE
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alg != 0 && cert.SignatureAlgorithm != alg {
+			t.Fatalf("%q is signed with %s, want %s", name, cert.SignatureAlgorithm, alg)
+		}
+		return cert, key
+	}
+	serve := func(name string, key crypto.Signer, chain ...*x509.Certificate) faultyServer {
+		s := faultyServer{cert: filepath.Join(dir, name+".crt"), key: filepath.Join(dir, name+".key")}
+		var certPEM []byte
+		for _, c := range chain {
+			certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.cert, certPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := pki.ServerTLSConfig(filepath.Join(caDir, pki.CACertFile), s.cert, s.key, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+		srv.TLS = cfg
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		s.url = srv.URL
+		return s
+	}
+	inter, interKey := make("licensor server used as a CA", ca, caKey, 0)
+	leaf, leafKey := make("licensor site server", inter, interKey, 0)
+	sha1, sha1Key := make("licensor site server", ca, caKey, x509.ECDSAWithSHA1)
+	return &faultyChains{
+		notCA: serve("not-ca", leafKey, leaf, inter),
+		sha1:  serve("sha1", sha1Key, sha1),
+	}
+}
+
+// The words of the diagnoses these chains used to get, which name a
+// cause they do not have.
+var wrongChainCauses = []string{"another key", "missing intermediate", "Send the intermediate with the leaf", "send it after its own certificate", "which the CA file does not contain", "unknown CA"}
+
+// TestDoctorChainFaults: 'doctor cert' offline and 'doctor' against a
+// real server name an issuer that is not a CA, and a SHA-1 signature,
+// with their fixes.
+func TestDoctorChainFaults(t *testing.T) {
+	site := sitetest.New(t)
+	caDir := filepath.Dir(site.CA())
+	bad := newFaultyChains(t, caDir)
+	h := newHarness(t)
+	h.env.Clock = site.Clock
+	cert, key := site.Client("app1")
+	tests := []struct {
+		name   string
+		server faultyServer
+		say    []string
+	}{
+		{"issuer-not-a-ca", bad.notCA, []string{
+			`issuer not a CA: certificate 1 "licensor site server" is issued by certificate 2 "licensor server used as a CA", which is not allowed to sign certificates: it is not a CA (basicConstraints CA:FALSE)`,
+			`fix: Its issuer is not a CA: reissue the intermediate "licensor server used as a CA" as a CA (basicConstraints CA:TRUE, key usage keyCertSign)`,
+			"licensor pki server"}},
+		{"sha1-signature", bad.sha1, []string{
+			`insecure signature: certificate 1 "licensor site server" is signed with SHA-1 (ECDSA-SHA1), an insecure signature algorithm`,
+			"fix: Reissue the certificate signed with SHA-256 (ECDSA or RSA) or Ed25519", "licensor pki server"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"/doctor-cert", func(t *testing.T) {
+			if got := h.run("doctor", "cert", tt.server.cert, "--ca", site.CA(), "--host", "127.0.0.1"); got != ExitFailure {
+				t.Fatalf("exit %d, want %d\n%s%s", got, ExitFailure, h.stdout, h.stderr)
+			}
+			out := h.stdout.String()
+			checkSays(t, out, append([]string{"FAIL  chain", tag(codes.ServerCert), "pass  order"}, tt.say...), wrongChainCauses)
+		})
+		t.Run(tt.name+"/doctor", func(t *testing.T) {
+			if got := h.run("doctor", "--server", tt.server.url, "--ca", site.CA(), "--cert", cert, "--key", key); got != ExitFailure {
+				t.Fatalf("exit %d, want %d\n%s%s", got, ExitFailure, h.stdout, h.stderr)
+			}
+			out := h.stdout.String()
+			checkSays(t, out, append([]string{"pass  tls", "FAIL  server-cert", tag(codes.ServerCert)}, tt.say...), wrongChainCauses)
+		})
+	}
+}
+
+// checkSays fails unless out has every one of say and none of never.
+func checkSays(t *testing.T, out string, say, never []string) {
+	t.Helper()
+	for _, s := range say {
+		if !strings.Contains(out, s) {
+			t.Errorf("output lacks %q:\n%s", s, out)
+		}
+	}
+	for _, s := range never {
+		if strings.Contains(out, s) {
+			t.Errorf("output has %q:\n%s", s, out)
+		}
 	}
 }
