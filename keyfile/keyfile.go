@@ -20,7 +20,9 @@
 //
 // Signed.Verify checks a key file once; a Verifier is what a running
 // product keeps: it answers from memory and re-reads the file only when it
-// changes.
+// changes. Inspect (and Verifier.Inspect) run the same checks stage by
+// stage, for 'licensor keyfile verify', 'licensor doctor' and a product's
+// own diagnosis.
 package keyfile
 
 import (
@@ -367,20 +369,23 @@ func (s *Signed) Unverified() *Claims { return s.claims.clone() }
 //     that license trusts (codes.KeyFileTampered otherwise);
 //   - the machine: host is the key file's machine, exactly or with MatchMin
 //     of its components (codes.KeyFileMachine, naming the changed ones);
-//   - the dates: codes.ClockRollback when now is before the issue time by
-//     more than DefaultTolerance, codes.KeyFileNotYetValid before nbf (with
-//     the same tolerance), codes.KeyFileExpired after exp;
+//   - the clock: codes.ClockRollback when now is before the issue time by
+//     more than DefaultTolerance;
+//   - the dates: codes.KeyFileNotYetValid before nbf (with the same
+//     tolerance), codes.KeyFileExpired after exp;
 //   - the product, unless it is "": in the key file and in the license
 //     (codes.ProductUnlicensed), within the license's dates and the key
 //     file's cap (codes.NotYetValid, codes.Expired).
 //
-// The checks run in that order and the first failure is returned.
+// The checks run in that order and the first failure is returned. Inspect
+// runs the same checks and tells each stage's outcome; it also reads the
+// host's high-water mark, which Verify does not know.
 func (s *Signed) Verify(vendor ed25519.PublicKey, host *fingerprint.Fingerprint, product string, now time.Time) (*Claims, error) {
 	vf, err := s.verifyStatic(vendor, host, product)
 	if err != nil {
 		return nil, err
 	}
-	if err := vf.check(timeNanos(now), int64(DefaultTolerance), noMark); err != nil {
+	if err := vf.check(timeNanos(now), int64(DefaultTolerance), mark{at: noMark}); err != nil {
 		return nil, err
 	}
 	return vf.claims.clone(), nil
@@ -392,21 +397,35 @@ type verified struct {
 	claims  *Claims
 	license *license.License
 	product string
-	// The product's entries, and why it may not run whatever the time
-	// (codes.ProductUnlicensed), when product is not "".
-	licProduct license.Product
-	kfProduct  Product
-	productErr error
+	grant   grant // the product's, when product is not ""
 }
 
 // verifyStatic checks what does not depend on the time: the chain, the
 // machine and whether the product is granted at all.
 func (s *Signed) verifyStatic(vendor ed25519.PublicKey, host *fingerprint.Fingerprint, product string) (*verified, error) {
+	l, err := s.verifyChain(vendor)
+	if err != nil {
+		return nil, err
+	}
+	c := &s.claims
+	if err := checkMachine(c, host); err != nil {
+		return nil, err
+	}
+	vf := &verified{claims: c, license: l, product: product}
+	if product != "" {
+		vf.grant = grantOf(c, l, product)
+	}
+	return vf, nil
+}
+
+// verifyChain checks the chain: vendor key → license → server key → key
+// file.
+func (s *Signed) verifyChain(vendor ed25519.PublicKey) (*license.License, error) {
 	l, err := s.license.Verify(vendor)
 	switch c := codes.Of(err); c {
 	case codes.OK:
 	case codes.WrongVendorKey:
-		return nil, codes.Errorf(c, "the license %s in the key file: %s", s.license.KeyID, codes.As(err).Msg)
+		return nil, codes.Errorf(c, "the license in the key file: %s", codes.As(err).Msg)
 	default:
 		return nil, codes.Errorf(codes.KeyFileTampered, "the license in the key file does not verify: %s", codes.As(err).Msg)
 	}
@@ -424,62 +443,94 @@ func (s *Signed) verifyStatic(vendor ed25519.PublicKey, host *fingerprint.Finger
 	if _, err := s.obj.Verify(server); err != nil {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the signature by server key %s does not verify: the key file was altered after signing", s.KeyID)
 	}
-	c := &s.claims
-	if err := checkMachine(c, host); err != nil {
-		return nil, err
-	}
-	vf := &verified{claims: c, license: l, product: product}
-	if product == "" {
-		return vf, nil
-	}
+	return l, nil
+}
+
+// grant is what the key file and its license say of one product.
+type grant struct {
+	kf  Product
+	lic license.Product
+	// err says why the product may not run whatever the time
+	// (codes.ProductUnlicensed).
+	err error
+}
+
+func grantOf(c *Claims, l *license.License, product string) grant {
 	kp, inFile := c.Product(product)
 	lp, inLicense := l.Product(product)
+	g := grant{kf: kp, lic: lp}
 	switch {
 	case !inFile:
-		vf.productErr = codes.Errorf(codes.ProductUnlicensed, "product %q is not in the key file %s (it grants: %s)", product, c.ID, strings.Join(c.Subjects(), ", "))
+		g.err = codes.Errorf(codes.ProductUnlicensed, "product %q is not in the key file %s (it grants: %s)", product, c.ID, strings.Join(c.Subjects(), ", "))
 	case !inLicense:
-		vf.productErr = codes.Errorf(codes.ProductUnlicensed, "product %q is in the key file %s but not in its license %s (licensed: %s)", product, c.ID, l.ID, strings.Join(l.Subjects(), ", "))
+		g.err = codes.Errorf(codes.ProductUnlicensed, "product %q is in the key file %s but not in its license %s (licensed: %s)", product, c.ID, l.ID, strings.Join(l.Subjects(), ", "))
 	default:
 		for _, f := range kp.Functions {
 			if !slices.Contains(lp.Functions, f) {
-				vf.productErr = codes.Errorf(codes.ProductUnlicensed, "the key file grants function %q of product %q, which the license %s does not", f, product, l.ID)
+				g.err = codes.Errorf(codes.ProductUnlicensed, "the key file grants function %q of product %q, which the license %s does not", f, product, l.ID)
 				break
 			}
 		}
 	}
-	vf.kfProduct, vf.licProduct = kp, lp
-	return vf, nil
+	return g
 }
 
-// check runs the time checks and the product's, in Verify's order; now,
-// tol and seen (the high-water mark, or noMark) are nanoseconds.
-func (vf *verified) check(now, tol, seen int64) error {
-	c := vf.claims
-	t := func(n int64) string { return license.FormatTime(time.Unix(0, n)) }
+// check reports whether the product may run at now (nanoseconds).
+func (g *grant) check(c *Claims, product string, now int64) error {
+	if g.err != nil {
+		return g.err
+	}
+	if err := g.lic.Check(time.Unix(0, now)); err != nil {
+		return err
+	}
+	if na := g.kf.NotAfter; na > 0 && now > secNanos(na) {
+		return codes.Errorf(codes.Expired, "product %q may run on this host until %s UTC, the key file %s says; it is %s UTC now", product, nanoTime(secNanos(na)), c.ID, nanoTime(now))
+	}
+	return nil
+}
+
+// checkClock reports whether the clock was set back: now before the
+// issue time, or before the high-water mark seen.at (or noMark), by more
+// than tol. All are nanoseconds.
+func (c *Claims) checkClock(now, tol int64, seen mark) error {
 	switch iat := secNanos(c.IssuedAt); {
 	case now < iat-tol:
-		return codes.Errorf(codes.ClockRollback, "this host's clock shows %s UTC, before the key file's issue time %s UTC (tolerance %s): the clock was set back", t(now), t(iat), time.Duration(tol))
-	case now < seen-tol:
-		return codes.Errorf(codes.ClockRollback, "this host's clock shows %s UTC; licensor already saw %s UTC here (tolerance %s): the clock was set back", t(now), t(seen), time.Duration(tol))
+		return codes.Errorf(codes.ClockRollback, "this host's clock shows %s UTC, before the key file's issue time %s UTC (tolerance %s): the clock was set back", nanoTime(now), nanoTime(iat), time.Duration(tol))
+	case now < seen.at-tol:
+		return codes.Errorf(codes.ClockRollback, "this host's clock shows %s UTC; licensor already saw %s UTC here (tolerance %s, mark kept in %s): the clock was set back", nanoTime(now), nanoTime(seen.at), time.Duration(tol), seen.path)
+	}
+	return nil
+}
+
+// checkDates reports whether now is within the key file's dates.
+func (c *Claims) checkDates(now, tol int64) error {
+	switch {
 	case now < secNanos(c.NotBefore)-tol:
-		return codes.Errorf(codes.KeyFileNotYetValid, "the key file %s is valid from %s UTC; it is %s UTC now", c.ID, t(secNanos(c.NotBefore)), t(now))
+		return codes.Errorf(codes.KeyFileNotYetValid, "the key file %s is valid from %s UTC; it is %s UTC now", c.ID, nanoTime(secNanos(c.NotBefore)), nanoTime(now))
 	case now > secNanos(c.Expires):
-		return codes.Errorf(codes.KeyFileExpired, "the key file %s expired at %s UTC; it is %s UTC now", c.ID, t(secNanos(c.Expires)), t(now))
+		return codes.Errorf(codes.KeyFileExpired, "the key file %s expired at %s UTC; it is %s UTC now", c.ID, nanoTime(secNanos(c.Expires)), nanoTime(now))
+	}
+	return nil
+}
+
+// check runs the time checks and the product's, in Verify's order; now
+// and tol are nanoseconds.
+func (vf *verified) check(now, tol int64, seen mark) error {
+	c := vf.claims
+	if err := c.checkClock(now, tol, seen); err != nil {
+		return err
+	}
+	if err := c.checkDates(now, tol); err != nil {
+		return err
 	}
 	if vf.product == "" {
 		return nil
 	}
-	if vf.productErr != nil {
-		return vf.productErr
-	}
-	if err := vf.licProduct.Check(time.Unix(0, now)); err != nil {
-		return err
-	}
-	if na := vf.kfProduct.NotAfter; na > 0 && now > secNanos(na) {
-		return codes.Errorf(codes.Expired, "product %q may run on this host until %s UTC, the key file %s says; it is %s UTC now", vf.product, t(secNanos(na)), c.ID, t(now))
-	}
-	return nil
+	return vf.grant.check(c, vf.product, now)
 }
+
+// nanoTime formats Unix nanoseconds as licensor shows times.
+func nanoTime(n int64) string { return license.FormatTime(time.Unix(0, n)) }
 
 // window returns the span of times [from, until] (nanoseconds) at which
 // check passes, for the Verifier's warm path. An empty span (from > until)
@@ -491,12 +542,12 @@ func (vf *verified) window(tol, seen int64) (from, until int64) {
 	if vf.product == "" {
 		return from, until
 	}
-	if vf.productErr != nil {
+	if vf.grant.err != nil {
 		return math.MaxInt64, math.MinInt64
 	}
-	from = max(from, timeNanos(vf.licProduct.NotBefore))
-	until = min(until, timeNanos(vf.licProduct.NotAfter))
-	if na := vf.kfProduct.NotAfter; na > 0 {
+	from = max(from, timeNanos(vf.grant.lic.NotBefore))
+	until = min(until, timeNanos(vf.grant.lic.NotAfter))
+	if na := vf.grant.kf.NotAfter; na > 0 {
 		until = min(until, secNanos(na))
 	}
 	return from, until

@@ -416,5 +416,12 @@ func FuzzParse(f *testing.F) {
 		if err == nil && !reflect.DeepEqual(c, want) {
 			t.Fatalf("a key file other than the seed verifies: %+v", c)
 		}
+		// The stage by stage check ends where Verify does.
+		in := &Inspection{}
+		in.inspect("fuzz.key", s, nil, fx.vendorPub, func() (*fingerprint.Fingerprint, error) { return fx.host, nil },
+			"ocr", timeNanos(t0), int64(DefaultTolerance), mark{at: noMark})
+		if codes.Of(in.Err()) != codes.Of(err) {
+			t.Fatalf("Inspect = %v, Verify = %v", in.Err(), err)
+		}
 	})
 }

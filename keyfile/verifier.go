@@ -17,7 +17,6 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/atomicfile"
-	"github.com/licensor/licensor/internal/readfile"
 )
 
 // Options configure a Verifier.
@@ -70,6 +69,7 @@ type state struct {
 
 	exists bool
 	id     fileID
+	signed *Signed   // the file decoded; nil when it is missing or does not decode
 	vf     *verified // nil when err is set
 	err    error     // a failure whatever the time: missing, tampered, machine
 
@@ -153,7 +153,7 @@ func (v *Verifier) fail(st *state, now int64) error {
 	if st.err != nil {
 		return st.err
 	}
-	return st.vf.check(now, v.tol, st.seen)
+	return st.vf.check(now, v.tol, mark{at: st.seen, path: v.o.StateFile})
 }
 
 // Info returns the verified claims (nil when no key file verifies), the
@@ -218,7 +218,7 @@ func (v *Verifier) reload(st *state) {
 		if st.exists || st.err == errNotLoaded {
 			v.o.Logger.Warn("licensor key file is missing", "path", v.o.Path, "err", err)
 		}
-		st.exists, st.id, st.vf = false, fileID{}, nil
+		st.exists, st.id, st.signed, st.vf = false, fileID{}, nil, nil
 		st.err = missing(v.o.Path, err)
 		return
 	}
@@ -229,14 +229,15 @@ func (v *Verifier) reload(st *state) {
 	// descriptor's stat, so a renewal racing the read is seen next time.
 	id, data, err := readID(v.o.Path)
 	if err != nil {
-		st.exists, st.id, st.vf, st.err = false, fileID{}, nil, missing(v.o.Path, err)
+		st.exists, st.id, st.signed, st.vf, st.err = false, fileID{}, nil, nil, missing(v.o.Path, err)
 		v.o.Logger.Warn("licensor key file cannot be read", "path", v.o.Path, "err", err)
 		return
 	}
 	st.exists, st.id = true, id
-	st.vf, st.err = nil, nil
+	st.signed, st.vf, st.err = nil, nil, nil
 	s, err := Parse(data)
 	if err == nil {
+		st.signed = s
 		st.vf, err = s.verifyStatic(v.o.Vendor, v.host, v.o.Product)
 	}
 	if err != nil {
@@ -275,29 +276,14 @@ func readID(path string) (fileID, []byte, error) {
 	return idOf(fi), data, nil
 }
 
-// seenState is the high-water mark file.
-type seenState struct {
-	Version int    `json:"v"`
-	Seen    int64  `json:"seen"` // Unix seconds
-	Time    string `json:"time"` // the same, for reading
-}
-
-// readSeen returns the state file's mark in nanoseconds, or
-// noMark when there is none. A file that does not decode counts as
-// none: deleting the file has the same effect, and the key file's issue
-// time still bounds a rollback.
+// readSeen returns the state file's mark in nanoseconds, or noMark when
+// there is none (readSeenFile).
 func (v *Verifier) readSeen() int64 {
-	data, err := readfile.Limited(v.o.StateFile, 4<<10, "key file state")
-	if err != nil {
-		return noMark
-	}
-	var s seenState
-	// A mark past 2262 does not fit in nanoseconds; none is that late.
-	if err := json.Unmarshal(data, &s); err != nil || s.Seen <= 0 || s.Seen > math.MaxInt64/int64(time.Second)-3600 {
+	mark, err := readSeenFile(v.o.StateFile)
+	if errors.Is(err, errSeenUndecodable) {
 		v.o.Logger.Warn("licensor key file state does not decode; ignoring it", "path", v.o.StateFile)
-		return noMark
 	}
-	return secNanos(s.Seen)
+	return mark
 }
 
 // writeSeen records now as the high-water mark, keeping a later mark that

@@ -272,6 +272,9 @@ func TestVerifierAgreesWithVerify(t *testing.T) {
 			if got := v.Check(); codes.Of(got) != codes.Of(want) {
 				t.Errorf("%s at %s: Check = %v, Verify = %v", product, at.Format(time.RFC3339Nano), got, want)
 			}
+			if got := v.Inspect().Err(); codes.Of(got) != codes.Of(want) {
+				t.Errorf("%s at %s: Inspect = %v, Verify = %v", product, at.Format(time.RFC3339Nano), got, want)
+			}
 		}
 	}
 }
