@@ -142,7 +142,8 @@ func (d *diagnosis) local(ctx context.Context) {
 }
 
 // keyFile checks an offline key file as the product will: the chain, this
-// host, the dates, the days left and the clock's high-water mark.
+// host, the clock against the high-water mark the product keeps, the
+// dates (fewer than 5 days left warns), the products. It writes nothing.
 func (d *diagnosis) keyFile() Result {
 	o := d.o
 	const name = "key-file"
@@ -154,32 +155,36 @@ func (d *diagnosis) keyFile() Result {
 	if err != nil {
 		return fail(name, err)
 	}
-	v, err := keyfile.NewVerifier(keyfile.Options{Path: o.OfflineKeyFile, Vendor: vendor, Product: o.Product, Host: o.Fingerprint,
-		Clock: funcClock(o.Now), Logger: discard})
-	if err == nil {
-		err = v.Check()
+	now := o.Now()
+	in := keyfile.Inspect(o.OfflineKeyFile, vendor, keyfile.Checks{Host: o.Fingerprint, Product: o.Product, Now: now})
+	ok := ""
+	if c := in.Claims; c != nil {
+		_, _, expires := c.Times()
+		ok = fmt.Sprintf("%s: bound to this host %s, valid until %s UTC (%s left), products %s",
+			o.OfflineKeyFile, c.Machine, license.FormatTime(expires), expires.Sub(now).Round(time.Minute), strings.Join(c.Subjects(), ", "))
 	}
-	if err != nil {
-		return fail(name, err)
-	}
-	c, left, err := v.Info()
-	if err != nil {
-		return fail(name, err)
-	}
-	_, _, expires := c.Times()
-	found := fmt.Sprintf("%s: bound to this host %s, valid until %s UTC (%s left), products %s",
-		o.OfflineKeyFile, c.Machine, license.FormatTime(expires), left.Round(time.Minute), strings.Join(c.Subjects(), ", "))
-	if left < keyfile.WarnWithin {
-		return Result{Name: name, Status: Warn, Found: found,
-			Fix: "Fewer than 5 days left: the daily renewal is failing. Run 'licensor renew' by hand and read what it says; check its timer."}
-	}
-	return pass(name, "%s", found)
+	return fromReport(name, &in.Report, ok)
 }
 
-// funcClock adapts a time function to clock.Clock.
-type funcClock func() time.Time
-
-func (f funcClock) Now() time.Time { return f() }
+// fromReport folds a verification into one Result: the first failure, or
+// else the first warning, says what was found; every stage is a line of
+// details, and the stages themselves go along for --json.
+func fromReport(name string, rep *license.Report, ok string) Result {
+	r := Result{Name: name, Status: Pass, Found: ok, Stages: rep.Stages}
+	if st, failed := rep.Failed(); failed {
+		r.Status, r.Code, r.Found, r.Fix = Fail, int(st.Code), st.Label()+": "+st.Found, st.Fix
+	} else if st, warned := rep.Warned(); warned {
+		r.Status, r.Code, r.Found, r.Fix = Warn, int(st.Code), st.Label()+": "+st.Found, st.Fix
+	}
+	for _, st := range rep.Stages {
+		line := fmt.Sprintf("%s %s: %s", st.Outcome, st.Label(), st.Found)
+		if st.Code != 0 {
+			line = fmt.Sprintf("%s %s: code=%d %s: %s", st.Outcome, st.Label(), int(st.Code), st.Code.Name(), st.Found)
+		}
+		r.Details = append(r.Details, line)
+	}
+	return r
+}
 
 func certChain(c tls.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
@@ -220,7 +225,9 @@ func summarize(name string, rep *ChainReport, ok string) Result {
 	return r
 }
 
-// license checks the license file: signature, this machine, products.
+// license checks the license file: signature, this machine, each
+// product's dates (fewer than 30 days left warns), and what QPS control
+// asks of the clients.
 func (d *diagnosis) license() Result {
 	o := d.o
 	const name = "license"
@@ -232,60 +239,22 @@ func (d *diagnosis) license() Result {
 	if err != nil {
 		return fail(name, err)
 	}
-	data, err := license.ReadFile(o.LicenseFile)
-	if err != nil {
-		return fail(name, err)
+	in := license.Inspect(o.LicenseFile, vendor, license.Checks{Host: o.Fingerprint, Product: o.Product, Now: o.Now()})
+	l := in.License
+	ok := ""
+	if l != nil {
+		ok = fmt.Sprintf("license %s for %s, signed by vendor key %s", l.ID, l.Holder, in.Signed.KeyID)
 	}
-	signed, err := license.Parse(data)
-	if err != nil {
-		return fail(name, err)
+	r := fromReport(name, &in.Report, ok)
+	if st, _ := in.Stage(license.StageMachine); st.Outcome == license.Fail {
+		r.Details = append(r.Details, "run the doctor with --license on the site server's host: the license binds that machine")
 	}
-	l, err := signed.Verify(vendor)
-	if err != nil {
-		return fail(name, err)
-	}
-	now := o.Now()
-	r := pass(name, "license %s for %s, signed by vendor key %s", l.ID, l.Holder, signed.KeyID)
-	host, err := o.Fingerprint()
-	switch {
-	case err != nil:
-		r.Details = append(r.Details, "machine: cannot compute this host's machine code: "+err.Error())
-	case l.CheckMachine(host) != nil:
-		res := fail(name, l.CheckMachine(host))
-		res.Details = append(res.Details, "run the doctor with --license on the site server's host: the license binds that machine")
-		return res
-	default:
-		r.Details = append(r.Details, "machine: this host "+host.Code+" is bound by the license")
-	}
-	var worst error
-	for _, p := range l.Products {
-		line := fmt.Sprintf("product %s: instances=%d qps=%d, %s .. %s UTC", p.Subject, p.InstanceSize, p.QPS, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter))
-		if err := p.Check(now); err != nil {
-			line += " — " + codes.As(err).Code.String()
-			if o.Product == "" || o.Product == p.Subject {
-				worst = err
-			}
-		} else if left := p.NotAfter.Sub(now); left < 30*24*time.Hour {
-			line += fmt.Sprintf(" — ends in %d days", int(left.Hours()/24))
-			if r.Status == Pass {
-				r = Result{Name: name, Status: Warn, Found: r.Found + fmt.Sprintf("; product %s ends in %d days", p.Subject, int(left.Hours()/24)),
-					Details: r.Details, Fix: "Ask the vendor to renew the license before it ends."}
+	if l != nil {
+		for _, p := range l.Products {
+			if p.QPS > 0 {
+				r.Details = append(r.Details, fmt.Sprintf("product %s has QPS control (qps=%d): clients must run in async mode (LICENSOR_ASYNC=1), sync clients get 504", p.Subject, p.QPS))
 			}
 		}
-		if p.QPS > 0 {
-			line += "; QPS control: clients must run in async mode (LICENSOR_ASYNC=1), sync clients get 504"
-		}
-		r.Details = append(r.Details, line)
-	}
-	if o.Product != "" {
-		if err := l.CheckProduct(o.Product, now); err != nil {
-			worst = err
-		}
-	}
-	if worst != nil {
-		res := fail(name, worst)
-		res.Details = r.Details
-		return res
 	}
 	return r
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/sitetest"
@@ -274,25 +275,92 @@ func TestKeyFileCheck(t *testing.T) {
 		os.WriteFile(path, file, 0o644)
 		return path
 	}
+	// A key file the product last ran with an hour from now: its
+	// high-water mark is later than this host's clock.
+	rolledBack := issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour)
+	v, err := keyfile.NewVerifier(keyfile.Options{Path: rolledBack, Vendor: f.site.VendorPub, Product: "ocr", Logger: discard,
+		Host: func() (*fingerprint.Fingerprint, error) { return f.site.Host, nil }, Clock: clock.NewFake(now.Add(time.Hour))})
+	if err != nil || v.Check() != nil {
+		t.Fatalf("the product's verifier: %v", err)
+	}
 	tests := []struct {
-		name   string
-		path   string
-		status Status
-		code   codes.Code
+		name    string
+		path    string
+		product string
+		status  Status
+		code    codes.Code
+		stage   string // the stage the result names
 	}{
-		{"valid", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), Pass, codes.OK},
-		{"few-days-left", issue(f.site.Host, now.Add(-6*24*time.Hour), 7*24*time.Hour), Warn, codes.OK},
-		{"expired", issue(f.site.Host, now.Add(-8*24*time.Hour), 7*24*time.Hour), Fail, codes.KeyFileExpired},
-		{"other-machine", issue(sitetest.FakeHost("elsewhere"), now.Add(-time.Hour), 7*24*time.Hour), Fail, codes.KeyFileMachine},
-		{"missing", filepath.Join(t.TempDir(), "none.key"), Fail, codes.KeyFileMissing},
+		{"valid", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), "ocr", Pass, codes.OK, ""},
+		{"every-product", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), "", Pass, codes.OK, ""},
+		{"few-days-left", issue(f.site.Host, now.Add(-6*24*time.Hour), 7*24*time.Hour), "ocr", Warn, codes.OK, "dates"},
+		{"expired", issue(f.site.Host, now.Add(-8*24*time.Hour), 7*24*time.Hour), "ocr", Fail, codes.KeyFileExpired, "dates"},
+		{"other-machine", issue(sitetest.FakeHost("elsewhere"), now.Add(-time.Hour), 7*24*time.Hour), "ocr", Fail, codes.KeyFileMachine, "machine"},
+		{"missing", filepath.Join(t.TempDir(), "none.key"), "ocr", Fail, codes.KeyFileMissing, "file"},
+		{"clock-before-the-mark", rolledBack, "ocr", Fail, codes.ClockRollback, "clock"},
+		{"product-missing", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), "asr", Fail, codes.ProductUnlicensed, "product asr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := f.options()
-			o.LicenseFile, o.OfflineKeyFile = "", tt.path
+			o.LicenseFile, o.OfflineKeyFile, o.Product = "", tt.path, tt.product
 			r := find(t, Diagnose(context.Background(), o), "key-file")
 			if r.Status != tt.status || r.Code != int(tt.code) {
 				t.Fatalf("key-file = %+v, want %s with code %d", r, tt.status, tt.code)
+			}
+			if len(r.Stages) != len(r.Details) || len(r.Stages) < 6 {
+				t.Fatalf("key-file stages %+v, details %q", r.Stages, r.Details)
+			}
+			if tt.stage != "" && (!strings.HasPrefix(r.Found, tt.stage+": ") || r.Fix == "") {
+				t.Errorf("key-file = %+v, want it to name the stage %s and the fix", r, tt.stage)
+			}
+			// A diagnosis raises no high-water mark.
+			if _, err := os.Stat(tt.path + ".seen"); err == nil && tt.path != rolledBack {
+				t.Errorf("the doctor wrote %s.seen", tt.path)
+			}
+		})
+	}
+}
+
+// TestLicenseCheckStages: the license check carries the verification's
+// stages, which name what failed.
+func TestLicenseCheckStages(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name    string
+		host    *fingerprint.Fingerprint
+		product string
+		status  Status
+		failed  string
+		code    codes.Code
+	}{
+		{"valid", f.site.Host, "ocr", Pass, "", codes.OK},
+		{"every-product", f.site.Host, "", Pass, "", codes.OK},
+		{"other-machine", sitetest.FakeHost("elsewhere"), "ocr", Fail, "machine", codes.Fingerprint},
+		{"product-missing", f.site.Host, "tts", Fail, "product tts", codes.ProductUnlicensed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := f.options()
+			o.Product = tt.product
+			o.Fingerprint = func() (*fingerprint.Fingerprint, error) { return tt.host, nil }
+			r := find(t, Diagnose(context.Background(), o), "license")
+			if r.Status != tt.status || r.Code != int(tt.code) {
+				t.Fatalf("license = %+v, want %s with code %d", r, tt.status, tt.code)
+			}
+			var labels []string
+			for _, st := range r.Stages {
+				labels = append(labels, st.Label()+"="+string(st.Outcome))
+			}
+			want := "file=pass signature=pass machine=pass"
+			if tt.failed == "machine" {
+				want = "file=pass signature=pass machine=fail"
+			}
+			if got := strings.Join(labels, " "); !strings.HasPrefix(got, want) {
+				t.Errorf("stages %s, want them to start %s", got, want)
+			}
+			if tt.failed != "" && !strings.HasPrefix(r.Found, tt.failed+": ") {
+				t.Errorf("found %q does not name %s", r.Found, tt.failed)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/license"
 )
 
 // Status is a check's outcome.
@@ -35,6 +36,10 @@ type Result struct {
 	Found   string   `json:"found"`             // one line: what was found
 	Details []string `json:"details,omitempty"` // indented lines under it
 	Fix     string   `json:"fix,omitempty"`
+	// Stages are the license's or key file's verification stage by stage,
+	// for the license and key-file checks: what 'licensor license verify',
+	// 'licensor keyfile verify' and the SDK report.
+	Stages []license.Stage `json:"stages,omitempty"`
 }
 
 // pass, warn, fail and skip build Results.
