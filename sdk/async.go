@@ -153,7 +153,7 @@ func (c *Client) setState(next *state) {
 		c.log.Info("licensor: authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
 	} else {
 		c.log.Warn("licensor: not authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID,
-			"code", int(next.err.Code), "name", next.err.Code.Name(), "err", next.err.Msg, "fix", next.err.FixText())
+			"code", int(next.err.Code), "name", next.err.Code.Name(), "err", next.err.Detail(), "fix", next.err.FixText())
 	}
 	if c.cfg.OnStateChange != nil {
 		var err error

@@ -525,7 +525,7 @@ func (c *Client) markDown(s *server, err error) {
 	e := codes.As(err)
 	s.err.Store(e)
 	if s.up.Swap(false) {
-		c.log.Warn("licensor: server unreachable", "server", s.url, "code", int(e.Code), "name", e.Code.Name(), "err", e.Msg)
+		c.log.Warn("licensor: server unreachable", "server", s.url, "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail())
 	}
 	if c.cfg.OnConnectError != nil {
 		c.cfg.OnConnectError(s.url, e)

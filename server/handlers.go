@@ -114,16 +114,34 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		if errors.As(err, &mbe) {
 			return nil, codes.Errorf(codes.RequestTooLarge, "the body is larger than %d bytes", s.cfg.MaxBodyBytes)
 		}
-		return nil, codes.Errorf(codes.RequestMalformed, "cannot read the body: %v", err)
+		return nil, codes.Errorf(codes.RequestMalformed, "cannot read the body: %w", err)
 	}
 	return data, nil
+}
+
+// jsonField names the field a decoding error is about, in licensor's
+// words, for the public message (the decoder's own text stays in the
+// cause).
+func jsonField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf(" (field %q has the wrong type)", te.Field)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf(" (not JSON at byte %d)", se.Offset)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return fmt.Sprintf(" (unknown field %s)", strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	return ""
 }
 
 func decodeJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return codes.Errorf(codes.RequestMalformed, "the body is not the JSON object expected: %v", err)
+		return codes.Errorf(codes.RequestMalformed, "the body is not the JSON object expected%s: %w", jsonField(err), err)
 	}
 	if dec.More() {
 		return codes.Errorf(codes.RequestMalformed, "data after the body's JSON object")
@@ -365,13 +383,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, p peer, err error)
 
 // logText is what a log line says of err: the public message and, after
 // it, the internal cause the wire never carries.
-func logText(err error) string {
-	e := codes.As(err)
-	if e.Err == nil || strings.Contains(e.Msg, e.Err.Error()) {
-		return e.Msg
-	}
-	return e.Msg + ": " + e.Err.Error()
-}
+func logText(err error) string { return codes.As(err).Detail() }
 
 func errorBody(err error) (api.ErrorBody, int) {
 	var full *poolFull

@@ -223,8 +223,8 @@ func (s *Server) Reload(ctx context.Context) error {
 	ev := store.Event{Time: now, Kind: store.KindReload, Actor: "server"}
 	if err != nil {
 		e := codes.As(err)
-		ev.Code, ev.Detail = int(e.Code), "refused: "+e.Msg
-		s.log.Error("reload", "code", int(e.Code), "name", e.Code.Name(), "err", e.Msg, "fix", e.FixText())
+		ev.Code, ev.Detail = int(e.Code), "refused: "+e.Detail()
+		s.log.Error("reload", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
 	} else {
 		old := s.lic.Swap(l)
 		ev.Detail = fmt.Sprintf("license %s replaces %s", l.license.ID, old.license.ID)

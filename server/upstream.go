@@ -48,7 +48,7 @@ func (s *Server) startUpstream(ctx context.Context) (*loaded, error) {
 	if lerr != nil {
 		return nil, err // no grant and nothing kept: say why the services refused
 	}
-	s.log.Warn("upstream", "code", int(codes.As(err).Code), "name", codes.As(err).Code.Name(), "err", codes.As(err).Msg,
+	s.log.Warn("upstream", "code", int(codes.As(err).Code), "name", codes.As(err).Code.Name(), "err", codes.As(err).Detail(),
 		"using", "the last grant kept in "+s.cfg.License)
 	return last, nil
 }
@@ -77,7 +77,7 @@ func (s *Server) fetchGrant(ctx context.Context) (*loaded, error) {
 			s.upstreamAt.Store(s.clock.Now().UnixNano())
 			return l, nil
 		}
-		s.log.Warn("upstream", "service", u, "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg)
+		s.log.Warn("upstream", "service", u, "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Detail())
 		if codes.Of(err) == codes.FileUnwritable {
 			// The service granted; this host cannot keep the grant.
 			// Another service's grant would not fit on the disk either.
@@ -201,7 +201,7 @@ func (s *Server) refreshGrant(ctx context.Context) error {
 	l, err := s.fetchGrant(ctx)
 	if err != nil {
 		held := s.lic.Load().license
-		s.log.Warn("upstream", "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Msg,
+		s.log.Warn("upstream", "code", int(codes.Of(err)), "name", codes.Of(err).Name(), "err", codes.As(err).Detail(),
 			"keeping", held.ID, "until", license.FormatTime(grantEnd(held))+" UTC")
 		return err
 	}
@@ -221,7 +221,7 @@ func (s *Server) checkGrant(now time.Time) {
 		return
 	}
 	err := codes.Errorf(codes.GrantExpired, "the grant %s for %s ran out and the vendor's service gave no renewal", l.license.ID, l.license.Holder)
-	s.log.Error("upstream", "code", int(codes.GrantExpired), "name", codes.GrantExpired.Name(), "err", err.Msg, "fix", err.FixText())
+	s.log.Error("upstream", "code", int(codes.GrantExpired), "name", codes.GrantExpired.Name(), "err", err.Detail(), "fix", err.FixText())
 	if s.stopRun != nil {
 		s.stopRun(err)
 	}

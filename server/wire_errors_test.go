@@ -123,6 +123,10 @@ func TestWireErrorsCarryNoInternalText(t *testing.T) {
 	t.Run("malformed-bodies", func(t *testing.T) {
 		check(t, app, api.PathAuthorize, `{"product": "ocr", "instance_id": `, codes.RequestMalformed)
 		check(t, app, api.PathRelease, `{"product": "ocr", "nonce": 7}`, codes.RequestMalformed)
+		check(t, renewer, api.PathKeyFile, `{not json`, codes.RequestMalformed, "invalid character")
+		check(t, renewer, api.PathKeyFile, `{"machine_code": 42}`, codes.RequestMalformed, "cannot unmarshal")
+		check(t, renewer, api.PathKeyFile, `{"machine_code": "x", "colour": "blue"}`, codes.RequestMalformed, "unknown field")
+		check(t, ops, api.PathRevoke, `{"product": "ocr", "instance_id": "i-1"`, codes.RequestMalformed, "unexpected EOF")
 	})
 
 	t.Run("unreadable-license-on-reload", func(t *testing.T) {

@@ -93,7 +93,7 @@ func (s *Server) handleGrant(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := codes.As(err)
-	attrs := []any{"code", int(e.Code), "name", e.Code.Name(), "remote", r.RemoteAddr, "err", e.Msg}
+	attrs := []any{"code", int(e.Code), "name", e.Code.Name(), "remote", r.RemoteAddr, "err", e.Detail()}
 	if e.Err != nil {
 		attrs = append(attrs, "cause", e.Err.Error()) // for the log only
 	}
