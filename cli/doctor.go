@@ -34,7 +34,8 @@ Checks:
   tcp                 connect: refused, unreachable or timed out  (per server)
   tls                 the port speaks TLS at all                  (per server)
   server-cert         the chain: trusted by the CA, dates, host name, missing
-                      intermediate, self-signed, serverAuth       (per server)
+                      intermediate, self-signed, serverAuth, an
+                      issuer not a CA, a SHA-1 signature          (per server)
   client-ca-accepted  our certificate's CA is among those the server accepts
                       (read from its CertificateRequest)          (per server)
   clock-skew          this host's clock against the server's      (per server)
