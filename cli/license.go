@@ -68,10 +68,17 @@ checked and the output says so.`,
 		summary: "check a license: signature, dates, products, this machine",
 		help: `Usage: licensor license verify FILE --vendor-pub FILE [--this-machine] [--product P] [--json]
 
-Checks the license's signature with the vendor's public key, each
-product's dates (or only P's, which must be in the license) and, with
---this-machine, that this host is a machine the license is bound to.
-Prints one line per check; exits 1 with the first failure's code.`,
+Checks the license and prints one line per stage:
+
+  file        the file reads and decodes
+  signature   the vendor's public key signed it
+  machine     with --this-machine, this host is a machine the license is
+              bound to (run it on the site server's host); skipped without
+  product P   for each product (or only P, which must be in the license):
+              within its dates; fewer than 30 days left warns
+
+Once the signature verifies every stage runs, so one run shows every
+fault. Exits 1 with the first failure's code.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			vendorPub := fs.String("vendor-pub", "", "the vendor's public key file")
 			thisMachine := fs.Bool("this-machine", false, "check that the license is bound to this host")
@@ -126,10 +133,11 @@ func printChecks(w io.Writer, checks []check) {
 	}
 }
 
-// check is one line of 'license verify' and 'keyfile verify'.
+// check is one line of 'license verify' and 'keyfile verify': one stage
+// of the verification.
 type check struct {
 	Name    string `json:"name"`
-	Status  string `json:"status"` // "ok" or "fail"
+	Status  string `json:"status"` // "ok", "warn", "fail" or "skip"
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Fix     string `json:"fix,omitempty"`
@@ -144,67 +152,42 @@ type verifyResult struct {
 	err     error
 }
 
-func (r *verifyResult) add(name string, err error, okMsg string) {
-	if err == nil {
-		r.Checks = append(r.Checks, check{Name: name, Status: "ok", Message: okMsg})
-		return
+// statusWord is how the checks' lines name an outcome.
+var statusWord = map[license.Outcome]string{license.Pass: "ok", license.Warn: "warn", license.Fail: "fail", license.Skip: "skip"}
+
+// report renders the stages of a verification, and its first failure as
+// the command's error.
+func (r *verifyResult) report(rep *license.Report) {
+	for _, st := range rep.Stages {
+		r.Checks = append(r.Checks, check{Name: st.Label(), Status: statusWord[st.Outcome], Code: int(st.Code), Message: st.Found, Fix: st.Fix})
 	}
-	e := codes.As(err)
-	r.Checks = append(r.Checks, check{Name: name, Status: "fail", Code: int(e.Code), Message: e.Detail(), Fix: e.FixText()})
-	if r.err == nil {
+	if err := rep.Err(); err != nil {
 		r.err, r.Error = err, errorObject(err)
 	}
+	r.Valid = r.err == nil
 }
 
 func (e *Env) verifyLicense(path string, vendor ed25519.PublicKey, thisMachine bool, product string) *verifyResult {
-	r := &verifyResult{File: path}
-	s, err := parseLicenseFile(path)
-	if err != nil {
-		r.add("file", err, "")
-		return r
-	}
-	l, err := s.Verify(vendor)
-	r.add("signature", err, "signed by vendor key "+s.KeyID)
-	if err != nil {
-		return r
-	}
-	v := l.View(s.KeyID)
-	r.License = &v
-	now := e.Clock.Now()
-	if product != "" {
-		r.add("product "+product, l.CheckProduct(product, now), productOK(l, product, now))
-	} else {
-		for _, p := range l.Products {
-			r.add("product "+p.Subject, p.Check(now), productOK(l, p.Subject, now))
-		}
-	}
+	checks := license.Checks{Product: product, Now: e.Clock.Now()}
 	if thisMachine {
-		fp, err := e.Fingerprint()
-		if err != nil {
-			r.add("machine", codes.Errorf(codes.Unknown, "cannot compute this host's machine code: %w", err), "")
-		} else {
-			r.add("machine", l.CheckMachine(fp), "this host "+fp.Code+" is bound by the license")
+		checks.Host = e.Fingerprint
+	}
+	in := license.Inspect(path, vendor, checks)
+	r := &verifyResult{File: path}
+	if in.License != nil {
+		v := in.License.View(in.Signed.KeyID)
+		r.License = &v
+	}
+	r.report(&in.Report)
+	for i, st := range in.Stages {
+		if st.Name == license.StageMachine && st.Outcome == license.Skip && in.License != nil {
+			r.Checks[i].Message = "not checked: give --this-machine, on the site server's host"
 		}
 	}
-	r.Valid = r.err == nil
 	return r
 }
 
-func productOK(l *license.License, subject string, now time.Time) string {
-	p, _ := l.Product(subject)
-	return fmt.Sprintf("valid until %s UTC (%s left)", license.FormatTime(p.NotAfter), daysLeft(p.NotAfter.Sub(now)))
-}
-
-func daysLeft(d time.Duration) string {
-	days := int(d.Hours() / 24)
-	if days == 1 {
-		return "1 day"
-	}
-	if days < 1 {
-		return "less than a day"
-	}
-	return fmt.Sprintf("%d days", days)
-}
+func daysLeft(d time.Duration) string { return license.DaysLeft(d) }
 
 func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time) {
 	w := e.Stdout
