@@ -61,7 +61,7 @@ func TestCheckUpstreamFaults(t *testing.T) {
 		{"error-page", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadGateway)
 			io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
-		}, false, codes.Protocol, "HTTP 502", "the vendor's whitelist service"},
+		}, false, codes.WeirdReply, "HTTP 502", "the vendor's whitelist service"},
 		{"plain-http", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html><body>It works!</body></html>")
 		}, true, codes.Protocol, "plain HTTP", "the vendor's whitelist service"},

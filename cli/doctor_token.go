@@ -16,10 +16,10 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/doctor"
 	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/sdk"
 )
@@ -224,12 +224,12 @@ func (s jwksSource) fetch(ctx context.Context, e *Env) ([]byte, error) {
 		return nil, sdk.Classify(u.Host, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Name != "" {
-			return nil, (&codes.Error{Code: codes.Code(eb.Code), Msg: fmt.Sprintf("GET %s: %s", s.where, eb.Message)}).WithFix(eb.Fix)
+		e := transport.ErrorFromBody("GET "+s.where, resp.StatusCode, data)
+		if e.Code != codes.WeirdReply {
+			e.Msg = fmt.Sprintf("GET %s: %s", s.where, e.Msg)
+			return nil, e
 		}
-		return nil, codes.Errorf(codes.Protocol, "GET %s: HTTP %d, not the key set", s.where, resp.StatusCode).
-			WithFix("Check the URL: a licensor site server publishes its key set at /.well-known/jwks.json.")
+		return nil, e.WithFix("Check the URL: a licensor site server publishes its key set at /.well-known/jwks.json; if the URL is right, something on the path (a proxy, another service) answers in the server's place.")
 	}
 	return data, nil
 }

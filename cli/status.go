@@ -14,6 +14,7 @@ import (
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/transport"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/sdk"
@@ -179,11 +180,7 @@ func (c *siteClient) call(ctx context.Context, method, path string, in, v any) e
 		return sdk.Classify(c.base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Name != "" {
-			return (&codes.Error{Code: codes.Code(eb.Code), Msg: eb.Message}).WithFix(eb.Fix)
-		}
-		return codes.Errorf(codes.Protocol, "%s %s: HTTP %d", method, c.base+path, resp.StatusCode)
+		return transport.ErrorFromBody(method+" "+c.base+path, resp.StatusCode, data)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return codes.Errorf(codes.Protocol, "%s %s: the answer is not the JSON expected: %v", method, c.base+path, err)
