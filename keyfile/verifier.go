@@ -69,13 +69,16 @@ type state struct {
 
 	exists bool
 	id     fileID
-	signed *Signed   // the file decoded; nil when it is missing or does not decode
 	vf     *verified // nil when err is set
 	err    error     // a failure whatever the time: missing, tampered, machine
 
 	seen        int64 // the high-water mark, nanoseconds
 	from, until int64 // check passes for times in [from, until]
 	warned      int64 // when OnExpiring last fired; math.MinInt64 for never
+
+	// signed is the file decoded, for Inspect; nil when it is missing or
+	// does not decode. Last, so the warm path's fields keep their place.
+	signed *Signed
 }
 
 // staleAfter is how long a stat of the key file is trusted.
