@@ -342,10 +342,10 @@ func Classify(server string, err error) *codes.Error {
 	return classifier{server: server}.classify(err)
 }
 
-// Reason is err's message for a line that names server already: a
-// failure classified here starts with its server's URL, which is cut.
-// "https://a:8443: cannot connect: …" becomes "cannot connect: …", so
-// that "https://a:8443: " + Reason(…) names the server once.
+// Reason is err's message and cause for a line that names server
+// already: a failure classified here starts with its server's URL, which
+// is cut. "https://a:8443: cannot connect: …" becomes "cannot connect:
+// …", so that "https://a:8443: " + Reason(…) names the server once.
 func Reason(server string, err error) string {
 	msg := codes.As(err).Detail()
 	if rest, ok := strings.CutPrefix(msg, strings.TrimRight(server, "/")+": "); ok {
