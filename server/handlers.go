@@ -213,9 +213,16 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer)
 		s.deny(w, r, p, req, now, err)
 		return
 	}
+	// The verdict is signed while the grant is committed. With QPS
+	// control its share depends on the seats held, so it waits.
+	var a granted
+	var decided func(store.Grant)
+	if prod.QPS == 0 {
+		decided = func(g store.Grant) { a.make(s, req, l, prod, g, now) }
+	}
 	g, err := s.store.Acquire(r.Context(), store.AcquireRequest{
 		Product: req.Product, InstanceID: req.InstanceID, Kind: store.SeatInstance, Holder: p.name,
-		Limit: prod.InstanceSize, TTL: time.Duration(s.cfg.LeaseTTL), Now: now,
+		Limit: prod.InstanceSize, TTL: time.Duration(s.cfg.LeaseTTL), Now: now, Decided: decided,
 	})
 	if err != nil {
 		s.deny(w, r, p, req, now, s.storeError(err))
@@ -224,7 +231,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, p peer)
 	if prod.QPS > 0 {
 		s.usage.start(g.Lease, now)
 	}
-	s.grant(w, r, p, req, l, prod, g, now, start)
+	s.grant(w, r, p, req, l, prod, g, &a, now, start)
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer) {
@@ -246,7 +253,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 			return
 		}
 	}
-	s.grant(w, r, p, req, l, prod, g, now, start)
+	s.grant(w, r, p, req, l, prod, g, &granted{}, now, start)
 }
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
@@ -280,8 +287,15 @@ func share(p license.Product, held int) float64 {
 	return float64(p.QPS) / float64(max(held, 1))
 }
 
-func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.InstanceRequest, l *loaded, prod license.Product, g store.Grant, now, start time.Time) {
-	lease, resumed := g.Lease, g.Resumed
+// granted is a granted verdict's body, made while its grant is committed.
+type granted struct {
+	body api.VerdictBody
+	made bool
+}
+
+// make signs the verdict for g into a.
+func (a *granted) make(s *Server, req *api.InstanceRequest, l *loaded, prod license.Product, g store.Grant, now time.Time) {
+	lease := g.Lease
 	share := share(prod, g.Held)
 	c := &verdict.Claims{
 		Issuer: verdict.Issuer, Subject: req.InstanceID, Audience: verdict.Audience(req.Product),
@@ -289,16 +303,26 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 		ID: verdict.NewID(), Nonce: req.Nonce, Product: req.Product, Functions: prod.Functions,
 		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share, Machine: l.machine,
 	}
-	body := api.VerdictBody{Code: 0, Name: "ok", Verdict: s.signer.Sign(c), Lease: api.LeaseBody{
-		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: resumed,
+	a.body = api.VerdictBody{Code: 0, Name: "ok", Verdict: s.signer.Sign(c), Lease: api.LeaseBody{
+		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: g.Resumed,
 		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
 	}}
 	if req.HaveLicense != l.license.ID {
-		body.License = l.compact
+		a.body.License = l.compact
 	}
 	if prod.QPS > 0 {
-		body.QPS = &api.QPSBody{Licensed: prod.QPS, Share: share}
+		a.body.QPS = &api.QPSBody{Licensed: prod.QPS, Share: share}
 	}
+	a.made = true
+}
+
+// grant answers with the verdict for g (a, when its verdict is made).
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.InstanceRequest, l *loaded, prod license.Product, g store.Grant, a *granted, now, start time.Time) {
+	if !a.made {
+		a.make(s, req, l, prod, g, now)
+	}
+	body := &a.body
+	lease, resumed := g.Lease, g.Resumed
 	s.metrics.result(req.Product, codes.OK)
 	action := "authorize"
 	if r.URL.Path == api.PathHeartbeat {
@@ -312,7 +336,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 		s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
 			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
 	}
-	writeBody(w, http.StatusOK, append(appendVerdictBody(make([]byte, 0, 1024+len(body.License)), &body), '\n'))
+	writeBody(w, http.StatusOK, append(appendVerdictBody(make([]byte, 0, 1024+len(body.License)), body), '\n'))
 }
 
 // storeError maps a store failure to its code.

@@ -81,6 +81,12 @@ type AcquireRequest struct {
 	Limit      int // the product's instanceSize
 	TTL        time.Duration
 	Now        time.Time
+	// Decided, when set, is called in the caller's goroutine with the
+	// grant once it is decided and before it is durable, so that the
+	// caller can prepare its answer (sign a verdict) while the grant is
+	// committed. Nothing it prepares may be shown unless Acquire returns
+	// without an error.
+	Decided func(Grant)
 }
 
 // RenewRequest extends an instance's seat.

@@ -525,6 +525,12 @@ func (s *Store) end() {
 
 // endWait is end for a caller that waits for the batch to commit.
 func (s *Store) endWait(ctx context.Context) error {
+	return wait(ctx, s.detach())
+}
+
+// detach unlocks the store and has the writer commit the current batch;
+// it returns the batch, nil when it was empty. s.mu held.
+func (s *Store) detach() *batch {
 	b := s.cur
 	if b.empty() {
 		// What the caller changed was committed with an earlier batch;
@@ -537,10 +543,14 @@ func (s *Store) endWait(ctx context.Context) error {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return wait(ctx, b)
+	return b
 }
 
+// wait waits for b (nil: nothing to wait for) to be committed.
 func wait(ctx context.Context, b *batch) error {
+	if b == nil {
+		return nil
+	}
 	select {
 	case <-b.done:
 		return b.err
@@ -596,6 +606,9 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 		if kind == store.SeatInstance {
 			g := s.renew(k, l, req.TTL, req.Now)
 			s.end()
+			if req.Decided != nil {
+				req.Decided(g)
+			}
 			return g, nil
 		}
 		if !l.Revoked.IsZero() {
@@ -631,7 +644,12 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 	}
 	s.event(e)
 	g := store.Grant{Lease: *l, Held: held + 1}
-	return g, s.endWait(ctx)
+	if req.Decided == nil {
+		return g, s.endWait(ctx)
+	}
+	b := s.detach()
+	req.Decided(g) // while the batch is committed
+	return g, wait(ctx, b)
 }
 
 // owns checks that a request for a seat of kind by holder may change l.

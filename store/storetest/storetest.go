@@ -44,6 +44,7 @@ func Run(t *testing.T, backend Backend) {
 		{"keyfile-seat-never-shortens", testKeyFileExtend},
 		{"lease-belongs-to-its-holder", testOwner},
 		{"answered-changes-are-durable", testDurable},
+		{"decided-sees-the-grant-once", testDecided},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -577,5 +578,30 @@ func testDurable(t *testing.T, open func() (store.Store, error)) {
 	want := "[grant grant grant grant release revoke revoke]"
 	if fmt.Sprint(kinds) != want {
 		t.Errorf("audit in the store = %v, want %s", kinds, want)
+	}
+}
+
+// testDecided: Acquire calls Decided once with the grant it returns, and
+// never for a refusal.
+func testDecided(t *testing.T, open func() (store.Store, error)) {
+	s := mustOpen(t, open)
+	var seen []store.Grant
+	req := store.AcquireRequest{Product: "ocr", InstanceID: "i-1", Holder: "CN=i-1", Limit: 1, TTL: ttl, Now: t0,
+		Decided: func(g store.Grant) { seen = append(seen, g) }}
+	g, err := s.Acquire(ctx, req)
+	if err != nil || len(seen) != 1 || seen[0] != g {
+		t.Fatalf("Acquire = %+v, %v; Decided saw %+v", g, err, seen)
+	}
+	req.Now = t0.Add(time.Second)
+	if g, err := s.Acquire(ctx, req); err != nil || len(seen) != 2 || seen[1] != g || !g.Resumed {
+		t.Fatalf("resume = %+v, %v; Decided saw %+v", g, err, seen)
+	}
+	req.InstanceID, req.Holder = "i-2", "CN=i-2"
+	if _, err := s.Acquire(ctx, req); err == nil || len(seen) != 2 {
+		t.Fatalf("refused Acquire = %v; Decided saw %+v", err, seen)
+	}
+	req.InstanceID, req.Holder = "i-1", "CN=mallory"
+	if _, err := s.Acquire(ctx, req); err == nil || len(seen) != 2 {
+		t.Fatalf("another holder's Acquire = %v; Decided saw %+v", err, seen)
 	}
 }
