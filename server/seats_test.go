@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/store"
 )
 
@@ -188,4 +191,29 @@ func contains(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// TestRenewedCertificateKeepsItsSeats: a certificate re-issued with the
+// same name (a new key, the same site CA) is the same identity.
+func TestRenewedCertificateKeepsItsSeats(t *testing.T) {
+	s := newSite(t)
+	r := s.start()
+	if a := r.authorize(t, s.client("app1"), "ocr", "i-1"); a.status != 200 {
+		t.Fatalf("authorize: %d %s", a.status, a.body)
+	}
+	clients := filepath.Join(s.dir, "pki", pki.ClientsDir)
+	for _, ext := range []string{".crt", ".key"} {
+		if err := os.Rename(filepath.Join(clients, "app1"+ext), filepath.Join(clients, "app1-old"+ext)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pki.IssueClient(filepath.Join(s.dir, "pki"), "app1", pki.RoleInstance, 30, t0); err != nil {
+		t.Fatal(err)
+	}
+	renewed := s.client("app1")
+	for _, path := range []string{api.PathHeartbeat, api.PathAuthorize, api.PathRelease} {
+		if a := call(t, renewed, "POST", r.url+path, api.InstanceRequest{Product: "ocr", InstanceID: "i-1", Nonce: "n"}); a.status != 200 {
+			t.Fatalf("%s with the re-issued certificate: %d %s", path, a.status, a.body)
+		}
+	}
 }
