@@ -91,6 +91,7 @@ type Store struct {
 	reaped []store.Lease // lapsed leases removed since the last Expire
 	cur    *batch
 	closed bool
+	unread error // a failed commit left memory unlike the file, which could not be read back
 
 	ckptMu        sync.Mutex   // one checkpoint at a time
 	walFrames     atomic.Int64 // the WAL's length at the last checkpoint
@@ -455,7 +456,10 @@ func (s *Store) flush() {
 		// callers whose changes were applied since.
 		s.mu.Lock()
 		if err := s.load(); err != nil {
+			// The memory image is not the file's: refuse every call until
+			// it can be read back (begin), rather than decide from it.
 			b.err = errors.Join(b.err, err)
+			s.unread = err
 		}
 		next := s.cur
 		s.cur = newBatch()
@@ -508,6 +512,13 @@ func (s *Store) begin() error {
 	if s.closed {
 		s.mu.Unlock()
 		return store.ErrClosed
+	}
+	if s.unread != nil {
+		if err := s.load(); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("the store cannot be read back after a failed commit: %w", err)
+		}
+		s.unread = nil
 	}
 	return nil
 }

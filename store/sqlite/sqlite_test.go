@@ -146,3 +146,47 @@ func TestRefuseNewerSchema(t *testing.T) {
 		t.Fatalf("Open(newer file) = %v, want *store.VersionError", err)
 	}
 }
+
+// TestFailedCommitUnreadable: when a commit fails and the file cannot be
+// read back, the store refuses every call rather than decide from a
+// memory image the file does not hold, and recovers once it can read it.
+func TestFailedCommitUnreadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "licensor.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	acquire := func(id string) error {
+		_, err := s.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: id, Holder: id, Limit: 2, TTL: time.Minute, Now: t0})
+		return err
+	}
+	if err := acquire("i-1"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`ALTER TABLE leases RENAME TO leases_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if err := acquire("i-2"); err == nil {
+		t.Fatal("a grant was answered that the file cannot hold")
+	}
+	if _, err := s.Held(ctx, t0); err == nil {
+		t.Fatal("Held answered from a memory image the file does not hold")
+	}
+	if _, err := db.Exec(`ALTER TABLE leases_gone RENAME TO leases`); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.Held(ctx, t0)
+	if err != nil || held["ocr"] != 1 {
+		t.Fatalf("Held after the file is back = %v, %v; want the one seat committed", held, err)
+	}
+	if err := acquire("i-3"); err != nil {
+		t.Fatalf("Acquire after the file is back = %v", err)
+	}
+}
