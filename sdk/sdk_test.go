@@ -378,7 +378,7 @@ func TestSyncFailoverAndAllDown(t *testing.T) {
 // certificate: a server that got hold of a certificate but not the key.
 func (e *env) impostor(answer func(req api.InstanceRequest) any) string {
 	e.t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return e.tlsServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == api.PathHealth {
 			w.Write([]byte(`{"status":"ok"}`))
 			return
@@ -387,14 +387,6 @@ func (e *env) impostor(answer func(req api.InstanceRequest) any) string {
 		json.NewDecoder(r.Body).Decode(&req)
 		json.NewEncoder(w).Encode(answer(req))
 	}))
-	cfg, err := pki.ServerTLSConfig(e.site.CA(), filepath.Join(e.site.Dir, "pki", pki.ServerCertFile), filepath.Join(e.site.Dir, "pki", pki.ServerKeyFile), time.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	srv.TLS = cfg
-	srv.StartTLS()
-	e.t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 func TestChainOfTrust(t *testing.T) {

@@ -27,31 +27,38 @@ import (
 // crashDirEnv names the site directory a child test process serves.
 const crashDirEnv = "LICENSOR_TEST_CRASH_SITE"
 
-// TestCrashChild is the server process TestKillNineLosesNothing kills: it
-// serves the site in $LICENSOR_TEST_CRASH_SITE on loopback, writes its
-// address beside it, and runs until it is killed.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashDirEnv)
-	if dir == "" {
-		t.Skip("run by TestKillNineLosesNothing as its server process")
+// TestMain runs the test binary as the server process that
+// TestKillNineLosesNothing kills, when $LICENSOR_TEST_CRASH_SITE names a
+// site: it serves it on loopback, writes its address beside it, and runs
+// until it is killed. Otherwise it runs the tests.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		if err := serveCrashSite(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	cfg := siteConfig(dir)
-	srv, err := New(cfg, Options{Clock: clock.System, Logger: slog.New(slog.DiscardHandler),
+	os.Exit(m.Run())
+}
+
+func serveCrashSite(dir string) error {
+	srv, err := New(siteConfig(dir), Options{Clock: clock.System, Logger: slog.New(slog.DiscardHandler),
 		Fingerprint: func() (*fingerprint.Fingerprint, error) { return fakeHost("auth-01"), nil }})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "addr.tmp"), []byte(ln.Addr().String()), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := os.Rename(filepath.Join(dir, "addr.tmp"), filepath.Join(dir, "addr")); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	t.Fatal(srv.Run(context.Background(), ln))
+	return srv.Run(context.Background(), ln)
 }
 
 // siteConfig is newSite's configuration for the site in dir.
@@ -73,7 +80,7 @@ type crashServer struct {
 func startCrashServer(t *testing.T, dir string) *crashServer {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "addr"))
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -109,9 +116,6 @@ func (c *crashServer) kill9(t *testing.T) {
 // back, every seat granted and not released is held, and the audit log
 // holds an event for each.
 func TestKillNineLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server processes")
-	}
 	s := newSite(t, license.Product{Subject: "ocr", InstanceSize: 1000, NotBefore: t0.Add(-time.Hour), NotAfter: t0.AddDate(0, 1, 0)})
 	app, ops := s.client("app1"), s.client("ops")
 	const rounds, workers, cyclesBeforeKill = 3, 8, 200

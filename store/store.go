@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -131,7 +130,7 @@ type OwnerError struct {
 
 func (e *OwnerError) Error() string {
 	if e.Kind != e.Lease.Kind {
-		return fmt.Sprintf("%s of %q is a %s seat; a request for an %s seat cannot change it", e.InstanceID, e.Product, e.Lease.Kind, e.Kind)
+		return fmt.Sprintf("%s of %q is a %s seat; a request for a %s seat cannot change it", e.InstanceID, e.Product, e.Lease.Kind, e.Kind)
 	}
 	return fmt.Sprintf("%s of %q is held by %q, not %q", e.InstanceID, e.Product, e.Holder, e.Asker)
 }
@@ -218,12 +217,6 @@ const KeyFileSeatPrefix = "keyfile:"
 
 // KeyFileSeat is the id of the seat a key-file host holds by machine code.
 func KeyFileSeat(machine string) string { return KeyFileSeatPrefix + machine }
-
-// ValidInstanceID reports whether s may be an instance's id: a ValidID
-// that does not take the key-file seats' prefix.
-func ValidInstanceID(s string) bool {
-	return ValidID(s, MaxInstanceLen) && !strings.HasPrefix(s, KeyFileSeatPrefix)
-}
 
 // ValidID reports whether s may be an instance id or product name of at
 // most max bytes: printable ASCII without spaces, quotes or backslashes.
