@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -142,16 +143,40 @@ func (c *Client) watch() {
 	c.setState(&state{err: err, refreshed: st.refreshed, expires: st.expires})
 }
 
+// ErrClosed is what a closed client answers: Authorize after Close returns
+// a 506 error that wraps it (errors.Is(err, sdk.ErrClosed)), and an async
+// client's OnStateChange receives it once, when Close is called.
+var ErrClosed = errors.New("the client is closed")
+
+// errClosed is the answer of a closed client: 506, with a fix that says
+// the product itself closed it.
+func errClosed() *codes.Error {
+	return &codes.Error{Code: codes.AsyncDead, Msg: ErrClosed.Error(), Err: ErrClosed,
+		Fix: "The product closed this client (Close): nothing is wrong. Create a new client with sdk.New to authorize again."}
+}
+
 // setState publishes a new answer and tells the product when it turns.
+// A client closing is no failure: it is logged at info level and told to
+// OnStateChange whatever the answer was before.
 func (c *Client) setState(next *state) {
 	prev := c.state.Swap(next)
-	wasOK, isOK := prev != nil && prev.err == nil, next.err == nil
-	if wasOK == isOK {
-		return
-	}
-	if isOK {
-		c.log.Info("licensor: authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
+	closing := next.err != nil && errors.Is(next.err, ErrClosed)
+	if closing {
+		if prev != nil && prev.err != nil && errors.Is(prev.err, ErrClosed) {
+			return
+		}
 	} else {
+		wasOK, isOK := prev != nil && prev.err == nil, next.err == nil
+		if wasOK == isOK {
+			return
+		}
+	}
+	switch {
+	case closing:
+		c.log.Info("licensor: closed", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
+	case next.err == nil:
+		c.log.Info("licensor: authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
+	default:
 		c.log.Warn("licensor: not authorized", "product", c.cfg.Product, "instance", c.cfg.InstanceID,
 			"code", int(next.err.Code), "name", next.err.Code.Name(), "err", next.err.Detail(), "fix", next.err.FixText())
 	}
@@ -160,7 +185,7 @@ func (c *Client) setState(next *state) {
 		if next.err != nil {
 			err = next.err
 		}
-		c.cfg.OnStateChange(isOK, err)
+		c.cfg.OnStateChange(next.err == nil, err)
 	}
 }
 

@@ -99,7 +99,8 @@ type Config struct {
 	// OnConnectError is called when a server cannot be reached.
 	OnConnectError func(server string, err error)
 	// OnStateChange is called when the answer turns from authorized to
-	// denied or back; err is nil when authorized.
+	// denied or back; err is nil when authorized. It is called once more
+	// when the client is closed, with an err that wraps ErrClosed.
 	OnStateChange func(authorized bool, err error)
 	// OnExpiryApproaching is called (at most daily) when the product's
 	// license ends within ExpiryWarning.
@@ -355,7 +356,7 @@ var errQPSExceeded = codes.Errorf(codes.QPSExceeded, "this instance spent its sh
 // authorizeSync asks the servers in order, skipping those known down.
 func (c *Client) authorizeSync(ctx context.Context) error {
 	if c.closed.Load() {
-		return codes.Errorf(codes.AsyncDead, "the client is closed")
+		return errClosed()
 	}
 	a, err := c.ask(ctx, api.PathAuthorize, "sync", 0)
 	c.record(a, err)
@@ -675,7 +676,7 @@ func (c *Client) Close() error {
 		cancel()
 	}
 	if c.cfg.Async {
-		c.setState(&state{err: codes.Errorf(codes.AsyncDead, "the client is closed")})
+		c.setState(&state{err: errClosed()})
 	}
 	for _, s := range c.servers {
 		s.t.CloseIdle()
