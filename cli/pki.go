@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,8 +23,10 @@ Creates the site's private CA for mutual TLS between the site server and
 its clients: DIR/ca.crt (give it to the server and every client), DIR/ca.key
 (mode 0600; keep it where certificates are issued), and the server's
 DIR/server.crt and server.key, valid 2 years for the given host names and
-IP addresses (default: this host's name, localhost, 127.0.0.1 and ::1).
-An existing CA is never overwritten; 'licensor pki server' reissues only
+IP addresses (default: this host's name), and always for localhost,
+127.0.0.1 and ::1, so that the commands run on the server host itself
+('licensor status', 'licensor doctor') reach it; it prints every name the
+certificate covers. An existing CA is never overwritten; 'licensor pki server' reissues only
 the server certificate. --json prints the paths with stable keys (ca_cert,
 ca_key, server_cert, server_key, hosts).`,
 		setup: func(fs *flag.FlagSet) runFunc {
@@ -58,10 +61,13 @@ ca_key, server_cert, server_key, hosts).`,
 		help: `Usage: licensor pki server --dir DIR [--hosts NAME,IP,…] [--json]
 
 Issues a new server certificate from the site CA in DIR, valid 2 years for
-the given host names and IP addresses (default: this host's name,
-localhost, 127.0.0.1 and ::1), and replaces DIR/server.crt and server.key.
-Clients keep working: they trust the CA, not the certificate. --json
-prints the paths with the keys of 'licensor pki init'.`,
+the given host names and IP addresses (default: this host's name), and
+always for localhost, 127.0.0.1 and ::1, and replaces DIR/server.crt and
+server.key; it prints every name the certificate covers. Clients keep
+working: they trust the CA, not the certificate. A running server presents
+the new certificate after SIGHUP ('systemctl reload licensor'), without
+dropping its connections. --json prints the paths with the keys of
+'licensor pki init'.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			dir := fs.String("dir", "", "directory of the site CA")
 			hosts := fs.String("hosts", "", "comma-separated DNS names and IP addresses the server certificate covers")
@@ -153,8 +159,7 @@ and days left, DNS names, IP addresses, URIs, role and extended key usage.
 					}
 					certs, err := pki.ParseCertificates(data)
 					if err != nil {
-						return codes.Errorf(codes.InvalidArgument, "%s: %w", path, err).
-							WithFix("Give PEM certificate files, such as those 'licensor pki init' and 'licensor pki client' write (.crt).")
+						return codes.Errorf(codes.CertMalformed, "%s: %w", path, err)
 					}
 					f := certFile{File: path}
 					for _, c := range certs {
@@ -183,8 +188,9 @@ type certFile struct {
 	Certificates []pki.CertInfo `json:"certificates"`
 }
 
-// serverHosts splits --hosts; when it is empty, the certificate covers
-// this host's name and the loopback names.
+// serverHosts splits --hosts (this host's name when it is empty) and adds
+// the loopback names: the operator's next commands run on the server host
+// and dial localhost, which a certificate without it fails with code 60.
 func (e *Env) serverHosts(flagValue string) []string {
 	var hosts []string
 	for _, h := range strings.Split(flagValue, ",") {
@@ -192,20 +198,26 @@ func (e *Env) serverHosts(flagValue string) []string {
 			hosts = append(hosts, h)
 		}
 	}
-	if len(hosts) > 0 {
-		return hosts
+	if len(hosts) == 0 {
+		name, err := e.Hostname()
+		if err != nil {
+			name = ""
+		}
+		return pki.LocalHosts(name)
 	}
-	name, err := e.Hostname()
-	if err != nil {
-		name = ""
+	for _, h := range pki.LocalHosts("") {
+		if !slices.ContainsFunc(hosts, func(s string) bool { return strings.EqualFold(s, h) }) {
+			hosts = append(hosts, h)
+		}
 	}
-	return pki.LocalHosts(name)
+	return hosts
 }
 
 func printServer(e *Env, site *pki.Site) {
 	fmt.Fprintf(e.Stdout, "server cert:        %s\n", site.ServerCert)
 	fmt.Fprintf(e.Stdout, "server key:         %s (mode 0600, for the site server only)\n", site.ServerKey)
 	fmt.Fprintf(e.Stdout, "hosts:              %s\n", strings.Join(site.Hosts, ", "))
+	fmt.Fprintf(e.Stdout, "                    (clients must dial one of these names; 'licensor pki server --hosts' reissues for others)\n")
 }
 
 func printCertFile(e *Env, f certFile, now time.Time) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,7 +76,7 @@ func TestPKIFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKeys(t, "pki server --json", site, "ca_cert", "ca_key", "server_cert", "server_key", "hosts")
-	if got := site["hosts"].([]any); len(got) != 2 || got[0] != "auth.example.com" || got[1] != "10.0.0.5" {
+	if got := site["hosts"].([]any); len(got) != 5 || got[0] != "auth.example.com" || got[1] != "10.0.0.5" || got[2] != "localhost" {
 		t.Errorf("hosts = %v", got)
 	}
 	out = h.mustRun("pki", "show", "$DIR/site/server.crt")
@@ -88,6 +89,43 @@ func TestPKIFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKeys(t, "pki init --json", initJSON, "ca_cert", "ca_key", "server_cert", "server_key", "hosts")
+}
+
+// TestPKIHostsKeepLoopback: the README's 'pki init --hosts NAME,IP' makes a
+// certificate that the commands run next on the server host itself
+// (status, doctor, the quickstart's client) can verify over localhost, and
+// says which names it covers.
+func TestPKIHostsKeepLoopback(t *testing.T) {
+	h := newHarness(t)
+	for _, cmd := range []string{"init", "server"} {
+		t.Run(cmd, func(t *testing.T) {
+			out := h.mustRun("pki", cmd, "--dir", "$DIR/site", "--hosts", "licensor.example.com,10.0.0.5")
+			if want := "hosts:              licensor.example.com, 10.0.0.5, localhost, 127.0.0.1, ::1\n"; !strings.Contains(out, want) {
+				t.Errorf("pki %s output lacks %q:\n%s", cmd, want, out)
+			}
+			data, err := os.ReadFile(filepath.Join(h.dir, "site", pki.ServerCertFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			certs, err := pki.ParseCertificates(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"licensor.example.com", "10.0.0.5", "localhost", "127.0.0.1", "::1"} {
+				if err := certs[0].VerifyHostname(name); err != nil {
+					t.Errorf("the server certificate does not cover %s: %v", name, err)
+				}
+			}
+		})
+	}
+	// Named loopback hosts are not repeated.
+	var site map[string]any
+	if err := json.Unmarshal([]byte(h.mustRun("pki", "server", "--dir", "$DIR/site", "--hosts", "LOCALHOST,::1", "--json")), &site); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(site["hosts"]); got != "[LOCALHOST ::1 127.0.0.1]" {
+		t.Errorf("hosts = %s", got)
+	}
 }
 
 func wantKeys(t *testing.T, what string, m map[string]any, keys ...string) {
@@ -123,14 +161,14 @@ func TestPKIErrors(t *testing.T) {
 		{"show-no-file", []string{"pki", "show"}, ExitUsage, "FILE"},
 		{"pki-alone", []string{"pki"}, ExitUsage, "needs a subcommand"},
 		{"init-overwrite", []string{"pki", "init", "--dir", "$DIR/site"}, ExitFailure, "code=606"},
-		{"init-bad-host", []string{"pki", "init", "--dir", "$DIR/y", "--hosts", "ok.example,bad_host"}, ExitFailure, `code=604 invalid_argument: host "bad_host"`},
+		{"init-bad-host", []string{"pki", "init", "--dir", "$DIR/y", "--hosts", "ok.example,bad_host"}, ExitUsage, `code=604 invalid_argument: host "bad_host"`},
 		{"client-exists", []string{"pki", "client", "--dir", "$DIR/site", "--name", "app1"}, ExitFailure, "code=606"},
-		{"client-bad-name", []string{"pki", "client", "--dir", "$DIR/site", "--name", "../a"}, ExitFailure, "code=604"},
-		{"client-too-many-days", []string{"pki", "client", "--dir", "$DIR/site", "--name", "a", "--days", "3651"}, ExitFailure, "code=604"},
+		{"client-bad-name", []string{"pki", "client", "--dir", "$DIR/site", "--name", "../a"}, ExitUsage, "code=604"},
+		{"client-too-many-days", []string{"pki", "client", "--dir", "$DIR/site", "--name", "a", "--days", "3651"}, ExitUsage, "code=604"},
 		{"client-no-ca", []string{"pki", "client", "--dir", "$DIR/none", "--name", "a"}, ExitFailure, "code=77"},
 		{"server-no-ca", []string{"pki", "server", "--dir", "$DIR/none"}, ExitFailure, "code=77"},
 		{"show-missing", []string{"pki", "show", "$DIR/none.crt"}, ExitFailure, "code=605"},
-		{"show-garbage", []string{"pki", "show", "$DIR/garbage.pem"}, ExitFailure, "code=604"},
+		{"show-garbage", []string{"pki", "show", "$DIR/garbage.pem"}, ExitFailure, "code=610 cert_malformed"},
 		{"show-key", []string{"pki", "show", "$DIR/site/ca.key"}, ExitFailure, "PRIVATE KEY"},
 	}
 	for _, tt := range tests {
