@@ -41,6 +41,13 @@ func decodeJSON(data string) (License, error) {
 			l.MatchMin = d.Int()
 		case "serverKey":
 			l.ServerKey = decodeJWK(d)
+		case "nodes":
+			if d.Null() {
+				l.Cluster = nil
+				return
+			}
+			l.Cluster = []Node{}
+			d.Array(func() { l.Cluster = append(l.Cluster, decodeNode(d)) })
 		case "productLicenses":
 			if d.Null() {
 				l.Products = nil
@@ -74,6 +81,25 @@ func decodeMachine(d *jsonread.Decoder) fingerprint.Machine {
 		}
 	})
 	return m
+}
+
+func decodeNode(d *jsonread.Decoder) Node {
+	var n Node
+	d.Object(func(name string) {
+		switch name {
+		case "name":
+			n.Name = d.String()
+		case "code":
+			n.Code = d.String()
+		case "components":
+			n.Components = d.StringMap()
+		case "serverKey":
+			n.ServerKey = decodeJWK(d)
+		default:
+			d.Unknown(name)
+		}
+	})
+	return n
 }
 
 func decodeJWK(d *jsonread.Decoder) keys.JWK {

@@ -45,8 +45,22 @@ func TestDecodeJSON(t *testing.T) {
 	if !reflect.DeepEqual(&got, l) {
 		t.Fatalf("decodeJSON(Marshal(l)) =\n %+v\nwant\n %+v", got, *l)
 	}
+	cl := newClusterFixture(t).license()
+	cl.Info, cl.Version, cl.FingerType, cl.ID = "license", Version, FingerTypeMachine, "lic_2"
+	cluster, err := json.Marshal(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeJSON(string(cluster)); err != nil || !reflect.DeepEqual(&got, cl) {
+		t.Fatalf("decodeJSON(Marshal(cluster)) = %v\n %+v\nwant\n %+v", err, got, *cl)
+	}
+	c := string(cluster)
 	s := string(good)
 	for _, tt := range []struct{ name, doc, want string }{
+		{"node unknown field", strings.Replace(c, `"name":"auth-02"`, `"host":"auth-02"`, 1), `unknown field "host"`},
+		{"node key twice", strings.Replace(c, `"name":"auth-02",`, `"name":"auth-02","serverKey":{},`, 1), `"serverKey" given twice`},
+		{"nodes not an array", strings.Replace(c, `"nodes":[`, `"nodes":{"x":[`, 1), "want '['"},
+		{"node null", strings.Replace(c, `"nodes":[`, `"nodes":[null,`, 1), "want '{'"},
 		{"unknown field", strings.Replace(s, `"holder"`, `"owner"`, 1), `unknown field "owner"`},
 		{"other case", strings.Replace(s, `"holder"`, `"Holder"`, 1), `unknown field "Holder"`},
 		{"twice", strings.Replace(s, `"info":"license"`, `"info":"license","info":"license"`, 1), `"info" given twice`},
@@ -77,8 +91,13 @@ func FuzzDecode(f *testing.F) {
 	l.KeyFile = &KeyFilePolicy{Hosts: []string{fx.site.Code}, ValidityHours: 72}
 	l.Machines = append(l.Machines, fingerprint.Machine{Code: fx.site.Code})
 	policy, _ := json.Marshal(l)
+	cl := newClusterFixture(f).license()
+	cl.Info, cl.Version, cl.FingerType, cl.ID = "license", Version, FingerTypeMachine, "lic_2"
+	cluster, _ := json.Marshal(cl)
 	f.Add(plain)
 	f.Add(policy)
+	f.Add(cluster)
+	f.Add([]byte(`{"nodes":[{"code":"","components":null,"serverKey":{"kty":""}}],"machines":[],"nodes":null}`))
 	f.Add([]byte(`{"holder":"A\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","machines":null,"productLicenses":[]}`))
 	f.Add([]byte(`{"version":-0,"matchMin":9223372036854775807}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

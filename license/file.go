@@ -79,6 +79,9 @@ func armor(l *License, compact string) []byte {
 	for _, m := range l.Machines {
 		fmt.Fprintf(&b, "  machine:  %s\n", m.Code)
 	}
+	for _, n := range l.Cluster {
+		fmt.Fprintf(&b, "  node:     %s key %s\n", n.Label(), n.KeyID())
+	}
 	for _, p := range l.Products {
 		fmt.Fprintf(&b, "  product:  %s instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, FormatTime(p.NotBefore), FormatTime(p.NotAfter))
 	}

@@ -125,17 +125,30 @@ func productTerms(p Product) string {
 
 // machineFound says how host matched the license's machines.
 func machineFound(l *License, host *fingerprint.Fingerprint) string {
-	for _, m := range l.Machines {
-		if m.Code == host.Code {
-			return "this host " + host.Code + " is bound by the license"
+	nodes := l.Nodes()
+	bound := "this host " + host.Code + " is bound by the license"
+	for i := range nodes {
+		if nodes[i].Code == host.Code {
+			return bound + nodeOf(l, &nodes[i])
 		}
 	}
-	for _, m := range l.Machines {
-		if fingerprint.Match(m, l.MatchMin, host) == nil {
-			return fmt.Sprintf("this host %s matches the licensed machine %s closely enough (%s)", host.Code, m.Code, matchRule(l.MatchMin))
+	for i := range nodes {
+		if fingerprint.Match(nodes[i].Machine, l.MatchMin, host) == nil {
+			return fmt.Sprintf("this host %s matches the licensed machine %s closely enough (%s)%s", host.Code, nodes[i].Code, matchRule(l.MatchMin), nodeOf(l, &nodes[i]))
 		}
 	}
-	return "this host " + host.Code + " is bound by the license"
+	return bound
+}
+
+// nodeOf names the node n of a cluster license, for machineFound.
+func nodeOf(l *License, n *Node) string {
+	if !l.IsCluster() {
+		return ""
+	}
+	if n.Name != "" {
+		return fmt.Sprintf(", as node %s of the cluster's %d", n.Name, len(l.Cluster))
+	}
+	return fmt.Sprintf(", as a node of the cluster's %d", len(l.Cluster))
 }
 
 // matchRule says how many components must match.

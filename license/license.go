@@ -1,6 +1,12 @@
 // Package license is the vendor-signed license document: who holds it, the
-// machine(s) it is bound to, the site server key it trusts, and per
-// product the features, instance limit, QPS and validity dates.
+// site server(s) it is bound to — each machine and the server key trusted
+// on it — and per product the features, instance limit, QPS and validity
+// dates.
+//
+// A single-server license names its machine(s) and one server key; a
+// cluster license names its nodes, each with its own machine and key, so
+// one node's key can be replaced without the others. Nodes gives both
+// forms as one list.
 //
 // A license travels as a text file, safe to email: a few human-readable
 // lines (not signed, for reading only) and a compact JWS (EdDSA, signed by
@@ -11,6 +17,7 @@ package license
 import (
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -33,6 +40,7 @@ const (
 	MaxProducts     = 64
 	MaxFunctions    = 64
 	MaxMachines     = 16
+	MaxNodes        = 16
 	MaxInstanceSize = 1_000_000
 	MaxQPS          = 10_000_000
 	maxTextLen      = 128
@@ -40,23 +48,61 @@ const (
 
 // License is the signed document.
 type License struct {
-	Info       string                `json:"info"` // always "license"
-	Version    int                   `json:"version"`
-	ID         string                `json:"id"`
-	Holder     string                `json:"holder"`
-	Issuer     string                `json:"issuer"`
-	Issued     time.Time             `json:"issued"`
-	FingerType int                   `json:"fingerType"`
-	Machines   []fingerprint.Machine `json:"machines"`
+	Info       string    `json:"info"` // always "license"
+	Version    int       `json:"version"`
+	ID         string    `json:"id"`
+	Holder     string    `json:"holder"`
+	Issuer     string    `json:"issuer"`
+	Issued     time.Time `json:"issued"`
+	FingerType int       `json:"fingerType"`
+	// Machines and ServerKey bind a single-server license: the server
+	// runs on one of Machines and signs with ServerKey. A cluster license
+	// leaves both empty and names its Cluster instead.
+	Machines []fingerprint.Machine `json:"machines,omitempty"`
 	// MatchMin is how many of a machine's recorded components must match
 	// this host; 0 means all of them. An exact machine code always matches.
-	MatchMin  int       `json:"matchMin"`
-	ServerKey keys.JWK  `json:"serverKey"`
-	Products  []Product `json:"productLicenses"`
+	MatchMin  int      `json:"matchMin"`
+	ServerKey keys.JWK `json:"serverKey,omitzero"`
+	// Cluster names the nodes of a cluster license: site servers sharing
+	// one pool, each on its own machine (or port) with its own key.
+	Cluster  []Node    `json:"nodes,omitempty"`
+	Products []Product `json:"productLicenses"`
 	// KeyFile restricts the offline key files the site server issues;
 	// nil leaves the choice to the server (any host with a renew
 	// certificate, for the server's keyfile_validity).
 	KeyFile *KeyFilePolicy `json:"keyFile,omitempty"`
+}
+
+// Node is one site server a license binds: the machine it runs on and
+// the server key it signs with.
+type Node struct {
+	// Name is the node's host name as its activation request gave it,
+	// for operators to read; it binds nothing.
+	Name string `json:"name,omitempty"`
+	fingerprint.Machine
+	ServerKey keys.JWK `json:"serverKey"`
+}
+
+// KeyID is the id of the node's server key: its "kid", or its thumbprint
+// when the key names none ("" for a key that does not decode).
+func (n *Node) KeyID() string {
+	if n.ServerKey.Kid != "" {
+		return n.ServerKey.Kid
+	}
+	pub, err := n.ServerKey.PublicKey()
+	if err != nil {
+		return ""
+	}
+	return keys.ID(pub)
+}
+
+// Label names the node for messages: its machine code, and its name
+// when it has one.
+func (n *Node) Label() string {
+	if n.Name != "" {
+		return n.Code + " (" + n.Name + ")"
+	}
+	return n.Code
 }
 
 // Product is one licensed product.
@@ -96,9 +142,93 @@ func (l *License) Product(subject string) (Product, bool) {
 	return Product{}, false
 }
 
-// ServerPublicKey returns the site server key the license trusts.
+// ServerPublicKey returns the site server key a single-server license
+// trusts; a cluster license trusts one per node (NodeKey).
 func (l *License) ServerPublicKey() (ed25519.PublicKey, error) {
+	if l.IsCluster() {
+		return nil, codes.Errorf(codes.KeyMalformed, "license %s is a cluster license: it names a server key per node", l.ID)
+	}
 	return l.ServerKey.PublicKey()
+}
+
+// IsCluster reports whether the license names its nodes one by one.
+func (l *License) IsCluster() bool { return len(l.Cluster) > 0 }
+
+// Nodes lists the site servers the license binds, each machine with the
+// server key trusted on it: a cluster license's nodes, or each machine of
+// a single-server license with its one server key. Callers need not tell
+// the two forms apart.
+func (l *License) Nodes() []Node {
+	if l.IsCluster() {
+		return l.Cluster
+	}
+	out := make([]Node, len(l.Machines))
+	for i, m := range l.Machines {
+		out[i] = Node{Machine: m, ServerKey: l.ServerKey}
+	}
+	return out
+}
+
+// NodeKey returns the server key with id kid when the license trusts it
+// for any of its nodes.
+func (l *License) NodeKey(kid string) (ed25519.PublicKey, bool) {
+	if kid == "" {
+		return nil, false
+	}
+	if !l.IsCluster() {
+		n := Node{ServerKey: l.ServerKey}
+		if n.KeyID() != kid {
+			return nil, false
+		}
+		pub, err := l.ServerKey.PublicKey()
+		return pub, err == nil
+	}
+	for i := range l.Cluster {
+		if n := &l.Cluster[i]; n.KeyID() == kid {
+			pub, err := n.ServerKey.PublicKey()
+			return pub, err == nil
+		}
+	}
+	return nil, false
+}
+
+// SignsFor reports whether the license names a node on machine code
+// that signs with the key kid: a verdict signed by kid may say it comes
+// from that machine.
+func (l *License) SignsFor(kid, code string) bool {
+	if !l.IsCluster() {
+		n := Node{ServerKey: l.ServerKey}
+		return n.KeyID() == kid && slices.ContainsFunc(l.Machines, func(m fingerprint.Machine) bool { return m.Code == code })
+	}
+	return slices.ContainsFunc(l.Cluster, func(n Node) bool { return n.Code == code && n.KeyID() == kid })
+}
+
+// ServerKeyIDs lists the ids of the server keys the license trusts, one
+// per node, in the license's order, without repeats.
+func (l *License) ServerKeyIDs() []string {
+	if !l.IsCluster() {
+		n := Node{ServerKey: l.ServerKey}
+		return []string{n.KeyID()}
+	}
+	out := make([]string, 0, len(l.Cluster))
+	for i := range l.Cluster {
+		if kid := l.Cluster[i].KeyID(); !slices.Contains(out, kid) {
+			out = append(out, kid)
+		}
+	}
+	return out
+}
+
+// MachineCodes lists the machine codes the license binds, in its order,
+// without repeats.
+func (l *License) MachineCodes() []string {
+	var out []string
+	for _, n := range l.Nodes() {
+		if !slices.Contains(out, n.Code) {
+			out = append(out, n.Code)
+		}
+	}
+	return out
 }
 
 // CheckProduct reports whether subject may run at now: codes.ProductUnlicensed,
@@ -123,9 +253,23 @@ func (p Product) Check(now time.Time) error {
 }
 
 // CheckMachine reports whether host is a machine the license is bound to
-// (codes.Fingerprint otherwise, naming the changed components).
+// (codes.Fingerprint otherwise, naming the changed components; for a
+// cluster license, also every node's machine code).
 func (l *License) CheckMachine(host *fingerprint.Fingerprint) error {
-	return fingerprint.MatchAny(l.Machines, l.MatchMin, host)
+	if !l.IsCluster() {
+		return fingerprint.MatchAny(l.Machines, l.MatchMin, host)
+	}
+	machines := make([]fingerprint.Machine, len(l.Cluster))
+	for i, n := range l.Cluster {
+		machines[i] = n.Machine
+	}
+	err := fingerprint.MatchAny(machines, l.MatchMin, host)
+	if err == nil || host == nil {
+		return err
+	}
+	e := codes.As(err)
+	return codes.Errorf(codes.Fingerprint, "this host %s is none of the nodes of the cluster license, on machines %s; closest: %s",
+		host.Code, strings.Join(l.MachineCodes(), ", "), e.Msg).WithFix(e.FixText())
 }
 
 // Subjects lists the licensed product names.
@@ -163,26 +307,12 @@ func (l *License) Validate() error {
 	if l.FingerType != FingerTypeMachine {
 		return bad("fingerType %d is not one this licensor knows", l.FingerType)
 	}
-	if len(l.Machines) == 0 || len(l.Machines) > MaxMachines {
-		return bad("the license names %d machines; it must name 1 to %d", len(l.Machines), MaxMachines)
-	}
-	maxComponents := 0
-	for i, m := range l.Machines {
-		if !fingerprint.ValidCode(m.Code) {
-			return bad("machines[%d].code %q is not a 32-hex machine code", i, m.Code)
-		}
-		for name, h := range m.Components {
-			if !fingerprint.ValidHash(h) || !validComponent(name) {
-				return bad("machines[%d].components[%q] is not a component hash", i, name)
-			}
-		}
-		maxComponents = max(maxComponents, len(m.Components))
+	maxComponents, err := l.validateServers()
+	if err != nil {
+		return err
 	}
 	if l.MatchMin < 0 || l.MatchMin > maxComponents {
 		return bad("matchMin %d is out of range 0..%d", l.MatchMin, maxComponents)
-	}
-	if _, err := l.ServerKey.PublicKey(); err != nil {
-		return bad("serverKey: %s", codes.As(err).Msg)
 	}
 	if len(l.Products) == 0 || len(l.Products) > MaxProducts {
 		return bad("the license has %d products; it must have 1 to %d", len(l.Products), MaxProducts)
@@ -200,6 +330,74 @@ func (l *License) Validate() error {
 	if l.KeyFile != nil {
 		if err := l.KeyFile.validate(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// validateServers checks the servers the license binds, in either form,
+// and returns the most components a machine records.
+func (l *License) validateServers() (maxComponents int, err error) {
+	bad := func(format string, args ...any) (int, error) {
+		return 0, codes.Errorf(codes.LicenseMalformed, format, args...)
+	}
+	if !l.IsCluster() {
+		if len(l.Machines) == 0 || len(l.Machines) > MaxMachines {
+			return bad("the license names %d machines; it must name 1 to %d", len(l.Machines), MaxMachines)
+		}
+		for i, m := range l.Machines {
+			if err := checkMachine(fmt.Sprintf("machines[%d]", i), m); err != nil {
+				return 0, err
+			}
+			maxComponents = max(maxComponents, len(m.Components))
+		}
+		if _, err := l.ServerKey.PublicKey(); err != nil {
+			return bad("serverKey: %s", codes.As(err).Msg)
+		}
+		return maxComponents, nil
+	}
+	switch {
+	case len(l.Machines) > 0 || l.ServerKey != (keys.JWK{}):
+		return bad("the license names nodes and also machines or a serverKey; a cluster license names its servers in nodes alone")
+	case len(l.Cluster) > MaxNodes:
+		return bad("the license names %d nodes; a cluster license names at most %d", len(l.Cluster), MaxNodes)
+	}
+	seen := map[string]int{}
+	for i := range l.Cluster {
+		n := &l.Cluster[i]
+		field := fmt.Sprintf("nodes[%d]", i)
+		if n.Name != "" {
+			if err := ValidText(n.Name); err != nil {
+				return bad("%s.name: %v", field, err)
+			}
+		}
+		if err := checkMachine(field, n.Machine); err != nil {
+			return 0, err
+		}
+		maxComponents = max(maxComponents, len(n.Components))
+		if n.ServerKey == (keys.JWK{}) {
+			return bad("%s (machine %s) has no serverKey: every node names the key it signs with", field, n.Label())
+		}
+		if _, err := n.ServerKey.PublicKey(); err != nil {
+			return bad("%s.serverKey: %s", field, codes.As(err).Msg)
+		}
+		kid := n.KeyID()
+		if j, dup := seen[kid]; dup {
+			return bad("%s has the server key %s of nodes[%d]: every node signs with its own key", field, kid, j)
+		}
+		seen[kid] = i
+	}
+	return maxComponents, nil
+}
+
+// checkMachine checks one bound machine; field names it in messages.
+func checkMachine(field string, m fingerprint.Machine) error {
+	if !fingerprint.ValidCode(m.Code) {
+		return codes.Errorf(codes.LicenseMalformed, "%s.code %q is not a 32-hex machine code", field, m.Code)
+	}
+	for name, h := range m.Components {
+		if !fingerprint.ValidHash(h) || !validComponent(name) {
+			return codes.Errorf(codes.LicenseMalformed, "%s.components[%q] is not a component hash", field, name)
 		}
 	}
 	return nil

@@ -14,9 +14,17 @@ type View struct {
 	Machines        []fingerprint.Machine `json:"machines"`
 	MatchMin        int                   `json:"matchMin"`
 	VendorKeyID     string                `json:"vendorKeyId,omitempty"`
-	ServerKeyID     string                `json:"serverKeyId"`
+	ServerKeyID     string                `json:"serverKeyId,omitempty"`
+	Nodes           []NodeView            `json:"nodes,omitempty"`
 	ProductLicenses []ProductView         `json:"productLicenses"`
 	KeyFile         *KeyFilePolicy        `json:"keyFile,omitempty"`
+}
+
+// NodeView is one node of a cluster license in a View.
+type NodeView struct {
+	Name        string `json:"name,omitempty"`
+	Code        string `json:"code"`
+	ServerKeyID string `json:"serverKeyId"`
 }
 
 // ProductView is one product in a View.
@@ -38,6 +46,13 @@ func (l *License) View(vendorKeyID string) View {
 		Machines: l.Machines, MatchMin: l.MatchMin,
 		VendorKeyID: vendorKeyID, ServerKeyID: l.ServerKey.Kid,
 		ProductLicenses: make([]ProductView, len(l.Products)), KeyFile: l.KeyFile,
+	}
+	if l.IsCluster() {
+		v.Machines = nil
+		for _, n := range l.Cluster {
+			v.Machines = append(v.Machines, n.Machine)
+			v.Nodes = append(v.Nodes, NodeView{Name: n.Name, Code: n.Code, ServerKeyID: n.KeyID()})
+		}
 	}
 	for i, p := range l.Products {
 		v.ProductLicenses[i] = ProductView{
