@@ -220,8 +220,8 @@ func NewID() string {
 // Issue signs c with the site server's key and returns the key file. It
 // fills in what the issuer owns when empty: the version, the issuer, the
 // id, the not-before time (the issue time) and the expiry (DefaultValidity
-// after the issue time). The license c carries must trust server's key
-// (codes.ServerKeyMismatch otherwise); other faults are
+// after the issue time). The license c carries must trust server's key,
+// for any of its nodes (codes.ServerKeyMismatch otherwise); other faults are
 // codes.InvalidArgument.
 func Issue(server ed25519.PrivateKey, c *Claims) ([]byte, error) {
 	if len(server) != ed25519.PrivateKeySize {
@@ -263,8 +263,8 @@ func Issue(server ed25519.PrivateKey, c *Claims) ([]byte, error) {
 		return nil, codes.Errorf(codes.InvalidArgument, "key file: the license: %s", codes.As(err).Msg)
 	}
 	kid := keys.ID(server.Public().(ed25519.PublicKey))
-	if l.ServerKey.Kid != kid {
-		return nil, codes.Errorf(codes.ServerKeyMismatch, "the license %s trusts server key %s; this server's key is %s", l.ID, l.ServerKey.Kid, kid)
+	if _, ok := l.NodeKey(kid); !ok {
+		return nil, codes.Errorf(codes.ServerKeyMismatch, "the license %s trusts %s; this server's key is %s", l.ID, trustedKeys(l), kid)
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -429,21 +429,27 @@ func (s *Signed) verifyChain(vendor ed25519.PublicKey) (*license.License, error)
 	default:
 		return nil, codes.Errorf(codes.KeyFileTampered, "the license in the key file does not verify: %s", codes.As(err).Msg)
 	}
-	server, err := l.ServerPublicKey()
-	if err != nil {
-		return nil, codes.Errorf(codes.KeyFileTampered, "the license %s names no usable server key: %s", l.ID, codes.As(err).Msg)
-	}
-	kid := l.ServerKey.Kid // the thumbprint of server: ServerPublicKey checked it
-	if kid == "" {
-		kid = keys.ID(server)
-	}
-	if s.KeyID != kid {
-		return nil, codes.Errorf(codes.KeyFileTampered, "the key file is signed by server key %s; its license %s trusts server key %s", s.KeyID, l.ID, kid)
+	// Any node the license names may have signed the key file: a
+	// cluster's hosts renew from whichever node answers.
+	server, ok := l.NodeKey(s.KeyID)
+	if !ok {
+		return nil, codes.Errorf(codes.KeyFileTampered, "the key file is signed by server key %s; its license %s trusts %s", s.KeyID, l.ID, trustedKeys(l))
 	}
 	if _, err := s.obj.Verify(server); err != nil {
 		return nil, codes.Errorf(codes.KeyFileTampered, "the signature by server key %s does not verify: the key file was altered after signing", s.KeyID)
 	}
 	return l, nil
+}
+
+// trustedKeys names the server keys l trusts: "server key K" for a
+// single-server license, "the server keys of its nodes: K1, K2" for a
+// cluster license.
+func trustedKeys(l *license.License) string {
+	kids := l.ServerKeyIDs()
+	if !l.IsCluster() {
+		return "server key " + kids[0]
+	}
+	return "the server keys of its nodes: " + strings.Join(kids, ", ")
 }
 
 // grant is what the key file and its license say of one product.
