@@ -51,10 +51,16 @@ func (e *Env) Run(ctx context.Context, args []string) error {
 		return nil
 	case "help":
 		return e.help(args[1:])
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, rest := find(args)
 	if cmd == nil {
 		if g := group(args[0]); len(g) > 0 {
+			if len(args) == 2 && isHelpFlag(args[1]) {
+				e.printGroup(e.Stdout, args[0], g)
+				return nil
+			}
 			e.printGroup(e.Stderr, args[0], g)
 			if len(args) == 1 {
 				return usageErrorf("%q needs a subcommand", args[0])
@@ -65,6 +71,8 @@ func (e *Env) Run(ctx context.Context, args []string) error {
 	}
 	return e.invoke(ctx, cmd, rest)
 }
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ msg string }
@@ -82,7 +90,14 @@ type reported struct{ err error }
 func (r reported) Error() string { return r.err.Error() }
 func (r reported) Unwrap() error { return r.err }
 
-// Exit status.
+// Exit status. The rule: 2 for every mistake in the command line (an
+// unknown command or flag, a missing or extra argument, a flag value or
+// argument that does not parse, such as a --product SPEC or an unknown
+// code for explain), 1 when the operation itself fails, 0 on success.
+// Report applies it in one place: a usageError and any error with code
+// codes.InvalidArgument are usage errors; commands report a bad value in
+// what was typed with that code, and a bad file, request or answer with
+// another.
 const (
 	ExitOK      = 0
 	ExitFailure = 1
@@ -92,8 +107,7 @@ const (
 	ExitGrantExpired = 3
 )
 
-// Report writes err for a person on w and returns the exit status: 0 for
-// nil, 2 for a usage error, 1 for any other failure.
+// Report writes err for a person on w and returns the exit status.
 func Report(w io.Writer, err error) int {
 	if err == nil {
 		return ExitOK
@@ -108,11 +122,22 @@ func Report(w io.Writer, err error) int {
 	}
 	var r reported
 	if errors.As(err, &r) {
-		return ExitFailure
+		return exitStatus(codes.As(r.err))
 	}
 	e := codes.As(err)
 	writeError(w, e)
-	if e.Code == codes.GrantExpired {
+	return exitStatus(e)
+}
+
+// exitStatus is the exit status for a failure with e's code.
+func exitStatus(e *codes.Error) int {
+	if e == nil {
+		return ExitFailure
+	}
+	switch e.Code {
+	case codes.InvalidArgument:
+		return ExitUsage
+	case codes.GrantExpired:
 		return ExitGrantExpired
 	}
 	return ExitFailure

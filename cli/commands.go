@@ -64,9 +64,14 @@ const overview = `licensor — license authorization for privately deployed soft
 
 Usage: licensor COMMAND [ARGS] [FLAGS]
 
-Exit status: 0 success, 1 a denial or failure (the output names its code,
-e.g. "code=509 fingerprint: …" and the fix), 2 a usage error, 3 a site
-server in upstream mode whose grant ran out (code 526).
+Exit status:
+  0  success
+  1  the operation failed or was denied; the output names its code and
+     the fix, e.g. "code=509 fingerprint: …"
+  2  a mistake in the command line: an unknown command or flag, a missing
+     or extra argument, or a value that does not parse (a --product SPEC,
+     a machine code, a URL, an unknown code for explain; code 604)
+  3  a site server in upstream mode whose grant ran out (code 526)
 Flags may come before or after arguments; --json prints data for machines.
 
 Commands:

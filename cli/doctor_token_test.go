@@ -155,7 +155,7 @@ func TestDoctorTokenUsage(t *testing.T) {
 		{"unknown-flag", []string{"doctor", "token", tok, "--jwk", "x"}, ExitUsage, 0},
 		{"jwks-missing", []string{"doctor", "token", tok, "--jwks", "$DIR/nope.json"}, ExitFailure, codes.FileMissing},
 		{"jwks-garbage", []string{"doctor", "token", tok, "--jwks", "$DIR/t"}, ExitFailure, codes.TokenMalformed},
-		{"jwks-over-http", []string{"doctor", "token", tok, "--jwks", "http://127.0.0.1:1/jwks"}, ExitFailure, codes.InvalidArgument},
+		{"jwks-over-http", []string{"doctor", "token", tok, "--jwks", "http://127.0.0.1:1/jwks"}, ExitUsage, codes.InvalidArgument},
 		{"token-file-missing", []string{"doctor", "token", "--file", "$DIR/nope"}, ExitFailure, codes.FileMissing},
 	}
 	if err := os.WriteFile(filepath.Join(h.dir, "t"), []byte("garbage"), 0o600); err != nil {

@@ -72,8 +72,8 @@ func TestIssueKeyFilePolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(append(append([]string{}, issue...), "--out", "$DIR/bad.lic"), tt.flags...)
-			if status := h.run(args...); status != ExitFailure {
-				t.Fatalf("exit %d, want %d\nstderr: %s", status, ExitFailure, h.stderr)
+			if status := h.run(args...); status != ExitUsage {
+				t.Fatalf("exit %d, want %d\nstderr: %s", status, ExitUsage, h.stderr)
 			}
 			if !strings.Contains(h.stderr.String(), tt.say) || !strings.Contains(h.stderr.String(), "code=604") {
 				t.Fatalf("stderr lacks %q and code=604:\n%s", tt.say, h.stderr)

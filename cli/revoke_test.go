@@ -87,7 +87,7 @@ func TestRevokeAndStatus(t *testing.T) {
 		{"neither", []string{"revoke", "--product", "ocr"}, ExitUsage},
 		{"both", []string{"revoke", "--product", "ocr", "--instance", "i-1", "--keyfile-host", host.Code}, ExitUsage},
 		{"no-product", []string{"revoke", "--instance", "i-1"}, ExitUsage},
-		{"bad-host", []string{"revoke", "--product", "ocr", "--keyfile-host", "xyz"}, ExitFailure},
+		{"bad-host", []string{"revoke", "--product", "ocr", "--keyfile-host", "xyz"}, ExitUsage},
 		{"unknown", []string{"revoke", "--product", "ocr", "--instance", "nobody"}, ExitFailure},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

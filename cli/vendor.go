@@ -178,7 +178,7 @@ now on. The site keeps the grant it holds until that grant runs out;
 				code := strings.ToLower(args[0])
 				err = st.Revoke(code, e.Clock.Now())
 				if errors.Is(err, whitelist.ErrNotFound) {
-					return codes.Errorf(codes.InvalidArgument, "machine code %s has no approval", code).
+					return codes.Errorf(codes.NotWhitelisted, "machine code %s has no approval", code).
 						WithFix("'licensor vendor list --data " + *data + "' lists the approved machine codes.")
 				}
 				if err != nil {

@@ -83,6 +83,7 @@ const (
 	RequestTooLarge  Code = 607
 	ConfigInvalid    Code = 608
 	FileUnwritable   Code = 609
+	CertMalformed    Code = 610
 
 	// Server side.
 	StoreUnavailable Code = 701
@@ -178,6 +179,7 @@ var table = []Info{
 	{FileUnwritable, "file_unwritable", "A file licensor must keep cannot be written: the disk is full, a disk quota or the file size limit is reached, the file system is read-only, or permissions forbid it.", "Free space on the file system that holds the file, or fix the permissions of its directory (licensor writes a temporary file beside the file and renames it over the old one), then run the command again. The old file is left intact.", http.StatusInternalServerError, false},
 
 	{StoreUnavailable, "store_unavailable", "The server cannot read or write its store (disk full, file permissions, database down).", "Check the data directory's disk and permissions (or the database's health) and the server log; 'licensor doctor' checks the server's readiness.", http.StatusServiceUnavailable, false},
+	{CertMalformed, "cert_malformed", "The file is not a PEM certificate file: it holds no CERTIFICATE block, or a block that does not decode.", "Give a certificate file such as those 'licensor pki init' and 'licensor pki client' write (.crt); a key file (.key) holds no certificate.", 0, false},
 
 	{AuditTampered, "audit_tampered", "The audit log's hash chain is broken: an event was edited, inserted or deleted after it was written.", "Keep the store file as evidence and restore the data directory from a backup; the message names the first event that does not verify.", http.StatusInternalServerError, false},
 
