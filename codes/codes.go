@@ -89,6 +89,8 @@ const (
 	StoreUnavailable Code = 701
 	AuditTampered    Code = 702
 	ListenFailed     Code = 703
+	StoreRefused     Code = 704
+	StoreTooNew      Code = 705
 
 	// Tokens (JWTs) as 'licensor doctor token' explains them.
 	TokenMalformed     Code = 801
@@ -177,13 +179,17 @@ var table = []Info{
 	{RequestTooLarge, "request_too_large", "The request body or an identifier in it is larger than the server accepts.", "Send the request as the SDK builds it; instance ids are at most 128 bytes, product names 64.", http.StatusRequestEntityTooLarge, false},
 	{ConfigInvalid, "config_invalid", "The configuration file is invalid: not JSON, an unknown key, or a value out of range; the message names the field.", "Correct the field the message names; 'licensor help serve' lists every key and its default.", http.StatusInternalServerError, false},
 	{FileUnwritable, "file_unwritable", "A file licensor must keep cannot be written: the disk is full, a disk quota or the file size limit is reached, the file system is read-only, or permissions forbid it.", "Free space on the file system that holds the file, or fix the permissions of its directory (licensor writes a temporary file beside the file and renames it over the old one), then run the command again. The old file is left intact.", http.StatusInternalServerError, false},
+	{CertMalformed, "cert_malformed", "The file is not a PEM certificate file: it holds no CERTIFICATE block, or a block that does not decode.", "Give a certificate file such as those 'licensor pki init' and 'licensor pki client' write (.crt); a key file (.key) holds no certificate.", 0, false},
 
 	{StoreUnavailable, "store_unavailable", "The server cannot read or write its store (disk full, file permissions, database down).", "Check the data directory's disk and permissions (or the database's health) and the server log; 'licensor doctor' checks the server's readiness.", http.StatusServiceUnavailable, false},
-	{CertMalformed, "cert_malformed", "The file is not a PEM certificate file: it holds no CERTIFICATE block, or a block that does not decode.", "Give a certificate file such as those 'licensor pki init' and 'licensor pki client' write (.crt); a key file (.key) holds no certificate.", 0, false},
 
 	{AuditTampered, "audit_tampered", "The audit log's hash chain is broken: an event was edited, inserted or deleted after it was written.", "Keep the store file as evidence and restore the data directory from a backup; the message names the first event that does not verify.", http.StatusInternalServerError, false},
 
 	{ListenFailed, "listen_failed", "The server cannot listen on its address: another process holds the port, or the address is not this host's.", "Stop the other process ('ss -ltnp' names it) or choose another address with --listen or the listen key.", http.StatusInternalServerError, false},
+
+	{StoreRefused, "store_refused", "The store setting cannot be used: not a sqlite: path or a postgres:// URL, a password written in it, or a database that refuses the credentials or the connection.", "Correct the store key ('licensor help serve'); give the PostgreSQL password in store_password_file, PGPASSFILE or PGPASSWORD, never in the URL; check the database's address, user and pg_hba.conf. Nothing was written.", http.StatusInternalServerError, false},
+
+	{StoreTooNew, "store_too_new", "The store's schema was written by a later licensor, in a layout this one does not know.", "Run this node with the licensor version the other nodes run ('licensor version' on each), or upgrade it; a store is never moved back to an older layout.", http.StatusInternalServerError, false},
 
 	{TokenMalformed, "token_malformed", "The token is not a compact JWS/JWT: not three base64url parts, or a header or claims that are not JSON.", "Pass the whole token, exactly as issued (header.claims.signature).", http.StatusBadRequest, false},
 	{TokenAlgorithm, "token_alg_not_allowed", "The token's algorithm is not allowed: \"none\", an HMAC algorithm where a public key verifies (the key-confusion attack), or not the one expected.", "Accept only the issuer's algorithm (EdDSA for licensor); a token with alg none or HS256 against a public key is forged.", http.StatusUnauthorized, false},

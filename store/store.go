@@ -205,10 +205,23 @@ type Store interface {
 
 	// Record appends decisions that change no lease (a denial, a reload).
 	Record(ctx context.Context, events ...Event) error
-	// Audit calls fn for each audit event with Seq > after, in order.
+	// Audit calls fn for each audit event with Seq > after, in order. A
+	// store shared by several nodes holds one chain per node (Event.Node)
+	// and gives them one after the other, ordered by node.
 	Audit(ctx context.Context, after int64, fn func(Event) error) error
 
 	Close() error
+}
+
+// CheckOwner reports whether a request for a seat of kind by holder may
+// change the seat l: an *OwnerError if l is of the other kind, or another
+// holder's instance seat (a key-file seat is bound to its machine code,
+// whoever renews it).
+func CheckOwner(l Lease, kind SeatKind, holder string) error {
+	if l.Kind != kind || (kind == SeatInstance && l.Holder != holder) {
+		return &OwnerError{Lease: l, Asker: holder, Kind: kind}
+	}
+	return nil
 }
 
 // KeyFileSeatPrefix begins the id of every key-file host's seat: the

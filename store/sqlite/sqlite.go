@@ -665,13 +665,7 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Gr
 
 // owns checks that a request for a seat of kind by holder may change l.
 func owns(l *store.Lease, kind store.SeatKind, holder string) error {
-	switch {
-	case l.Kind != kind:
-		return &store.OwnerError{Lease: *l, Asker: holder, Kind: kind}
-	case kind == store.SeatInstance && l.Holder != holder:
-		return &store.OwnerError{Lease: *l, Asker: holder, Kind: kind}
-	}
-	return nil
+	return store.CheckOwner(*l, kind, holder)
 }
 
 // renew extends an instance's seat l. s.mu held.

@@ -1,0 +1,46 @@
+-- The pool, the nodes and their audit chains.
+CREATE TABLE licensor_pools (
+	product text PRIMARY KEY,
+	-- held counts the product's leases, lapsed ones not yet removed
+	-- included; it changes only under this row's lock.
+	held    integer NOT NULL DEFAULT 0
+);
+CREATE TABLE licensor_leases (
+	product     text NOT NULL,
+	instance_id text NOT NULL,
+	kind        text NOT NULL,
+	holder      text NOT NULL,
+	since       timestamptz NOT NULL,
+	renewed     timestamptz NOT NULL,
+	expires     timestamptz NOT NULL,
+	revoked     timestamptz,
+	revoked_by  text NOT NULL DEFAULT '',
+	node        text NOT NULL DEFAULT '', -- the node that last granted or renewed it
+	PRIMARY KEY (product, instance_id)
+);
+CREATE INDEX licensor_leases_expires ON licensor_leases (expires);
+CREATE INDEX licensor_leases_product_expires ON licensor_leases (product, expires);
+CREATE TABLE licensor_nodes (
+	name       text PRIMARY KEY,
+	high_water timestamptz,
+	key_id     text NOT NULL DEFAULT '',
+	address    text NOT NULL DEFAULT '',
+	version    text NOT NULL DEFAULT '',
+	license_id text NOT NULL DEFAULT '',
+	started    timestamptz,
+	last_seen  timestamptz
+);
+CREATE TABLE licensor_audit (
+	node        text NOT NULL,
+	seq         bigint NOT NULL,
+	at          timestamptz NOT NULL,
+	kind        text NOT NULL,
+	product     text NOT NULL,
+	instance_id text NOT NULL,
+	actor       text NOT NULL,
+	code        integer NOT NULL,
+	detail      text NOT NULL,
+	prev        bytea,
+	hash        bytea NOT NULL,
+	PRIMARY KEY (node, seq)
+);

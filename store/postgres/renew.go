@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/licensor/licensor/store"
+)
+
+// renewOp is one renewal waiting for the renewer.
+type renewOp struct {
+	req   store.RenewRequest
+	grant store.Grant
+	err   error
+	done  chan struct{}
+}
+
+// Renew implements store.Store. Renewals are gathered into one statement,
+// committed without waiting for the disk (see the package comment); the
+// answer still reflects the database, so a seat released or revoked on
+// any node is not renewed on this one.
+func (s *Store) Renew(ctx context.Context, req store.RenewRequest) (store.Grant, error) {
+	req.Now = micro(req.Now)
+	o := &renewOp{req: req, done: make(chan struct{})}
+	if err := s.open(); err != nil {
+		return store.Grant{}, err
+	}
+	select {
+	case s.renews <- o:
+	case <-s.stop:
+		return store.Grant{}, store.ErrClosed
+	case <-ctx.Done():
+		return store.Grant{}, ctx.Err()
+	}
+	<-o.done
+	return o.grant, o.err
+}
+
+func (s *Store) renewer() {
+	defer s.done.Done()
+	for {
+		var first *renewOp
+		select {
+		case first = <-s.renews:
+		case <-s.stop:
+			for {
+				select {
+				case o := <-s.renews:
+					o.err = store.ErrClosed
+					close(o.done)
+				default:
+					return
+				}
+			}
+		}
+		batch := []*renewOp{first}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.renews:
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if err = s.renewBatch(batch); err == nil || !retryable(err) {
+				break
+			}
+		}
+		for _, o := range batch {
+			if err != nil {
+				o.err = err
+			}
+			close(o.done)
+		}
+	}
+}
+
+// renewBatch renews every lease of batch that is live and held by its
+// asker, in one statement, and explains the others.
+func (s *Store) renewBatch(batch []*renewOp) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	// One row per lease (the latest request wins), in key order so that
+	// two nodes' batches lock the rows they share in the same order.
+	latest := map[key]*renewOp{}
+	for _, o := range batch {
+		k := key{o.req.Product, o.req.InstanceID}
+		if p := latest[k]; p == nil || o.req.Now.After(p.req.Now) {
+			latest[k] = o
+		}
+	}
+	keys := make([]key, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].product != keys[j].product {
+			return keys[i].product < keys[j].product
+		}
+		return keys[i].instance < keys[j].instance
+	})
+	n := len(keys)
+	ps, is, hs := make([]string, n), make([]string, n), make([]string, n)
+	nows, exps := make([]time.Time, n), make([]time.Time, n)
+	for i, k := range keys {
+		o := latest[k]
+		ps[i], is[i], hs[i], nows[i], exps[i] = k.product, k.instance, o.req.Holder, o.req.Now, o.req.Now.Add(o.req.TTL)
+	}
+	renewed := map[key]store.Grant{}
+	rows, err := s.lazy.Query(ctx, `WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS t(p, i, h, n, e, o)),
+		locked AS (SELECT l.product, l.instance_id FROM licensor_leases l JOIN t ON l.product = t.p AND l.instance_id = t.i
+			WHERE l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n ORDER BY t.o FOR UPDATE OF l)
+		UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
+		FROM t, locked WHERE l.product = locked.product AND l.instance_id = locked.instance_id AND l.product = t.p AND l.instance_id = t.i
+		RETURNING `+prefixed("l.", leaseCols)+`, (SELECT held FROM licensor_pools p WHERE p.product = l.product)`,
+		ps, is, hs, nows, exps, s.node)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var held int
+		var l store.Lease
+		var kind, node string
+		var revoked pgtype.Timestamptz
+		if err := rows.Scan(&l.Product, &l.InstanceID, &kind, &l.Holder, &l.Since, &l.Renewed, &l.Expires, &revoked, &l.RevokedBy, &node, &held); err != nil {
+			rows.Close()
+			return err
+		}
+		l.Kind = store.SeatKind(kind)
+		l.Since, l.Renewed, l.Expires = l.Since.UTC(), l.Renewed.UTC(), l.Expires.UTC()
+		if revoked.Valid {
+			l.Revoked = revoked.Time.UTC()
+		}
+		renewed[key{l.Product, l.InstanceID}] = store.Grant{Lease: l, Resumed: true, Held: held}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// The others: no seat, a lapsed one, or another's.
+	var mp, mi []string
+	for _, k := range keys {
+		if _, ok := renewed[k]; !ok {
+			mp, mi = append(mp, k.product), append(mi, k.instance)
+		}
+	}
+	found := map[key]store.Lease{}
+	if len(mp) > 0 {
+		rows, err := s.lazy.Query(ctx, `SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, mp, mi)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			l, _, err := scanLease(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			found[key{l.Product, l.InstanceID}] = l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, o := range batch {
+		k := key{o.req.Product, o.req.InstanceID}
+		if g, ok := renewed[k]; ok {
+			o.grant = g
+			continue
+		}
+		l, ok := found[k]
+		switch {
+		case !ok || !l.Live(o.req.Now):
+			o.err = store.ErrNoLease
+		default:
+			if err := store.CheckOwner(l, store.SeatInstance, o.req.Holder); err != nil {
+				o.err = err
+			} else {
+				o.err = store.ErrNoLease // changed under the batch: the asker asks again
+			}
+		}
+	}
+	return nil
+}
+
+// prefixed qualifies each of the comma-separated cols with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}

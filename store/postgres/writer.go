@@ -1,0 +1,591 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor/store"
+)
+
+type opKind int
+
+const (
+	opAcquire opKind = iota
+	opRelease
+	opRecord
+	opExpire
+)
+
+// op is one request to the writer.
+type op struct {
+	kind   opKind
+	acq    store.AcquireRequest
+	rel    store.ReleaseRequest
+	events []store.Event
+	now    time.Time
+
+	grant   store.Grant
+	lease   store.Lease
+	expired []store.Lease
+	err     error
+	decided chan struct{} // the answer is decided; closed before the commit
+	done    chan struct{} // the answer is final
+}
+
+func (o *op) time() time.Time {
+	switch o.kind {
+	case opAcquire:
+		return o.acq.Now
+	case opRelease:
+		return o.rel.Now
+	}
+	return o.now
+}
+
+func (o *op) product() string {
+	switch o.kind {
+	case opAcquire:
+		return o.acq.Product
+	case opRelease:
+		return o.rel.Product
+	}
+	return ""
+}
+
+// submit hands o to the writer and waits for its answer. Once handed over,
+// o runs to the end whatever ctx does: its change may be committed.
+func (s *Store) submit(ctx context.Context, o *op, decided func()) error {
+	o.decided, o.done = make(chan struct{}), make(chan struct{})
+	if err := s.open(); err != nil {
+		return err
+	}
+	select {
+	case s.queue <- o:
+	case <-s.stop:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-o.decided
+	if o.err == nil && decided != nil {
+		decided()
+	}
+	<-o.done
+	return o.err
+}
+
+// Acquire implements store.Store.
+func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Grant, error) {
+	if req.Kind == "" {
+		req.Kind = store.SeatInstance
+	}
+	req.Now = micro(req.Now)
+	o := &op{kind: opAcquire, acq: req}
+	var decided func()
+	if req.Decided != nil {
+		decided = func() { req.Decided(o.grant) }
+	}
+	if err := s.submit(ctx, o, decided); err != nil {
+		return store.Grant{}, err
+	}
+	return o.grant, nil
+}
+
+// Release implements store.Store.
+func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (store.Lease, error) {
+	req.Now = micro(req.Now)
+	o := &op{kind: opRelease, rel: req}
+	if err := s.submit(ctx, o, nil); err != nil {
+		return o.lease, err
+	}
+	return o.lease, nil
+}
+
+// Record implements store.Store.
+func (s *Store) Record(ctx context.Context, events ...store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.submit(ctx, &op{kind: opRecord, events: events}, nil)
+}
+
+// Expire implements store.Store. Every node reaps; a lease is removed, and
+// its event written, by whichever gets to it first, once.
+func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error) {
+	o := &op{kind: opExpire, now: micro(now)}
+	if err := s.submit(ctx, o, nil); err != nil {
+		return nil, err
+	}
+	return o.expired, nil
+}
+
+// writer commits the queued requests, a batch per transaction.
+func (s *Store) writer() {
+	defer s.done.Done()
+	for {
+		var first *op
+		select {
+		case first = <-s.queue:
+		case <-s.stop:
+			for {
+				select {
+				case o := <-s.queue:
+					s.finish([]*op{o}, store.ErrClosed)
+				default:
+					return
+				}
+			}
+		}
+		if first.kind == opExpire {
+			s.run([]*op{first})
+			continue
+		}
+		batch := []*op{first}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.queue:
+				if o.kind == opExpire {
+					s.run(batch)
+					batch = []*op{o}
+					break gather
+				}
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		s.run(batch)
+	}
+}
+
+// finish gives every unanswered op of batch err.
+func (s *Store) finish(batch []*op, err error) {
+	for _, o := range batch {
+		select {
+		case <-o.done:
+			continue
+		default:
+		}
+		o.err = err
+		select {
+		case <-o.decided:
+		default:
+			close(o.decided)
+		}
+		close(o.done)
+	}
+}
+
+// run commits batch, again when it lost a race before anything was
+// decided, and answers every op in it.
+func (s *Store) run(batch []*op) {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var decided bool
+		decided, err = s.try(batch)
+		if err == nil {
+			return
+		}
+		if !s.headKnown || decided || !retryable(err) {
+			break
+		}
+	}
+	s.headKnown = false // the commit's outcome may be unknown: read the head again
+	s.finish(batch, err)
+}
+
+// key names a lease.
+type key struct{ product, instance string }
+
+// txState is what one batch decides from: the seats its requests are
+// about, as the database has them under the batch's locks.
+type txState struct {
+	leases  map[key]*store.Lease // nil: no seat
+	held    map[string]int
+	oldest  map[string]time.Time
+	writes  map[key]*store.Lease // nil: delete
+	order   []key
+	events  []store.Event
+	reaped  []store.Lease
+	changed map[string]bool // products whose held changed
+}
+
+func (st *txState) write(k key, l *store.Lease) {
+	if _, ok := st.writes[k]; !ok {
+		st.order = append(st.order, k)
+	}
+	st.writes[k] = l
+	st.leases[k] = l
+}
+
+// get returns k's seat if it is live at now; a lapsed one is removed.
+func (st *txState) get(k key, now time.Time) *store.Lease {
+	l := st.leases[k]
+	if l == nil {
+		return nil
+	}
+	if !l.Live(now) {
+		st.lapse(*l, now)
+		st.write(k, nil)
+		return nil
+	}
+	return l
+}
+
+// lapse counts l, found lapsed at now, out of its pool.
+func (st *txState) lapse(l store.Lease, now time.Time) {
+	st.held[l.Product]--
+	st.changed[l.Product] = true
+	st.reaped = append(st.reaped, l)
+	st.events = append(st.events, store.Event{Time: now, Kind: store.KindExpire, Product: l.Product, InstanceID: l.InstanceID, Actor: "server",
+		Detail: "lease lapsed at " + l.Expires.UTC().Format(time.RFC3339)})
+}
+
+// try runs batch as one transaction; decided reports whether answers were
+// given out before the commit (after which it must not run again).
+func (s *Store) try(batch []*op) (decided bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if !s.headKnown {
+		if err := s.readHead(ctx); err != nil {
+			return false, err
+		}
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.Background())
+
+	for _, o := range batch {
+		o.err, o.grant, o.lease = nil, store.Grant{}, store.Lease{}
+	}
+	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, oldest: map[string]time.Time{},
+		writes: map[key]*store.Lease{}, changed: map[string]bool{}}
+	var products []string
+	var expire *op
+	var latest time.Time
+	minNow := time.Time{}
+	for _, o := range batch {
+		if o.kind == opExpire {
+			expire = o
+		}
+		if t := o.time(); !t.IsZero() {
+			if minNow.IsZero() || t.Before(minNow) {
+				minNow = t
+			}
+			if t.After(latest) {
+				latest = t
+			}
+		}
+	}
+	if expire != nil {
+		// The products with lapsed seats: found without locks, then
+		// locked and reaped below.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT product FROM licensor_leases WHERE expires < $1`, expire.now)
+		if err != nil {
+			return false, err
+		}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return false, err
+			}
+			products = append(products, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, o := range batch {
+			if p := o.product(); p != "" && !seen[p] {
+				seen[p] = true
+				products = append(products, p)
+			}
+		}
+	}
+	sort.Strings(products)
+
+	if len(products) > 0 {
+		var ps, is []string
+		for _, o := range batch {
+			switch o.kind {
+			case opAcquire:
+				ps, is = append(ps, o.acq.Product), append(is, o.acq.InstanceID)
+			case opRelease:
+				ps, is = append(ps, o.rel.Product), append(is, o.rel.InstanceID)
+			}
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, products)
+		b.Queue(`SELECT product, held FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, products).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var p string
+				var n int
+				if err := rows.Scan(&p, &n); err != nil {
+					return err
+				}
+				st.held[p] = n
+			}
+			return rows.Err()
+		})
+		b.Queue(`DELETE FROM licensor_leases WHERE product = ANY($1) AND expires < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				l, _, err := scanLease(rows)
+				if err != nil {
+					return err
+				}
+				st.lapse(l, minNow)
+			}
+			return rows.Err()
+		})
+		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, ps, is).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				l, _, err := scanLease(rows)
+				if err != nil {
+					return err
+				}
+				st.leases[key{l.Product, l.InstanceID}] = &l
+			}
+			return rows.Err()
+		})
+		b.Queue(`SELECT product, min(expires) FROM licensor_leases WHERE product = ANY($1) GROUP BY product`, products).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var p string
+				var t time.Time
+				if err := rows.Scan(&p, &t); err != nil {
+					return err
+				}
+				st.oldest[p] = t.UTC()
+			}
+			return rows.Err()
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return false, err
+		}
+	}
+
+	for _, o := range batch {
+		switch o.kind {
+		case opAcquire:
+			s.decideAcquire(st, o)
+		case opRelease:
+			s.decideRelease(st, o)
+		case opRecord:
+			st.events = append(st.events, o.events...)
+		}
+	}
+
+	// The writes: one statement each for the upserts, the deletes, the
+	// counts, the audit events and the time mark.
+	b := &pgx.Batch{}
+	var up []*store.Lease
+	var delKeys []key
+	for _, k := range st.order {
+		if l := st.writes[k]; l != nil {
+			up = append(up, l)
+		} else {
+			delKeys = append(delKeys, k)
+		}
+	}
+	if len(delKeys) > 0 {
+		ps, is := make([]string, len(delKeys)), make([]string, len(delKeys))
+		for i, k := range delKeys {
+			ps[i], is[i] = k.product, k.instance
+		}
+		b.Queue(`DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, ps, is)
+	}
+	if len(up) > 0 {
+		n := len(up)
+		ps, is, kinds, holders, bys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		since, renewed, expires, revoked := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		for i, l := range up {
+			ps[i], is[i], kinds[i], holders[i], bys[i] = l.Product, l.InstanceID, string(l.Kind), l.Holder, l.RevokedBy
+			since[i], renewed[i], expires[i] = l.Since, l.Renewed, l.Expires
+			if !l.Revoked.IsZero() {
+				r := l.Revoked
+				revoked[i] = &r
+			}
+		}
+		b.Queue(`INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, revoked, revoked_by, node)
+			SELECT p, i, k, h, s, r, e, v, b, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) AS t(p, i, k, h, s, r, e, v, b)
+			ON CONFLICT (product, instance_id) DO UPDATE SET kind = EXCLUDED.kind, holder = EXCLUDED.holder, since = EXCLUDED.since,
+				renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`,
+			ps, is, kinds, holders, since, renewed, expires, revoked, bys, s.node)
+	}
+	if len(st.changed) > 0 {
+		var ps []string
+		var ns []int32
+		for p := range st.changed {
+			ps, ns = append(ps, p), append(ns, int32(st.held[p]))
+		}
+		b.Queue(`UPDATE licensor_pools SET held = t.n FROM unnest($1::text[], $2::int[]) AS t(p, n) WHERE product = t.p`, ps, ns)
+	}
+	head := s.head
+	if len(st.events) > 0 {
+		n := len(st.events)
+		nodes, kinds, ps, is, actors, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs, cs := make([]int64, n), make([]int32, n)
+		ats := make([]time.Time, n)
+		prevs, hashes := make([][]byte, n), make([][]byte, n)
+		for i := range st.events {
+			e := &st.events[i]
+			e.Node = s.node
+			e.Seal(head)
+			head = e
+			nodes[i], seqs[i], ats[i], kinds[i], ps[i], is[i], actors[i], cs[i], details[i], prevs[i], hashes[i] =
+				e.Node, e.Seq, e.Time, e.Kind, e.Product, e.InstanceID, e.Actor, int32(e.Code), e.Detail, e.Prev, e.Hash
+		}
+		b.Queue(`INSERT INTO licensor_audit (node, seq, at, kind, product, instance_id, actor, code, detail, prev, hash)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bytea[], $11::bytea[])`,
+			nodes, seqs, ats, kinds, ps, is, actors, cs, details, prevs, hashes)
+	}
+	if !latest.IsZero() {
+		b.Queue(`UPDATE licensor_nodes SET high_water = greatest(high_water, $2) WHERE name = $1`, s.node, latest)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return false, err
+		}
+	}
+	// Decided: the callers may prepare their answers while it commits.
+	for _, o := range batch {
+		close(o.decided)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return true, err
+	}
+	s.head, s.headKnown = head, true
+	s.mu.Lock()
+	s.reaped = append(s.reaped, st.reaped...)
+	if expire != nil {
+		expire.expired, s.reaped = s.reaped, nil
+	}
+	s.mu.Unlock()
+	for _, o := range batch {
+		close(o.done)
+	}
+	return true, nil
+}
+
+// readHead reads the last event of this node's chain.
+func (s *Store) readHead(ctx context.Context) error {
+	var e store.Event
+	err := s.pool.QueryRow(ctx, `SELECT node, seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM licensor_audit WHERE node = $1 ORDER BY seq DESC LIMIT 1`, s.node).
+		Scan(&e.Node, &e.Seq, &e.Time, &e.Kind, &e.Product, &e.InstanceID, &e.Actor, &e.Code, &e.Detail, &e.Prev, &e.Hash)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		s.head = nil
+	case err != nil:
+		return err
+	default:
+		e.Time = e.Time.UTC()
+		s.head = &e
+	}
+	s.headKnown = true
+	return nil
+}
+
+// decideAcquire answers o by the pool's rules (those of store/sqlite).
+func (s *Store) decideAcquire(st *txState, o *op) {
+	req := o.acq
+	k := key{req.Product, req.InstanceID}
+	if l := st.get(k, req.Now); l != nil {
+		if err := store.CheckOwner(*l, req.Kind, req.Holder); err != nil {
+			o.err = err
+			return
+		}
+		c := *l
+		if req.Kind == store.SeatInstance {
+			c.Renewed, c.Expires = req.Now, req.Now.Add(req.TTL)
+			st.write(k, &c)
+			o.grant = store.Grant{Lease: c, Resumed: true, Held: st.held[req.Product]}
+			return
+		}
+		if !l.Revoked.IsZero() {
+			o.err = &store.RevokedError{Lease: *l}
+			return
+		}
+		// A key-file seat lasts as long as the last key file given: it
+		// moves later, never earlier.
+		c.Holder, c.Renewed = req.Holder, req.Now
+		if exp := req.Now.Add(req.TTL); exp.After(c.Expires) {
+			c.Expires = exp
+		}
+		st.write(k, &c)
+		st.events = append(st.events, store.Event{Time: req.Now, Kind: store.KindResume, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder,
+			Detail: "key-file seat held until " + c.Expires.UTC().Format(time.RFC3339)})
+		o.grant = store.Grant{Lease: c, Resumed: true, Held: st.held[req.Product]}
+		return
+	}
+	held := st.held[req.Product]
+	if held >= req.Limit {
+		o.err = &store.FullError{Product: req.Product, Held: held, Limit: req.Limit, OldestExpires: st.oldestOf(req.Product)}
+		return
+	}
+	l := &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Kind: req.Kind, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
+	st.write(k, l)
+	st.held[req.Product] = held + 1
+	st.changed[req.Product] = true
+	e := store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder}
+	if req.Kind == store.SeatKeyFile {
+		e.Detail = "key-file seat held until " + l.Expires.UTC().Format(time.RFC3339)
+	}
+	st.events = append(st.events, e)
+	o.grant = store.Grant{Lease: *l, Held: held + 1}
+}
+
+// oldestOf is the earliest expiry among product's seats as far as the
+// batch knows them.
+func (st *txState) oldestOf(product string) time.Time {
+	t := st.oldest[product]
+	for _, l := range st.leases {
+		if l != nil && l.Product == product && (t.IsZero() || l.Expires.Before(t)) {
+			t = l.Expires
+		}
+	}
+	return t
+}
+
+// decideRelease answers o by the pool's rules.
+func (s *Store) decideRelease(st *txState, o *op) {
+	req := o.rel
+	k := key{req.Product, req.InstanceID}
+	l := st.get(k, req.Now)
+	if l == nil {
+		o.err = store.ErrNoLease
+		return
+	}
+	if req.Reason != store.KindRevoke {
+		if err := store.CheckOwner(*l, store.SeatInstance, req.Actor); err != nil {
+			o.err = err
+			return
+		}
+	}
+	if l.Kind == store.SeatKeyFile {
+		if !l.Revoked.IsZero() { // revoked already: counted until it expires
+			o.lease = *l
+			return
+		}
+		c := *l
+		c.Revoked, c.RevokedBy = req.Now, req.Actor
+		st.write(k, &c)
+		st.events = append(st.events, store.Event{Time: req.Now, Kind: store.KindRevoke, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor,
+			Detail: "key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339)})
+		o.lease = c
+		return
+	}
+	st.write(k, nil)
+	st.held[req.Product]--
+	st.changed[req.Product] = true
+	st.events = append(st.events, store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor})
+	o.lease = *l
+}
