@@ -31,8 +31,12 @@ Runs the site license server: HTTPS with client certificates required
 (TLS 1.2+), on :8443 by default. At start it verifies the license against
 the vendor public key, this machine's fingerprint and its own server key
 (DATA/server.key), and refuses to start, with the code and the fix, when
-any check fails. SIGHUP (or POST /v1/admin/reload) reloads the license
-without a restart; SIGTERM and SIGINT stop it gracefully.
+any check fails. SIGHUP reloads, without a restart and without dropping
+open connections, the license, the server's TLS certificate and key, and
+the client CA (after 'licensor pki server' reissues the certificate); a
+file that does not load keeps what is in force and logs its code. POST
+/v1/admin/reload reloads the license. SIGTERM and SIGINT stop it
+gracefully.
 
 The configuration file is JSON; relative paths in it are relative to the
 file. Every key, with its default:
@@ -178,6 +182,7 @@ func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr stri
 			case <-ctx.Done():
 				return
 			case <-hup:
+				srv.ReloadTLS(ctx)
 				srv.Reload(ctx)
 			}
 		}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -31,8 +33,10 @@ activation request to /v1/grant; when its machine code is approved
 ('licensor vendor approve') the answer is a license signed with the vendor
 key, bound to that machine and server key, valid until the contract's end
 plus the grace period. An unknown or revoked machine code is refused with
-code 525, a contract past its grace with 526. SIGTERM and SIGINT stop it
-gracefully.
+code 525, a contract past its grace with 526. SIGHUP reloads the TLS
+certificate and key without dropping open connections (a file that does
+not load keeps the one in force and logs its code); SIGTERM and SIGINT
+stop it gracefully.
 
 The configuration file is JSON; relative paths in it are relative to the
 file. Every key, with its default:
@@ -223,6 +227,21 @@ func (e *Env) serveWhitelist(ctx context.Context, cfg whitelist.Config, ready fu
 	if err != nil {
 		return codes.Errorf(codes.ListenFailed, "cannot listen on %s: %w", cfg.Listen, err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				srv.ReloadTLS()
+			}
+		}
+	}()
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -105,8 +105,8 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	if n := s.upstreamAt.Load(); n != 0 {
 		ch <- prometheus.MustNewConstMetric(upContact, prometheus.GaugeValue, float64(n)/1e9)
 	}
-	if s.serverCrt != nil && s.serverCrt.Leaf != nil {
-		ch <- prometheus.MustNewConstMetric(certDays, prometheus.GaugeValue, s.serverCrt.Leaf.NotAfter.Sub(now).Hours()/24)
+	if crt := s.tls.Certificate(); crt != nil && crt.Leaf != nil {
+		ch <- prometheus.MustNewConstMetric(certDays, prometheus.GaugeValue, crt.Leaf.NotAfter.Sub(now).Hours()/24)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -33,7 +34,7 @@ type Server struct {
 	log    *slog.Logger
 	store  *Store
 	vendor ed25519.PrivateKey
-	tls    *tls.Config
+	tls    *pki.ServerTLS // swapped on ReloadTLS
 }
 
 // NewServer loads the vendor key and the service's certificate and opens
@@ -46,7 +47,9 @@ func NewServer(cfg Config, clk clock.Clock, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pair, err := pki.LoadServerCertificate(cfg.TLS.Cert, cfg.TLS.Key, clk.Now())
+	// Server authentication only: sites prove who they are with the
+	// machine code the vendor approved, not a certificate.
+	tlsCfg, err := pki.NewServerTLS("", cfg.TLS.Cert, cfg.TLS.Key, clk.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +58,7 @@ func NewServer(cfg Config, clk clock.Clock, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg: cfg, clock: clk, log: log, store: st, vendor: vendor,
-		// Server authentication only: sites prove who they are with the
-		// machine code the vendor approved, not a certificate.
-		tls: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}},
+		cfg: cfg, clock: clk, log: log, store: st, vendor: vendor, tls: tlsCfg,
 	}, nil
 }
 
@@ -66,7 +66,24 @@ func NewServer(cfg Config, clk clock.Clock, log *slog.Logger) (*Server, error) {
 func (s *Server) Close() error { return s.store.Close() }
 
 // TLSConfig returns the service's TLS configuration.
-func (s *Server) TLSConfig() *tls.Config { return s.tls.Clone() }
+func (s *Server) TLSConfig() *tls.Config { return s.tls.Config().Clone() }
+
+// ReloadTLS re-reads the service's certificate and key: new connections
+// get the new certificate, open ones go on. When they do not load, the
+// certificate in force stays and the error carries the code. licensor
+// vendor serve calls it on SIGHUP.
+func (s *Server) ReloadTLS() error {
+	old, cur, err := s.tls.Reload(s.clock.Now())
+	if err != nil {
+		e := codes.As(err)
+		s.log.Error("reload-tls", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText(),
+			"kept_serial", fmt.Sprintf("%x", old.SerialNumber))
+		return err
+	}
+	s.log.Info("reload-tls", "code", 0, "serial", fmt.Sprintf("%x", cur.SerialNumber), "not_after", cur.NotAfter.UTC().Format(time.RFC3339),
+		"replaces", fmt.Sprintf("%x", old.SerialNumber))
+	return nil
+}
 
 // Handler serves POST /v1/grant.
 func (s *Server) Handler() http.Handler {
@@ -115,7 +132,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // gracefully, giving requests in flight ShutdownTimeout to finish.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler: s.Handler(), TLSConfig: s.TLSConfig(),
+		Handler: s.Handler(), TLSConfig: s.TLSConfig(), Protocols: pki.ServerProtocols(),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0), // failed handshakes from scanners are not news
 	}

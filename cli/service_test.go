@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/whitelist"
+)
+
+// serving runs fn (e.serve or e.serveWhitelist) until the test ends and
+// returns the address it listens on.
+func serving(t *testing.T, fn func(ctx context.Context, ready func(string)) error) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- fn(ctx, func(a string) { addrc <- a }) }()
+	select {
+	case a := <-addrc:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		return a
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return ""
+}
+
+// presented is the serial of the certificate a server presents to a new
+// connection.
+func presented(t *testing.T, addr string, cfg *tls.Config) string {
+	t.Helper()
+	cfg = cfg.Clone()
+	cfg.ServerName = "127.0.0.1"
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// awaitSerial waits for SIGHUP, which is handled asynchronously, to make
+// the server present a certificate other than old.
+func awaitSerial(t *testing.T, addr string, cfg *tls.Config, old string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for presented(t, addr, cfg) == old {
+		if time.Now().After(deadline) {
+			t.Fatal("after SIGHUP the server still presents the certificate from before")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSIGHUPReloadsTLS: after 'licensor pki server' reissues the
+// certificate, SIGHUP makes 'licensor serve' and 'licensor vendor serve'
+// present the new one, and a keep-alive connection opened before goes on.
+func TestSIGHUPReloadsTLS(t *testing.T) {
+	t.Run("serve", func(t *testing.T) {
+		h := newHarness(t)
+		h.clock.Set(time.Now()) // TLS checks certificates against the real clock
+		var q quickstartFiles
+		if err := json.Unmarshal([]byte(h.mustRun("quickstart", "--dir", "$DIR/qs", "--listen", "127.0.0.1:0", "--setup-only", "--json")), &q); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadServerConfig(q.ServerConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := *h.env
+		logs := &syncBuf{}
+		env.Stderr = logs
+		addr := serving(t, func(ctx context.Context, ready func(string)) error { return env.serve(ctx, cfg, ready) })
+
+		clientCfg, err := pki.ClientTLSConfig(q.CA, q.AdminCert, q.AdminKey, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &http.Transport{TLSClientConfig: clientCfg}
+		defer tr.CloseIdleConnections()
+		keepAlive := &http.Client{Transport: tr}
+		status := func() *tls.ConnectionState {
+			resp, err := keepAlive.Get("https://" + addr + "/healthz")
+			if err != nil {
+				t.Fatalf("the keep-alive connection: %v", err)
+			}
+			defer resp.Body.Close()
+			io.Copy(io.Discard, resp.Body)
+			return resp.TLS
+		}
+		before := status().PeerCertificates[0].SerialNumber.String()
+
+		h.mustRun("pki", "server", "--dir", filepath.Dir(cfg.TLS.Cert), "--hosts", "127.0.0.1")
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		awaitSerial(t, addr, clientCfg, before)
+		if got := status().PeerCertificates[0].SerialNumber.String(); got != before {
+			t.Errorf("the keep-alive connection now shows certificate %s: it was not the one opened before", got)
+		}
+	})
+
+	t.Run("vendor-serve", func(t *testing.T) {
+		h := newHarness(t)
+		now := time.Now()
+		h.clock.Set(now)
+		h.mustRun("keys", "generate", "--out", "$DIR/vendor")
+		site, err := pki.InitSite(filepath.Join(h.dir, "pki"), []string{"127.0.0.1"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := whitelist.Default()
+		cfg.Listen, cfg.DataDir, cfg.VendorKey = "127.0.0.1:0", filepath.Join(h.dir, "wl"), filepath.Join(h.dir, "vendor", "vendor.key")
+		cfg.TLS = whitelist.TLSConfig{Cert: site.ServerCert, Key: site.ServerKey}
+		env := *h.env
+		env.Stderr = io.Discard
+		addr := serving(t, func(ctx context.Context, ready func(string)) error { return env.serveWhitelist(ctx, cfg, ready) })
+
+		pool, err := pki.LoadCertPool(site.CACert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		before := presented(t, addr, clientCfg)
+		h.mustRun("pki", "server", "--dir", "$DIR/pki", "--hosts", "127.0.0.1")
+		// Without a handler, SIGHUP would end the test binary.
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		awaitSerial(t, addr, clientCfg, before)
+	})
+}
