@@ -61,7 +61,8 @@ type Server struct {
 	serverKey ed25519.PrivateKey
 	serverKid string
 	signer    *verdict.Signer
-	tls       *pki.ServerTLS // swapped whole on SIGHUP (ReloadTLS)
+	tls       *tls.Config
+	serverCrt *tls.Certificate
 
 	lic     atomic.Pointer[loaded]
 	reload  sync.Mutex
@@ -80,7 +81,8 @@ type loaded struct {
 	license *license.License
 	compact string
 	view    license.View
-	machine string // the licensed machine code this host matched
+	node    int    // this server's node: its index in license.Nodes()
+	machine string // the licensed machine code this host matched: the node's
 	at      time.Time
 }
 
@@ -127,9 +129,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.tls, err = pki.NewServerTLS(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, now); err != nil {
+	if s.tls, err = pki.ServerTLSConfig(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, now); err != nil {
 		return nil, err
 	}
+	s.serverCrt = &s.tls.Certificates[0]
 	s.metrics = newMetrics(s)
 
 	if s.store == nil {
@@ -180,8 +183,8 @@ func (s *Server) loadLicense() (*loaded, error) {
 	return l, nil
 }
 
-// checkLicense verifies a license file's bytes: vendor signature, this
-// machine, and the server key it trusts.
+// checkLicense verifies a license file's bytes: vendor signature, and
+// the node this server is (this machine and this server's key).
 func (s *Server) checkLicense(data []byte) (*loaded, error) {
 	signed, err := license.Parse(data)
 	if err != nil {
@@ -195,21 +198,11 @@ func (s *Server) checkLicense(data []byte) (*loaded, error) {
 	if err != nil {
 		return nil, codes.Errorf(codes.Fingerprint, "cannot compute this host's machine code: %w", err)
 	}
-	if err := l.CheckMachine(host); err != nil {
+	node, err := s.findNode(l, host)
+	if err != nil {
 		return nil, err
 	}
-	machine := host.Code
-	for _, m := range l.Machines {
-		if fingerprint.Match(m, l.MatchMin, host) == nil {
-			machine = m.Code
-			break
-		}
-	}
-	if l.ServerKey.Kid != s.serverKid {
-		return nil, codes.Errorf(codes.ServerKeyMismatch, "the license trusts server key %s; this server's key (%s) is %s",
-			l.ServerKey.Kid, filepath.Join(s.cfg.DataDir, ServerKeyFile), s.serverKid)
-	}
-	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), machine: machine, at: s.clock.Now()}, nil
+	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), node: node, machine: l.Nodes()[node].Code, at: s.clock.Now()}, nil
 }
 
 // Reload re-reads the license file; on failure the license in force stays.
@@ -256,9 +249,8 @@ func (s *Server) checkClock(now time.Time) error {
 }
 
 // TLSConfig is the production TLS configuration: TLS 1.2+, client
-// certificates required and verified against the site CA; each handshake
-// takes the certificate and CA in force (see ReloadTLS).
-func (s *Server) TLSConfig() *tls.Config { return s.tls.Config() }
+// certificates required and verified against the site CA.
+func (s *Server) TLSConfig() *tls.Config { return s.tls }
 
 // Run serves on ln until ctx is cancelled, then shuts down gracefully:
 // stop accepting, let in-flight requests finish (up to shutdown_timeout),
@@ -266,8 +258,7 @@ func (s *Server) TLSConfig() *tls.Config { return s.tls.Config() }
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		TLSConfig:         s.tls.Config(),
-		Protocols:         pki.ServerProtocols(), // those the TLS configuration offers
+		TLSConfig:         s.tls,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
