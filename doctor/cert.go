@@ -15,6 +15,7 @@ import (
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/readfile"
 	"github.com/licensor/licensor/internal/transport"
+	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 )
 
@@ -188,22 +189,22 @@ func (x *chainExplainer) dates() Result {
 		if c.NotAfter.Before(x.chain[first].NotAfter) {
 			first = i
 		}
-		state := certSpan(c.NotAfter.Sub(now)) + " left"
+		state := license.DaysLeft(c.NotAfter.Sub(now)) + " left"
 		switch {
 		case now.After(c.NotAfter):
-			state = "EXPIRED " + certSpan(now.Sub(c.NotAfter)) + " ago"
-			fails = append(fails, fmt.Sprintf("%s expired on %s (%s ago)", x.label(i), certDate(c.NotAfter), certSpan(now.Sub(c.NotAfter))))
+			state = "EXPIRED " + license.DaysLeft(now.Sub(c.NotAfter)) + " ago"
+			fails = append(fails, fmt.Sprintf("%s expired on %s (%s ago)", x.label(i), certDate(c.NotAfter), license.DaysLeft(now.Sub(c.NotAfter))))
 			if c.IsCA {
 				addFix(&fixes, renewCA(c, "expired"))
 			} else {
 				addFix(&fixes, x.reissue())
 			}
 		case now.Before(c.NotBefore):
-			state = "NOT YET VALID for " + certSpan(c.NotBefore.Sub(now))
-			fails = append(fails, fmt.Sprintf("%s is not valid until %s (%s from now)", x.label(i), certDate(c.NotBefore), certSpan(c.NotBefore.Sub(now))))
+			state = "NOT YET VALID for " + license.DaysLeft(c.NotBefore.Sub(now))
+			fails = append(fails, fmt.Sprintf("%s is not valid until %s (%s from now)", x.label(i), certDate(c.NotBefore), license.DaysLeft(c.NotBefore.Sub(now))))
 			addFix(&fixes, "Check this host's clock and the clock of the host that issued the certificate (NTP); if both are right, wait or "+lowerFirst(x.reissue()))
 		case c.NotAfter.Sub(now) < x.o.WarnWithin:
-			warns = append(warns, fmt.Sprintf("%s expires on %s (%s left)", x.label(i), certDate(c.NotAfter), certSpan(c.NotAfter.Sub(now))))
+			warns = append(warns, fmt.Sprintf("%s expires on %s (%s left)", x.label(i), certDate(c.NotAfter), license.DaysLeft(c.NotAfter.Sub(now))))
 			if c.IsCA {
 				addFix(&warnFixes, renewCA(c, "expires soon"))
 			} else {
@@ -221,7 +222,7 @@ func (x *chainExplainer) dates() Result {
 		return r
 	}
 	c := x.chain[first]
-	r := pass(name, "every certificate is within its dates; the first to expire is %s, on %s (%s left)", x.label(first), certDate(c.NotAfter), certSpan(c.NotAfter.Sub(now)))
+	r := pass(name, "every certificate is within its dates; the first to expire is %s, on %s (%s left)", x.label(first), certDate(c.NotAfter), license.DaysLeft(c.NotAfter.Sub(now)))
 	r.Details = details
 	return r
 }
@@ -473,10 +474,10 @@ func ExplainCAFileAt(path string, now time.Time) (*x509.CertPool, Result) {
 	var cas, live, details, warns []string
 	for _, c := range certs {
 		pool.AddCert(c)
-		state := certSpan(c.NotAfter.Sub(now)) + " left"
+		state := license.DaysLeft(c.NotAfter.Sub(now)) + " left"
 		switch {
 		case now.After(c.NotAfter):
-			state = "EXPIRED " + certSpan(now.Sub(c.NotAfter)) + " ago"
+			state = "EXPIRED " + license.DaysLeft(now.Sub(c.NotAfter)) + " ago"
 			warns = append(warns, fmt.Sprintf("%q expired on %s", certName(c), certDate(c.NotAfter)))
 		case now.Before(c.NotBefore):
 			state = "NOT YET VALID"
@@ -537,22 +538,6 @@ func certName(c *x509.Certificate) string {
 }
 
 func certDate(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// certSpan says a positive duration in whole days, or hours or minutes
-// when it is shorter than a day.
-func certSpan(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
-	case d >= 24*time.Hour:
-		return "1 day"
-	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d/time.Hour))
-	case d >= time.Hour:
-		return "1 hour"
-	}
-	return fmt.Sprintf("%d minutes", int(d/time.Minute))
-}
 
 // certPoolNames lists the subjects of a pool made from a CA file.
 func certPoolNames(pool *x509.CertPool) string {

@@ -161,7 +161,7 @@ func (d *diagnosis) keyFile() Result {
 	if c := in.Claims; c != nil {
 		_, _, expires := c.Times()
 		ok = fmt.Sprintf("%s: bound to this host %s, valid until %s UTC (%s left), products %s",
-			o.OfflineKeyFile, c.Machine, license.FormatTime(expires), expires.Sub(now).Round(time.Minute), strings.Join(c.Subjects(), ", "))
+			o.OfflineKeyFile, c.Machine, license.FormatTime(expires), license.DaysLeft(expires.Sub(now)), strings.Join(c.Subjects(), ", "))
 	}
 	return fromReport(name, &in.Report, ok)
 }

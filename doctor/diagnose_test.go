@@ -300,6 +300,15 @@ func TestKeyFileCheck(t *testing.T) {
 		{"clock-before-the-mark", rolledBack, "ocr", Fail, codes.ClockRollback, "clock"},
 		{"product-missing", issue(f.site.Host, now.Add(-time.Hour), 7*24*time.Hour), "asr", Fail, codes.ProductUnlicensed, "product asr"},
 	}
+	t.Run("fresh-reads-7-days", func(t *testing.T) {
+		// Issued for 7 days a minute ago: a person reads 7 days, not 6.
+		o := f.options()
+		o.LicenseFile, o.OfflineKeyFile, o.Product = "", issue(f.site.Host, now.Add(-time.Minute), 7*24*time.Hour), "ocr"
+		r := find(t, Diagnose(context.Background(), o), "key-file")
+		if r.Status != Pass || !strings.Contains(r.Found, "(7 days left)") {
+			t.Fatalf("key-file = %+v, want 7 days left", r)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := f.options()

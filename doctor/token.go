@@ -21,6 +21,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
 )
 
 // MaxTokenSize bounds the token ExplainToken reads. Real JWTs are a few
@@ -462,31 +463,8 @@ func NumericDate(v any) (time.Time, bool, error) {
 
 func stamp(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }
 
-// ShortDuration says how long d is, rounded for a person: "4m30s", "3d2h".
-func ShortDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	if d >= 48*time.Hour {
-		days := d / (24 * time.Hour)
-		h := (d % (24 * time.Hour)) / time.Hour
-		if h == 0 {
-			return fmt.Sprintf("%dd", days)
-		}
-		return fmt.Sprintf("%dd%dh", days, h)
-	}
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 func (t *tokenCheck) clockDetail() string {
-	return fmt.Sprintf("now %s by this host's clock; %s of skew allowed", stamp(t.opts.Now), ShortDuration(t.opts.Skew))
+	return fmt.Sprintf("now %s by this host's clock; %s of skew allowed", stamp(t.opts.Now), license.DaysLeft(t.opts.Skew))
 }
 
 func (t *tokenCheck) exp() Result {
@@ -502,11 +480,11 @@ func (t *tokenCheck) exp() Result {
 	now := t.opts.Now
 	switch {
 	case !now.Before(exp.Add(t.opts.Skew)):
-		return failed(name, codes.TokenExpired, fmt.Sprintf("expired at %s, %s ago", stamp(exp), ShortDuration(now.Sub(exp))), "", t.clockDetail())
+		return failed(name, codes.TokenExpired, fmt.Sprintf("expired at %s, %s ago", stamp(exp), license.DaysLeft(now.Sub(exp))), "", t.clockDetail())
 	case !now.Before(exp):
-		return passed(name, fmt.Sprintf("expired at %s, %s ago, within the %s of skew allowed", stamp(exp), ShortDuration(now.Sub(exp)), ShortDuration(t.opts.Skew)))
+		return passed(name, fmt.Sprintf("expired at %s, %s ago, within the %s of skew allowed", stamp(exp), license.DaysLeft(now.Sub(exp)), license.DaysLeft(t.opts.Skew)))
 	}
-	return passed(name, fmt.Sprintf("expires %s, in %s", stamp(exp), ShortDuration(exp.Sub(now))))
+	return passed(name, fmt.Sprintf("expires %s, in %s", stamp(exp), license.DaysLeft(exp.Sub(now))))
 }
 
 func (t *tokenCheck) nbf() Result {
@@ -520,12 +498,12 @@ func (t *tokenCheck) nbf() Result {
 	}
 	now := t.opts.Now
 	if nbf.After(now.Add(t.opts.Skew)) {
-		return failed(name, codes.TokenNotYetValid, fmt.Sprintf("not valid before %s, in %s", stamp(nbf), ShortDuration(nbf.Sub(now))), "", t.clockDetail())
+		return failed(name, codes.TokenNotYetValid, fmt.Sprintf("not valid before %s, in %s", stamp(nbf), license.DaysLeft(nbf.Sub(now))), "", t.clockDetail())
 	}
 	if nbf.After(now) {
-		return passed(name, fmt.Sprintf("valid from %s, in %s, within the %s of skew allowed", stamp(nbf), ShortDuration(nbf.Sub(now)), ShortDuration(t.opts.Skew)))
+		return passed(name, fmt.Sprintf("valid from %s, in %s, within the %s of skew allowed", stamp(nbf), license.DaysLeft(nbf.Sub(now)), license.DaysLeft(t.opts.Skew)))
 	}
-	return passed(name, fmt.Sprintf("valid since %s, %s ago", stamp(nbf), ShortDuration(now.Sub(nbf))))
+	return passed(name, fmt.Sprintf("valid since %s, %s ago", stamp(nbf), license.DaysLeft(now.Sub(nbf))))
 }
 
 func (t *tokenCheck) iat() Result {
@@ -540,14 +518,14 @@ func (t *tokenCheck) iat() Result {
 	now := t.opts.Now
 	if iat.After(now.Add(t.opts.Skew)) {
 		return failed(name, codes.TokenNotYetValid,
-			fmt.Sprintf("issued at %s, %s in the future: clock skew?", stamp(iat), ShortDuration(iat.Sub(now))),
+			fmt.Sprintf("issued at %s, %s in the future: clock skew?", stamp(iat), license.DaysLeft(iat.Sub(now))),
 			"Synchronize the issuer's clock and this host's with NTP: a token issued in the future means one of them is wrong ('licensor explain clock_skew').",
 			t.clockDetail())
 	}
 	if iat.After(now) {
-		return passed(name, fmt.Sprintf("issued at %s, %s in the future, within the %s of skew allowed", stamp(iat), ShortDuration(iat.Sub(now)), ShortDuration(t.opts.Skew)))
+		return passed(name, fmt.Sprintf("issued at %s, %s in the future, within the %s of skew allowed", stamp(iat), license.DaysLeft(iat.Sub(now)), license.DaysLeft(t.opts.Skew)))
 	}
-	return passed(name, fmt.Sprintf("issued at %s, %s ago", stamp(iat), ShortDuration(now.Sub(iat))))
+	return passed(name, fmt.Sprintf("issued at %s, %s ago", stamp(iat), license.DaysLeft(now.Sub(iat))))
 }
 
 func (t *tokenCheck) iss() Result {

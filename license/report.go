@@ -140,15 +140,53 @@ func (r *Report) SkipRest(after string, names ...string) {
 	}
 }
 
-// DaysLeft says how long d is in whole days: "3 days", "1 day", "less
-// than a day".
+// DaysLeft says how long d is the way a person reads it, in its two
+// largest units, rounded at the smaller: "7 days", "4 days 13 hours",
+// "23 hours 5 minutes", "1 minute 30 seconds", "less than a second". A
+// key file issued for 7 days reads "7 days" a moment later, not "6 days":
+// 6 days 23 hours 59 minutes rounds to the hour. Its sign is ignored: the
+// caller says "left", "ago" or "in". Every span licensor prints for a
+// person goes through it.
 func DaysLeft(d time.Duration) string {
-	days := int(d.Hours() / 24)
-	switch {
-	case days == 1:
-		return "1 day"
-	case days < 1:
-		return "less than a day"
+	if d < 0 {
+		d = -d
 	}
-	return fmt.Sprintf("%d days", days)
+	units := []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+	for i := 0; i < len(units)-1; i++ {
+		big, small := units[i], units[i+1]
+		r := d.Round(small.size)
+		if r < big.size {
+			continue
+		}
+		s := plural(int64(r/big.size), big.name)
+		if rest := int64(r % big.size / small.size); rest > 0 {
+			s += " " + plural(rest, small.name)
+		}
+		return s
+	}
+	if r := d.Round(time.Second); r >= time.Second {
+		return plural(int64(r/time.Second), "second")
+	}
+	return "less than a second"
+}
+
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// WholeDays is d in days, rounded to the nearest whole day (half a day
+// away from zero): the count a JSON field such as daysLeft carries, read
+// as DaysLeft reads it; negative once past.
+func WholeDays(d time.Duration) int {
+	const day = 24 * time.Hour
+	if d < 0 {
+		return -int((-d + day/2) / day)
+	}
+	return int((d + day/2) / day)
 }
