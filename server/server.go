@@ -61,8 +61,7 @@ type Server struct {
 	serverKey ed25519.PrivateKey
 	serverKid string
 	signer    *verdict.Signer
-	tls       *tls.Config
-	serverCrt *tls.Certificate
+	tls       *pki.ServerTLS // swapped whole on SIGHUP (ReloadTLS)
 
 	lic     atomic.Pointer[loaded]
 	reload  sync.Mutex
@@ -129,10 +128,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.tls, err = pki.ServerTLSConfig(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, now); err != nil {
+	if s.tls, err = pki.NewServerTLS(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, now); err != nil {
 		return nil, err
 	}
-	s.serverCrt = &s.tls.Certificates[0]
 	s.metrics = newMetrics(s)
 
 	if s.store == nil {
@@ -249,8 +247,9 @@ func (s *Server) checkClock(now time.Time) error {
 }
 
 // TLSConfig is the production TLS configuration: TLS 1.2+, client
-// certificates required and verified against the site CA.
-func (s *Server) TLSConfig() *tls.Config { return s.tls }
+// certificates required and verified against the site CA; each handshake
+// takes the certificate and CA in force (see ReloadTLS).
+func (s *Server) TLSConfig() *tls.Config { return s.tls.Config() }
 
 // Run serves on ln until ctx is cancelled, then shuts down gracefully:
 // stop accepting, let in-flight requests finish (up to shutdown_timeout),
@@ -258,7 +257,8 @@ func (s *Server) TLSConfig() *tls.Config { return s.tls }
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		TLSConfig:         s.tls,
+		TLSConfig:         s.tls.Config(),
+		Protocols:         pki.ServerProtocols(), // those the TLS configuration offers
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
