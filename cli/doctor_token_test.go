@@ -73,10 +73,10 @@ func TestDoctorToken(t *testing.T) {
 	}{
 		{"valid", append([]string{"doctor", "token", good}, expect...), 0, 0,
 			[]string{"header:", `alg:       "EdDSA"`, "exp:       1795435500 (2026-11-23T12:05:00Z)",
-				"pass  signature   signed by kid ", "pass  exp         expires 2026-11-23T12:05:00Z, in 5m", "token is valid"}},
+				"pass  signature   signed by kid ", "pass  exp         expires 2026-11-23T12:05:00Z, in 5 minutes", "token is valid"}},
 		{"valid-from-file", append([]string{"doctor", "token", "--file", "$DIR/token"}, expect...), 0, 0, []string{"token is valid"}},
 		{"expired", append([]string{"doctor", "token", sign(func(c *verdict.Claims) { c.Expires = t0.Add(-3 * time.Minute).Unix() })}, expect...), 1,
-			codes.TokenExpired, []string{"FAIL  exp         code=805 token_expired: expired at 2026-11-23T11:57:00Z, 3m ago", "      fix: Get a fresh token"}},
+			codes.TokenExpired, []string{"FAIL  exp         code=805 token_expired: expired at 2026-11-23T11:57:00Z, 3 minutes ago", "      fix: Get a fresh token"}},
 		{"wrong-audience", append([]string{"doctor", "token", good}, "--jwks", "$DIR/jwks.json", "--aud", "licensor:asr"), 1,
 			codes.TokenWrongAudience, []string{`aud is "licensor:ocr", expected "licensor:asr"`, "skip  iss "}},
 		{"bad-signature", append([]string{"doctor", "token", forged}, expect...), 1, codes.TokenBadSignature, []string{"pass  exp "}},
