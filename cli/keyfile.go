@@ -85,6 +85,8 @@ type keyfileView struct {
 	ServerKeyID string            `json:"server_key_id"`
 	LicenseID   string            `json:"license_id"`
 	Products    []keyfile.Product `json:"products"`
+
+	issued, expires, licenseIssued time.Time // for the text form
 }
 
 func (e *Env) verifyKeyFile(path string, vendor ed25519.PublicKey, product, state string) *keyfileResult {
@@ -96,15 +98,16 @@ func (e *Env) verifyKeyFile(path string, vendor ed25519.PublicKey, product, stat
 		issued, nbf, expires := c.Times()
 		r.KeyFile = &keyfileView{
 			ID: c.ID, Verified: r.Valid, Machine: c.Machine, Components: len(c.Components), MatchMin: c.MatchMin,
-			Issued: license.FormatTime(issued), NotBefore: license.FormatTime(nbf), Expires: license.FormatTime(expires),
+			Issued: license.JSONTime(issued), NotBefore: license.JSONTime(nbf), Expires: license.JSONTime(expires),
 			SecondsLeft: int64(expires.Sub(now) / time.Second), ServerKeyID: in.Signed.KeyID, Products: c.Products,
+			issued: issued, expires: expires,
 		}
 	}
 	if l := in.License; l != nil {
 		// The chain verified, so the configured vendor key signed it.
 		v := l.View(keys.ID(vendor))
 		r.License = &v
-		r.KeyFile.LicenseID = l.ID
+		r.KeyFile.LicenseID, r.KeyFile.licenseIssued = l.ID, l.Issued
 	}
 	return r
 }
@@ -121,13 +124,18 @@ func printKeyFile(e *Env, r *keyfileResult) {
 		match = fmt.Sprintf("at least %d of %d components", k.MatchMin, k.Components)
 	}
 	fmt.Fprintf(w, "  machine:     %s (match: %s)\n", k.Machine, match)
-	fmt.Fprintf(w, "  issued:      %s UTC\n", k.Issued)
-	fmt.Fprintf(w, "  expires:     %s UTC (%s left)\n", k.Expires, daysLeft(time.Duration(k.SecondsLeft)*time.Second))
+	fmt.Fprintf(w, "  issued:      %s UTC\n", license.FormatTime(k.issued))
+	left := time.Duration(k.SecondsLeft) * time.Second
+	state := license.DaysLeft(left) + " left"
+	if left < 0 {
+		state = "expired " + license.DaysLeft(left) + " ago"
+	}
+	fmt.Fprintf(w, "  expires:     %s UTC (%s)\n", license.FormatTime(k.expires), state)
 	fmt.Fprintf(w, "  server key:  %s\n", k.ServerKeyID)
 	for _, p := range k.Products {
 		fmt.Fprintf(w, "  product %s: %s\n", p.Subject, keyfile.Terms(p))
 	}
 	if l := r.License; l != nil {
-		fmt.Fprintf(w, "  license:     %s for %s from %s (vendor key %s, issued %s UTC)\n", l.ID, l.Holder, l.Issuer, l.VendorKeyID, l.Issued)
+		fmt.Fprintf(w, "  license:     %s for %s from %s (vendor key %s, issued %s UTC)\n", l.ID, l.Holder, l.Issuer, l.VendorKeyID, license.FormatTime(k.licenseIssued))
 	}
 }

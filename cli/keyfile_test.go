@@ -66,9 +66,11 @@ func TestKeyFileVerify(t *testing.T) {
 			"ok   dates", "ok   product ocr"}},
 		{"valid-product", nil, []string{"--product", "ocr"}, codes.OK, []string{"ok   product ocr      granted, functions=table"}},
 		{"expiring-soon", func(h *harness) { h.clock.Advance(3*24*time.Hour + time.Hour) }, nil, codes.OK,
-			[]string{"warn dates", "only 3 days left", "fix:", "ok   product ocr"}},
+			[]string{"warn dates", "only 3 days 23 hours left", "fix:", "ok   product ocr"}},
+		{"fresh-reads-whole-days", func(h *harness) { h.clock.Advance(time.Minute) }, nil, codes.OK,
+			[]string{"expires:     2026-11-30 12:00:00 UTC (7 days left)", "ok   dates            valid until 2026-11-30 12:00:00 UTC (7 days left)"}},
 		{"expired", func(h *harness) { h.clock.Advance(keyfile.DefaultValidity + time.Second) }, nil, codes.KeyFileExpired,
-			[]string{"ok   chain", "ok   machine", "ok   clock", "fail dates", tag(codes.KeyFileExpired)}},
+			[]string{"ok   chain", "ok   machine", "ok   clock", "fail dates", tag(codes.KeyFileExpired), "(expired 1 second ago)"}},
 		{"clock-set-back-past-the-mark", func(h *harness) { h.productRanAt(2 * time.Hour); h.clock.Advance(time.Hour) }, nil, codes.ClockRollback,
 			[]string{"ok   chain", "ok   machine", "fail clock", tag(codes.ClockRollback), "already saw 2026-11-23 14:00:00 UTC", "ok   dates"}},
 		{"other-machine", func(h *harness) {

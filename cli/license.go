@@ -187,8 +187,6 @@ func (e *Env) verifyLicense(path string, vendor ed25519.PublicKey, thisMachine b
 	return r
 }
 
-func daysLeft(d time.Duration) string { return license.DaysLeft(d) }
-
 func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time) {
 	w := e.Stdout
 	fmt.Fprintf(w, "license %s\n", l.ID)

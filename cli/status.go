@@ -31,10 +31,11 @@ func init() {
 Prints the license a site server holds and, product by product, how many
 instances the license allows, how many hold a lease, and each holder: its
 instance id, the client certificate it came with, since when, its last
-heartbeat and when its lease lapses. Key-file hosts are listed apart: each
+heartbeat and when its lease lapses. Key-file hosts are listed apart, with
+their key file's dates instead of a heartbeat (they never heartbeat): each
 holds a seat until the key file it was given expires (the key file works
 offline, so nothing shortens it), and a revoked one says so, with the date
-its seat ends. Needs a client certificate with the admin role ('licensor
+its seat ends. Times are UTC; with --json, RFC 3339. Needs a client certificate with the admin role ('licensor
 pki client --role admin').`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o clientFlags
@@ -77,36 +78,33 @@ func printStatus(e *Env, base string, lic license.View, pools server.InstancesBo
 	for _, p := range pools.Products {
 		fmt.Fprintf(w, "\nUsers of %s:  (Total of %d instances licensed;  Total of %d in use: %d by instances, %d by key-file hosts)",
 			p.Product, p.Limit, p.Held, len(p.Instances), len(p.KeyFileHosts))
-		if p.NotAfter != "" {
-			fmt.Fprintf(w, "  until %s UTC", p.NotAfter)
+		if end, err := time.Parse(time.RFC3339, p.NotAfter); err == nil {
+			fmt.Fprintf(w, "  until %s UTC", license.FormatTime(end))
 		}
 		if p.QPS > 0 {
 			fmt.Fprintf(w, "  qps %.1f of %d", p.QPSUsed, p.QPS)
 		}
 		fmt.Fprintln(w)
 		for _, l := range p.Instances {
-			fmt.Fprintf(w, "    %s  holder %s  since %s  last heartbeat %s ago  lapses in %s\n",
-				l.InstanceID, l.Holder, license.FormatTime(l.Since), roundDuration(now.Sub(l.Renewed)), roundDuration(l.Expires.Sub(now)))
+			fmt.Fprintf(w, "    %s  holder %s  since %s UTC  last heartbeat %s ago  lapses in %s\n",
+				l.InstanceID, l.Holder, license.FormatTime(l.Since), license.DaysLeft(max(now.Sub(l.Renewed), 0)), license.DaysLeft(max(l.Expires.Sub(now), 0)))
 		}
 		if len(p.KeyFileHosts) > 0 {
-			fmt.Fprintln(w, "  key-file hosts (each seat held until its key file expires; it works offline and cannot be recalled):")
+			fmt.Fprintln(w, "  key-file hosts (each seat held until its key file expires; it works offline and cannot be recalled; key-file hosts never heartbeat):")
 		}
 		for _, l := range p.KeyFileHosts {
-			fmt.Fprintf(w, "    %s  holder %s  since %s  last renewed %s  held until %s UTC",
-				strings.TrimPrefix(l.InstanceID, store.KeyFileSeatPrefix), l.Holder, license.FormatTime(l.Since), license.FormatTime(l.Renewed), license.FormatTime(l.Expires))
+			// A key-file seat is renewed with each key file: its
+			// renewal is the key file's issue time, its end the key
+			// file's expiry.
+			fmt.Fprintf(w, "    %s  holder %s  since %s UTC  key file issued %s UTC  held until %s UTC (%s left)",
+				strings.TrimPrefix(l.InstanceID, store.KeyFileSeatPrefix), l.Holder, license.FormatTime(l.Since), license.FormatTime(l.Renewed),
+				license.FormatTime(l.Expires), license.DaysLeft(max(l.Expires.Sub(now), 0)))
 			if !l.Revoked.IsZero() {
-				fmt.Fprintf(w, "  REVOKED %s by %s: not renewed, counted until then", license.FormatTime(l.Revoked), l.RevokedBy)
+				fmt.Fprintf(w, "  REVOKED %s UTC by %s: not renewed, counted until then", license.FormatTime(l.Revoked), l.RevokedBy)
 			}
 			fmt.Fprintln(w)
 		}
 	}
-}
-
-func roundDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	return d.Round(time.Second).String()
 }
 
 // clientFlags are the flags of a command that talks to a site server.

@@ -298,8 +298,8 @@ func TestView(t *testing.T) {
 			t.Errorf("product view lacks %q", k)
 		}
 	}
-	if p["notBefore"] != "2026-11-23 12:00:00" {
-		t.Errorf("notBefore = %v, want operators' layout", p["notBefore"])
+	if p["notBefore"] != "2026-11-23T12:00:00Z" || m["issued"] != "2026-11-23T12:00:00Z" {
+		t.Errorf("notBefore = %v, issued = %v, want RFC 3339 in UTC", p["notBefore"], m["issued"])
 	}
 }
 

@@ -1,9 +1,15 @@
 package license
 
-import "github.com/licensor/licensor/fingerprint"
+import (
+	"time"
+
+	"github.com/licensor/licensor/fingerprint"
+)
 
 // View is a license as JSON for operators: the shape of the site server's
-// GET /security/license, with times in TimeLayout (UTC).
+// GET /security/license, with the seed's field names and every time in
+// RFC 3339, UTC, to the second (JSONTime), never a local time without a
+// zone.
 type View struct {
 	Info            string                `json:"info"`
 	ID              string                `json:"id"`
@@ -42,7 +48,7 @@ type ProductView struct {
 func (l *License) View(vendorKeyID string) View {
 	v := View{
 		Info: "license", ID: l.ID, Holder: l.Holder, Issuer: l.Issuer,
-		Issued: FormatTime(l.Issued), FingerType: l.FingerType,
+		Issued: JSONTime(l.Issued), FingerType: l.FingerType,
 		Machines: l.Machines, MatchMin: l.MatchMin,
 		VendorKeyID: vendorKeyID, ServerKeyID: l.ServerKey.Kid,
 		ProductLicenses: make([]ProductView, len(l.Products)), KeyFile: l.KeyFile,
@@ -57,8 +63,13 @@ func (l *License) View(vendorKeyID string) View {
 	for i, p := range l.Products {
 		v.ProductLicenses[i] = ProductView{
 			Subject: p.Subject, Functions: p.Functions, InstanceSize: p.InstanceSize, QPS: p.QPS,
-			NotBefore: FormatTime(p.NotBefore), NotAfter: FormatTime(p.NotAfter),
+			NotBefore: JSONTime(p.NotBefore), NotAfter: JSONTime(p.NotAfter),
 		}
 	}
 	return v
 }
+
+// JSONTime formats t as licensor's JSON carries times: RFC 3339 in UTC,
+// to the second ("2026-12-01T21:13:09Z"). Text for a person uses
+// FormatTime and says UTC.
+func JSONTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }

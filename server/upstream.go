@@ -238,21 +238,24 @@ func grantEnd(l *license.License) time.Time {
 	return last
 }
 
-// upstreamStatus is what /security/license adds in upstream mode.
-func (s *Server) upstreamStatus(now time.Time) (days float64, contact *time.Time) {
+// upstreamStatus is what /security/license adds in upstream mode: the
+// grant's whole days left, rounded as a person reads them
+// (license.WholeDays), and the last contact, to the second.
+func (s *Server) upstreamStatus(now time.Time) (days int, contact *time.Time) {
 	last := grantEnd(s.lic.Load().license)
 	if n := s.upstreamAt.Load(); n != 0 {
-		t := time.Unix(0, n).UTC()
+		t := time.Unix(0, n).UTC().Truncate(time.Second)
 		contact = &t
 	}
-	return last.Sub(now).Hours() / 24, contact
+	return license.WholeDays(last.Sub(now)), contact
 }
 
 // licenseBody is GET /security/license: the license as operators know it
-// and, in upstream mode, the grant's days left and the last contact.
+// and, in upstream mode, the grant's days left and the last contact. Its
+// times are RFC 3339 in UTC, to the second, as the View's.
 type licenseBody struct {
 	license.View
-	DaysLeft            *float64   `json:"daysLeft,omitempty"`
+	DaysLeft            *int       `json:"daysLeft,omitempty"`
 	LastUpstreamContact *time.Time `json:"lastUpstreamContact,omitempty"`
 }
 
