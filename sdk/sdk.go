@@ -49,6 +49,7 @@ import (
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/transport"
+	"github.com/licensor/licensor/jws"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -452,9 +453,9 @@ func (c *Client) check(server string, status int, resp []byte, nonce string) (*a
 		return nil, err
 	}
 	now := c.clock.Now()
-	serverKey, err := lic.ServerPublicKey()
+	serverKey, err := verdictKey(lic, v.Verdict)
 	if err != nil {
-		return nil, codes.Errorf(codes.LicenseMalformed, "the license's server key: %v", err)
+		return nil, err
 	}
 	claims, err := verdict.Verify(v.Verdict, serverKey, verdict.Expect{
 		InstanceID: c.cfg.InstanceID, Product: c.cfg.Product, LicenseID: lic.ID, Nonce: nonce, Now: now, Skew: clockSkew,
@@ -466,7 +467,10 @@ func (c *Client) check(server string, status int, resp []byte, nonce string) (*a
 	default:
 		return nil, codes.Errorf(codes.VerdictReplayed, "%v", err)
 	}
-	if !licensedMachine(lic, claims.Machine) {
+	if kid := keys.ID(serverKey); !lic.SignsFor(kid, claims.Machine) {
+		if lic.IsCluster() {
+			return nil, codes.Errorf(codes.Fingerprint, "the server signing with key %s runs on machine %q, which the cluster license for %s does not name for that key", kid, claims.Machine, lic.Holder)
+		}
 		return nil, codes.Errorf(codes.Fingerprint, "the server runs on machine %q, which the license for %s does not name", claims.Machine, lic.Holder)
 	}
 	if err := lic.CheckProduct(c.cfg.Product, now); err != nil {
@@ -489,13 +493,28 @@ func isErr(err, target error) bool {
 	return false
 }
 
-func licensedMachine(l *license.License, code string) bool {
-	for _, m := range l.Machines {
-		if m.Code == code {
-			return true
+// verdictKey returns the server key token must verify with: a
+// single-server license's one key, or the key of the cluster node that
+// token's header names; a key the license does not name is
+// codes.VerdictForged.
+func verdictKey(lic *license.License, token string) (ed25519.PublicKey, error) {
+	if !lic.IsCluster() {
+		key, err := lic.ServerPublicKey()
+		if err != nil {
+			return nil, codes.Errorf(codes.LicenseMalformed, "the license's server key: %v", err)
 		}
+		return key, nil
 	}
-	return false
+	obj, err := jws.Parse(token)
+	if err != nil {
+		return nil, codes.Errorf(codes.VerdictForged, "%v: %v", verdict.ErrMalformed, err)
+	}
+	key, ok := lic.NodeKey(obj.Header.KeyID)
+	if !ok {
+		return nil, codes.Errorf(codes.VerdictForged, "%v: signed by key %q, the license names the keys of its nodes: %s",
+			verdict.ErrSignature, obj.Header.KeyID, strings.Join(lic.ServerKeyIDs(), ", "))
+	}
+	return key, nil
 }
 
 // license verifies a license the server sent, or returns the one held
