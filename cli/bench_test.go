@@ -64,8 +64,12 @@ func benchServer(h *harness) (string, []string) {
 	for _, p := range []*string{&cfg.License, &cfg.VendorPublicKey, &cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key} {
 		*p = filepath.Join(dir, *p)
 	}
+	st, err := openStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(cfg, server.Options{Clock: h.clock, Logger: slog.New(slog.DiscardHandler),
-		Fingerprint: func() (*fingerprint.Fingerprint, error) { return h.host, nil }})
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return h.host, nil }, Store: st})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

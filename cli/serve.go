@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +18,10 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/flushwriter"
+	"github.com/licensor/licensor/internal/logfile"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/server"
+	"github.com/licensor/licensor/store"
 )
 
 func init() {
@@ -26,6 +30,7 @@ func init() {
 		summary: "run the site license server",
 		help: `Usage: licensor serve [--config FILE] [--listen ADDR] [--license FILE] [--vendor-pub FILE] [--data DIR]
                       [--ca FILE] [--cert FILE] [--key FILE] [--log-format text|json] [--log-level LEVEL]
+                      [--log-file FILE]
 
 Runs the site license server: HTTPS with client certificates required
 (TLS 1.2+), on :8443 by default. At start it verifies the license against
@@ -33,8 +38,9 @@ the vendor public key, this machine's fingerprint and its own server key
 (DATA/server.key), and refuses to start, with the code and the fix, when
 any check fails. SIGHUP reloads, without a restart and without dropping
 open connections, the license, the server's TLS certificate and key, and
-the client CA (after 'licensor pki server' reissues the certificate); a
-file that does not load keeps what is in force and logs its code. POST
+the client CA (after 'licensor pki server' reissues the certificate), and
+reopens "log_file"; a file that does not load keeps what is in force and
+logs its code. POST
 /v1/admin/reload reloads the license. SIGTERM and SIGINT stop it
 gracefully.
 
@@ -54,6 +60,8 @@ file. Every key, with its default:
     "shutdown_timeout": "10s",
     "log_format": "text",        or "json"
     "log_level": "info",         debug logs every heartbeat too
+    "log_file": "",              append the log to this file ("": standard
+                                 error, which systemd sends to the journal)
     "keyfile_validity": "168h",  how long a key file issued to a host is valid,
                                  unless the license sets its own
     "upstream": [],              the vendor's whitelist services (upstream mode)
@@ -75,6 +83,11 @@ to the license file (disk full, read-only, permissions) fails with code
 609 at once: the next service is not asked. While no service gives a grant
 it serves until the grant it holds runs out; then it stops granting, logs
 code 526 and exits with status 3.
+
+Logs: one line per decision with its code, on standard error (under
+systemd: 'journalctl -u licensor'; 'licensor doctor --journal licensor'
+scans them) or, with "log_file", appended to that file, which SIGHUP
+reopens, as logrotate needs ('licensor doctor --log FILE' scans it).
 
 Unknown keys are refused with the key named. Flags override the file.
 The Go garbage collector runs with GOGC=400 and a soft memory limit of
@@ -102,6 +115,7 @@ Endpoints (client certificate roles in brackets):
 			key := fs.String("key", "", "the server's private key")
 			logFormat := fs.String("log-format", "", "text or json")
 			logLevel := fs.String("log-level", "", "debug, info, warn or error")
+			logFile := fs.String("log-file", "", "append the log to this file (reopened on SIGHUP) instead of standard error")
 			debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) in plain HTTP on this address, e.g. 127.0.0.1:6060")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -116,7 +130,7 @@ Endpoints (client certificate roles in brackets):
 					}
 				}
 				override(&cfg.Listen, listen, &cfg.License, lic, &cfg.VendorPublicKey, vendorPub, &cfg.DataDir, data,
-					&cfg.TLS.CA, ca, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key, &cfg.LogFormat, logFormat, &cfg.LogLevel, logLevel)
+					&cfg.TLS.CA, ca, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key, &cfg.LogFormat, logFormat, &cfg.LogLevel, logLevel, &cfg.LogFile, logFile)
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -131,6 +145,16 @@ Endpoints (client certificate roles in brackets):
 	})
 }
 
+// storeSetting is where cfg keeps the pool.
+func storeSetting(cfg server.Config) storeopen.Setting {
+	return storeopen.Setting{Store: cfg.Store, PasswordFile: cfg.StorePassword, DataDir: cfg.DataDir, Node: cfg.Node}
+}
+
+// openStore opens the store cfg names.
+func openStore(ctx context.Context, cfg server.Config) (store.Store, error) {
+	return storeopen.Open(ctx, storeSetting(cfg))
+}
+
 func loadServerConfig(path string) (server.Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -138,6 +162,9 @@ func loadServerConfig(path string) (server.Config, error) {
 	}
 	defer f.Close()
 	cfg, err := server.Parse(f, filepath.Dir(path))
+	if err == nil {
+		err = storeopen.Check(cfg.Store)
+	}
 	if err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
@@ -148,8 +175,18 @@ func loadServerConfig(path string) (server.Config, error) {
 // it listens.
 func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr string)) error {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	var out io.Writer = e.Stderr
+	var logFile *logfile.File
+	if cfg.LogFile != "" {
+		var err error
+		if logFile, err = logfile.Open(cfg.LogFile); err != nil {
+			return err
+		}
+		defer logFile.Close()
+		out = logFile
+	}
 	// One line per decision: buffered, and flushed every 100 ms and at exit.
-	logOut := flushwriter.New(e.Stderr, 100*time.Millisecond)
+	logOut := flushwriter.New(out, 100*time.Millisecond)
 	defer logOut.Close()
 	var h slog.Handler = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
 	if cfg.LogFormat == "json" {
@@ -162,7 +199,11 @@ func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr stri
 		debug.SetGCPercent(400)
 	}
 	log := slog.New(h)
-	srv, err := server.New(cfg, server.Options{Clock: e.Clock, Logger: log, Fingerprint: e.Fingerprint})
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, server.Options{Clock: e.Clock, Logger: log, Fingerprint: e.Fingerprint, Store: st})
 	if err != nil {
 		return err
 	}
@@ -182,6 +223,14 @@ func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr stri
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if logFile != nil {
+					// What is buffered belongs to the file being rotated.
+					logOut.Flush()
+					if err := logFile.Reopen(); err != nil {
+						e := codes.As(err)
+						log.Error("reopen-log", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
+					}
+				}
 				srv.ReloadTLS(ctx)
 				srv.Reload(ctx)
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/server"
 	"github.com/licensor/licensor/store"
 	"github.com/licensor/licensor/store/sqlite"
@@ -96,6 +97,13 @@ func scaleServe(s *site, opts server.Options) (*scaleServer, error) {
 	opts.Clock = s.clock
 	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.Fingerprint = func() (*fingerprint.Fingerprint, error) { return s.host, nil }
+	if opts.Store == nil {
+		st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
+		if err != nil {
+			return nil, err
+		}
+		opts.Store = st
+	}
 	srv, err := server.New(s.cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("server.New: %w", err)
@@ -171,9 +179,10 @@ func BenchmarkLiveLeases100k(b *testing.B) {
 	if err != nil {
 		b.Skip(err) // no /proc: not Linux
 	}
-	// The store is opened here, as server.New would, so that Held can be
-	// asked of it directly instead of through a 100,000-lease JSON answer.
-	st, err := sqlite.Open(filepath.Join(s.cfg.DataDir, server.StoreFile))
+	// The store is opened here, as licensor serve does, and kept so that
+	// Held can be asked of it directly instead of through a
+	// 100,000-lease JSON answer.
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -231,8 +240,12 @@ func BenchmarkRestart100k(b *testing.B) {
 		var total, newTotal time.Duration
 		for i := range b.N {
 			start := time.Now()
+			st, err := storeopen.Open(ctx, storeopen.Setting{DataDir: s.cfg.DataDir})
+			if err != nil {
+				b.Fatal(err)
+			}
 			srv, err := server.New(s.cfg, server.Options{Clock: s.clock, Logger: slog.New(slog.DiscardHandler),
-				Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }})
+				Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }, Store: st})
 			if err != nil {
 				b.Fatalf("server.New: %v", err)
 			}

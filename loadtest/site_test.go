@@ -16,6 +16,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -100,8 +101,12 @@ func newSite(tb testing.TB, fake *clock.Fake, products ...license.Product) *site
 // server's URL.
 func (s *site) start() string {
 	s.tb.Helper()
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
 	srv, err := server.New(s.cfg, server.Options{Clock: s.clock, Logger: slog.New(slog.DiscardHandler),
-		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }})
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }, Store: st})
 	if err != nil {
 		s.tb.Fatalf("server.New: %v", err)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/licensor/licensor/codes"
@@ -17,6 +18,11 @@ import (
 //	license           "site.lic"   the vendor-signed license file
 //	vendor_public_key "vendor.pub" the vendor's public key
 //	data_dir          "data"       server.key (the site server key) and licensor.db
+//	store             ""           where the pool is: "" for licensor.db in data_dir,
+//	                               "sqlite:PATH", or "postgres://USER@HOST:PORT/DB?sslmode=…"
+//	                               for several servers sharing one pool (no password in it)
+//	store_password_file ""         the PostgreSQL password, one line (or PGPASSFILE, PGPASSWORD)
+//	node              ""           this server's name among several ("": the host name)
 //	tls.ca            "pki/ca.crt"      CA that client certificates must chain to
 //	tls.cert          "pki/server.crt"  the server's certificate
 //	tls.key           "pki/server.key"  its private key
@@ -27,6 +33,9 @@ import (
 //	shutdown_timeout  "10s"  how long in-flight requests may take to finish
 //	log_format        "text" "text" or "json"
 //	log_level         "info" "debug", "info", "warn" or "error"
+//	log_file          ""     append the log to this file ("": standard error,
+//	                         which systemd sends to the journal); reopened on
+//	                         SIGHUP, so logrotate can move it away
 //	keyfile_validity  "168h" how long a key file issued to a host is valid
 //	                         (a license's key-file policy may set its own)
 //	upstream          []     the vendor's whitelist services: the license comes
@@ -40,6 +49,9 @@ type Config struct {
 	License          string    `json:"license"`
 	VendorPublicKey  string    `json:"vendor_public_key"`
 	DataDir          string    `json:"data_dir"`
+	Store            string    `json:"store"`
+	StorePassword    string    `json:"store_password_file"`
+	Node             string    `json:"node"`
 	TLS              TLSConfig `json:"tls"`
 	LeaseTTL         Duration  `json:"lease_ttl"`
 	ClockTolerance   Duration  `json:"clock_tolerance"`
@@ -48,6 +60,7 @@ type Config struct {
 	ShutdownTimeout  Duration  `json:"shutdown_timeout"`
 	LogFormat        string    `json:"log_format"`
 	LogLevel         string    `json:"log_level"`
+	LogFile          string    `json:"log_file"`
 	KeyFileValidity  Duration  `json:"keyfile_validity"`
 	Upstream         []string  `json:"upstream"`
 	UpstreamCA       string    `json:"upstream_ca"`
@@ -80,7 +93,7 @@ func Default() Config {
 // MaxConfigSize bounds a configuration file.
 const MaxConfigSize = jsonconfig.MaxSize
 
-const knownKeys = "listen, license, vendor_public_key, data_dir, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
+const knownKeys = "listen, license, vendor_public_key, data_dir, store, store_password_file, node, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, log_file, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
 
 // Parse reads a configuration over the defaults; keys it does not know are
 // an error naming them. dir is the directory relative paths are resolved
@@ -90,7 +103,11 @@ func Parse(r io.Reader, dir string) (Config, error) {
 	if err := jsonconfig.Decode(r, &c, func() any { d := Default(); return &d }, knownKeys); err != nil {
 		return c, err
 	}
-	jsonconfig.Resolve(dir, &c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA)
+	jsonconfig.Resolve(dir, &c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA, &c.LogFile, &c.StorePassword)
+	if p, ok := strings.CutPrefix(c.Store, "sqlite:"); ok && p != "" {
+		jsonconfig.Resolve(dir, &p)
+		c.Store = "sqlite:" + p
+	}
 	return c, c.Validate()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/store"
 	"github.com/licensor/licensor/store/sqlite"
@@ -43,8 +44,13 @@ func TestMain(m *testing.M) {
 }
 
 func serveCrashSite(dir string) error {
-	srv, err := New(siteConfig(dir), Options{Clock: clock.System, Logger: slog.New(slog.DiscardHandler),
-		Fingerprint: func() (*fingerprint.Fingerprint, error) { return fakeHost("auth-01"), nil }})
+	cfg := siteConfig(dir)
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	srv, err := New(cfg, Options{Clock: clock.System, Logger: slog.New(slog.DiscardHandler),
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return fakeHost("auth-01"), nil }, Store: st})
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,11 @@ import (
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/store"
-	"github.com/licensor/licensor/store/sqlite"
 	"github.com/licensor/licensor/verdict"
 )
 
-// ServerKeyFile and StoreFile are the data directory's files.
+// ServerKeyFile and StoreFile are the data directory's files (the store
+// file unless the configuration names another store).
 const (
 	ServerKeyFile = "server.key"
 	StoreFile     = "licensor.db"
@@ -44,7 +44,9 @@ type Options struct {
 	Clock       clock.Clock
 	Logger      *slog.Logger
 	Fingerprint func() (*fingerprint.Fingerprint, error)
-	// Store replaces the SQLite store in the data directory.
+	// Store is where the pool is kept (internal/storeopen opens the one
+	// the configuration names). The server owns it: Close closes it, and
+	// so does a New that fails.
 	Store store.Store
 }
 
@@ -88,10 +90,21 @@ type loaded struct {
 // New verifies the configuration, the license and the clock, and opens
 // the store. Every failure is a *codes.Error naming the fix.
 func New(cfg Config, opts Options) (*Server, error) {
+	s, err := newServer(cfg, opts)
+	if err != nil && opts.Store != nil {
+		opts.Store.Close()
+	}
+	return s, err
+}
+
+func newServer(cfg Config, opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, codes.Errorf(codes.StoreUnavailable, "the server was given no store")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, fingerprint: opts.Fingerprint, store: opts.Store}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, fingerprint: opts.Fingerprint, store: opts.Store, ownStore: true}
 	if s.clock == nil {
 		s.clock = clock.System
 	}
@@ -133,16 +146,6 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(s)
 
-	if s.store == nil {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, codes.Errorf(codes.StoreUnavailable, "cannot create the data directory: %w", err)
-		}
-		st, err := sqlite.Open(filepath.Join(cfg.DataDir, StoreFile))
-		if err != nil {
-			return nil, codes.Errorf(codes.StoreUnavailable, "cannot open the store: %w", err)
-		}
-		s.store, s.ownStore = st, true
-	}
 	ok := false
 	defer func() {
 		if !ok {

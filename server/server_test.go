@@ -22,6 +22,7 @@ import (
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -109,7 +110,18 @@ func (s *site) writeLicense(serverPub ed25519.PublicKey, products ...license.Pro
 
 func (s *site) options() Options {
 	return Options{Clock: s.clock, Logger: slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }}
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.host, nil }, Store: openSQLite(s.t, s.cfg.DataDir)}
+}
+
+// openSQLite opens the store in a data directory, as licensor serve does
+// by default.
+func openSQLite(t testing.TB, dataDir string) store.Store {
+	t.Helper()
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // running is a server serving on loopback.

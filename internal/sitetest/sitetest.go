@@ -16,6 +16,7 @@ import (
 
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
@@ -151,8 +152,13 @@ func (srv *Server) Start(addr string) *Running {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{Store: srv.Config.Store, PasswordFile: srv.Config.StorePassword,
+		DataDir: srv.Config.DataDir, Node: srv.Config.Node})
+	if err != nil {
+		s.t.Fatalf("server %s: %v", srv.Name, err)
+	}
 	sv, err := server.New(srv.Config, server.Options{Clock: s.Clock, Logger: slog.New(slog.NewTextHandler(s.Logs, nil)),
-		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.Host, nil }})
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.Host, nil }, Store: st})
 	if err != nil {
 		s.t.Fatalf("server %s: %v", srv.Name, err)
 	}

@@ -72,6 +72,9 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConns bounds the connections of the node (default 10).
 	MaxConns int32
+	// ReadOnly opens the store to read it (licensor audit verify): the
+	// schema is not changed and the node is not registered.
+	ReadOnly bool
 }
 
 // Store is the PostgreSQL backend.
@@ -156,15 +159,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, 4*cfg.Timeout)
 	defer cancel()
-	if err := s.migrate(octx); err != nil {
+	if err := s.migrate(octx, cfg.ReadOnly); err != nil {
 		s.pool.Close()
 		s.lazy.Close()
 		return nil, Describe(err)
 	}
-	if _, err := s.pool.Exec(octx, `INSERT INTO licensor_nodes (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.node); err != nil {
-		s.pool.Close()
-		s.lazy.Close()
-		return nil, Describe(err)
+	if !cfg.ReadOnly {
+		if _, err := s.pool.Exec(octx, `INSERT INTO licensor_nodes (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.node); err != nil {
+			s.pool.Close()
+			s.lazy.Close()
+			return nil, Describe(err)
+		}
 	}
 	s.done.Add(2)
 	go s.writer()
@@ -197,10 +202,20 @@ func migrations() ([]string, error) {
 // turn to migrate.
 const migrateLock = 0x6c6963656e736f72 // "licensor"
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 	steps, err := migrations()
 	if err != nil {
 		return err
+	}
+	if readOnly {
+		var have int
+		if err := s.pool.QueryRow(ctx, `SELECT version FROM licensor_schema`).Scan(&have); err != nil {
+			return err
+		}
+		if have > len(steps) {
+			return &store.VersionError{Have: have, Know: len(steps)}
+		}
+		return nil
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
