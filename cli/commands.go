@@ -15,6 +15,9 @@ type command struct {
 	name    string // "keys generate"
 	summary string
 	help    string
+	// words are what an argument may be, for shell completion; nil for
+	// file names or free text.
+	words []string
 	// setup registers the command's flags and returns the function that
 	// runs it with their values and the positional arguments.
 	setup func(fs *flag.FlagSet) runFunc
@@ -82,7 +85,8 @@ func (e *Env) printOverview(w io.Writer) {
 	for _, c := range sorted() {
 		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'licensor help COMMAND' for a command's flags; 'licensor explain CODE' for a code.\n")
+	fmt.Fprint(w, "\nRun 'licensor help COMMAND' (or COMMAND --help) for a command's flags; 'licensor explain CODE'\n"+
+		"for a code; 'licensor --version' for the version; 'licensor completion SHELL' for shell completion.\n")
 }
 
 func (e *Env) printGroup(w io.Writer, word string, cs []*command) {

@@ -19,6 +19,7 @@ func init() {
 Prints what a code means and how to fix it, from the one table the SDK,
 the server and the logs use. CODE is a number (509) or a name
 (fingerprint); "code=509" as it appears in log lines works too.`,
+		words: codeNames(),
 		setup: func(fs *flag.FlagSet) runFunc {
 			all := fs.Bool("all", false, "explain every code")
 			asJSON := fs.Bool("json", false, "print JSON")
@@ -56,6 +57,15 @@ the server and the logs use. CODE is a number (509) or a name
 			}
 		},
 	})
+}
+
+// codeNames are the names of the codes, which explain takes as CODE.
+func codeNames() []string {
+	var names []string
+	for _, in := range codes.All() {
+		names = append(names, in.Name)
+	}
+	return names
 }
 
 func printInfo(e *Env, in codes.Info) {

@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+func init() {
+	register(&command{
+		name:    "completion",
+		summary: "print a shell completion script (bash, zsh or fish)",
+		help: `Usage: licensor completion bash|zsh|fish
+
+Prints a script that completes licensor's commands, subcommands and
+flags in that shell. It is generated from the same table as 'licensor
+help', so it names exactly the commands and flags of this binary.
+
+  bash:  source <(licensor completion bash)            (in ~/.bashrc), or
+         licensor completion bash > /etc/bash_completion.d/licensor
+  zsh:   licensor completion zsh > "${fpath[1]}/_licensor"   (then restart zsh), or
+         source <(licensor completion zsh)             (in ~/.zshrc, after compinit)
+  fish:  licensor completion fish > ~/.config/fish/completions/licensor.fish`,
+		words: []string{"bash", "zsh", "fish"},
+		setup: func(fs *flag.FlagSet) runFunc {
+			return func(ctx context.Context, e *Env, args []string) error {
+				if len(args) != 1 {
+					return usageErrorf("completion takes one SHELL: bash, zsh or fish")
+				}
+				switch args[0] {
+				case "bash":
+					writeBashCompletion(e.Stdout, completionTree())
+				case "zsh":
+					writeZshCompletion(e.Stdout, completionTree())
+				case "fish":
+					writeFishCompletion(e.Stdout, completionTree())
+				default:
+					return usageErrorf("completion: no shell %q; want bash, zsh or fish", args[0])
+				}
+				return nil
+			}
+		},
+	})
+}
+
+// compNode is a place in the command line a shell completes at: the top
+// (""), a group ("keys"), a command ("keys generate"), or the same under
+// "help".
+type compNode struct {
+	path  string
+	subs  []compItem // the words that may follow
+	flags []compFlag
+	words []string // what an argument may be, when the command says
+	// files: the command's arguments (or its flags' values) are file names.
+	files bool
+}
+
+type compItem struct{ name, summary string }
+
+type compFlag struct {
+	name, usage string
+	value       bool // takes a value (not a boolean flag)
+}
+
+// completionTree is every node of the command table, sorted by path.
+func completionTree() []*compNode {
+	nodes := map[string]*compNode{}
+	node := func(path string) *compNode {
+		n := nodes[path]
+		if n == nil {
+			n = &compNode{path: path}
+			nodes[path] = n
+		}
+		return n
+	}
+	helpFlag := compFlag{name: "help", usage: "print the command's help"}
+	top := node("")
+	top.flags = []compFlag{helpFlag, {name: "version", usage: "print licensor's version"}}
+	top.subs = append(top.subs, compItem{"help", "print the overview, or a command's help"})
+	for _, c := range sorted() {
+		words := strings.Fields(c.name)
+		for i := range words {
+			parent, path := strings.Join(words[:i], " "), strings.Join(words[:i+1], " ")
+			if _, seen := nodes[path]; seen {
+				continue
+			}
+			node(path)
+			node(parent).subs = append(node(parent).subs, compItem{words[i], "commands under " + path})
+		}
+		n := node(c.name)
+		n.files, n.words = true, c.words
+		// The command's own word says its summary, also where the word is
+		// a group's too (doctor).
+		parent := node(strings.Join(words[:len(words)-1], " "))
+		for j := range parent.subs {
+			if parent.subs[j].name == words[len(words)-1] {
+				parent.subs[j].summary = c.summary
+			}
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.setup(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			_, usage := flag.UnquoteUsage(f)
+			b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+			n.flags = append(n.flags, compFlag{name: f.Name, usage: usage, value: !isBool || !b.IsBoolFlag()})
+		})
+		n.flags = append(n.flags, helpFlag)
+	}
+	// 'licensor help' completes the same words as the command line.
+	var groups []*compNode
+	for _, n := range nodes {
+		if len(n.subs) > 0 {
+			groups = append(groups, n)
+		}
+	}
+	for _, n := range groups {
+		path := n.path
+		h := node(strings.TrimSpace("help " + path))
+		h.subs = nil
+		for _, s := range n.subs {
+			if s.name != "help" {
+				h.subs = append(h.subs, s)
+			}
+		}
+	}
+	out := make([]*compNode, 0, len(nodes))
+	for _, n := range nodes {
+		sort.Slice(n.subs, func(i, j int) bool { return n.subs[i].name < n.subs[j].name })
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
+}
+
+func (n *compNode) subNames() []string {
+	var s []string
+	for _, i := range n.subs {
+		s = append(s, i.name)
+	}
+	return s
+}
+
+func (n *compNode) flagNames(valued bool) []string {
+	var s []string
+	for _, f := range n.flags {
+		if !valued || f.value {
+			s = append(s, "--"+f.name)
+		}
+	}
+	return s
+}
+
+// shQuote quotes s for bash and zsh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// fishQuote quotes s for fish, whose single quotes escape \ and '.
+func fishQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+const completionHeader = "# %s completion for licensor, generated by 'licensor completion %[1]s'\n" +
+	"# from the command table of this binary; 'licensor help completion' says\n" +
+	"# how to install it.\n"
+
+func writeBashCompletion(w io.Writer, nodes []*compNode) {
+	fmt.Fprintf(w, completionHeader, "bash")
+	fmt.Fprint(w, `
+# _licensor_node sets subs, flags, values (the flags that take a value)
+# and words for a node, or fails for a path that is not one.
+_licensor_node() {
+	case "$1" in
+`)
+	for _, n := range nodes {
+		fmt.Fprintf(w, "\t%s) subs=%s flags=%s values=%s words=%s ;;\n", shQuote(n.path),
+			shQuote(strings.Join(n.subNames(), " ")), shQuote(strings.Join(n.flagNames(false), " ")),
+			shQuote(strings.Join(n.flagNames(true), " ")), shQuote(strings.Join(n.words, " ")))
+	}
+	fmt.Fprint(w, `	*) return 1 ;;
+	esac
+}
+
+_licensor() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+	local node="" next w i subs flags values words
+	_licensor_node ""
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		[[ $w == -* ]] && break
+		next=${node:+$node }$w
+		_licensor_node "$next" || break
+		node=$next
+	done
+	COMPREPLY=()
+	if [[ $prev == --* && " $values " == *" $prev "* ]]; then
+		return 0 # a flag's value: file names (complete -o default)
+	fi
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+	elif ((i == COMP_CWORD)) && [[ -n $subs ]]; then
+		COMPREPLY=($(compgen -W "$subs $words" -- "$cur"))
+	elif [[ -n $words ]]; then
+		COMPREPLY=($(compgen -W "$words" -- "$cur"))
+	fi
+	return 0
+}
+
+complete -o default -F _licensor licensor
+`)
+}
+
+func writeZshCompletion(w io.Writer, nodes []*compNode) {
+	fmt.Fprint(w, "#compdef licensor\n")
+	fmt.Fprintf(w, completionHeader, "zsh")
+	describe := func(items []compItem) string {
+		var s []string
+		for _, i := range items {
+			s = append(s, shQuote(strings.ReplaceAll(i.name, ":", `\:`)+":"+i.summary))
+		}
+		return "(" + strings.Join(s, " ") + ")"
+	}
+	fmt.Fprint(w, `
+# _licensor_node sets subs and flags (name:description), values (the flags
+# that take a value) and words_ for a node, or fails for a path that is not
+# one.
+_licensor_node() {
+	case $1 in
+`)
+	for _, n := range nodes {
+		var flags []compItem
+		for _, f := range n.flags {
+			flags = append(flags, compItem{"--" + f.name, f.usage})
+		}
+		var words []string
+		for _, s := range n.words {
+			words = append(words, shQuote(s))
+		}
+		var values []string
+		for _, s := range n.flagNames(true) {
+			values = append(values, shQuote(s))
+		}
+		fmt.Fprintf(w, "\t(%s)\n\t\tsubs=%s\n\t\tflags=%s\n\t\tvalues=(%s) words_=(%s) ;;\n", shQuote(n.path),
+			describe(n.subs), describe(flags), strings.Join(values, " "), strings.Join(words, " "))
+	}
+	fmt.Fprint(w, `	(*) return 1 ;;
+	esac
+}
+
+_licensor() {
+	local -a subs flags values words_
+	local node= next w
+	local -i i
+	_licensor_node ''
+	for ((i = 2; i < CURRENT; i++)); do
+		w=${words[i]}
+		[[ $w == -* ]] && break
+		next=${node:+$node }$w
+		_licensor_node "$next" || break
+		node=$next
+	done
+	if [[ ${words[CURRENT-1]} == --* ]] && ((${values[(Ie)${words[CURRENT-1]}]})); then
+		_files
+	elif [[ ${words[CURRENT]} == -* ]]; then
+		_describe -t flags 'flag' flags
+	elif ((i == CURRENT && ${#subs})); then
+		_describe -t commands 'command' subs
+		if ((${#words_})); then compadd -a words_; fi
+	elif ((${#words_})); then
+		compadd -a words_
+	else
+		_files
+	fi
+}
+
+if [[ ${funcstack[1]} == _licensor ]]; then
+	_licensor "$@"
+else
+	compdef _licensor licensor
+fi
+`)
+}
+
+func writeFishCompletion(w io.Writer, nodes []*compNode) {
+	fmt.Fprintf(w, completionHeader, "fish")
+	var paths []string
+	for _, n := range nodes {
+		if n.path != "" {
+			paths = append(paths, fishQuote(n.path))
+		}
+	}
+	fmt.Fprintf(w, `
+set -g __licensor_nodes %s
+
+# __licensor_node prints the node the command line is at, and fails when
+# words follow it (arguments, flags).
+function __licensor_node
+	set -l words (commandline -opc)
+	set -e words[1]
+	set -l node ''
+	set -l n 0
+	for w in $words
+		string match -q -- '-*' $w; and break
+		set -l next $w
+		test -n "$node"; and set next "$node $w"
+		contains -- $next $__licensor_nodes; or break
+		set node $next
+		set n (math $n + 1)
+	end
+	echo $node
+	test $n -eq (count $words)
+end
+
+# __licensor_at NODE: the command line is at NODE, maybe with arguments.
+function __licensor_at
+	set -l node (__licensor_node)
+	test "$node" = "$argv[1]"
+end
+
+# __licensor_next NODE: the command line is at NODE, and nothing follows.
+function __licensor_next
+	set -l node (__licensor_node); or return 1
+	test "$node" = "$argv[1]"
+end
+
+complete -c licensor -e
+`, strings.Join(paths, " "))
+	for _, n := range nodes {
+		at := fmt.Sprintf("%q", "__licensor_at "+fishQuote(n.path))
+		next := fmt.Sprintf("%q", "__licensor_next "+fishQuote(n.path))
+		for _, s := range n.subs {
+			fmt.Fprintf(w, "complete -c licensor -f -n %s -a %s -d %s\n", next, fishQuote(s.name), fishQuote(s.summary))
+		}
+		for _, s := range n.words {
+			fmt.Fprintf(w, "complete -c licensor -f -n %s -a %s\n", at, fishQuote(s))
+		}
+		if !n.files && len(n.subs) > 0 {
+			fmt.Fprintf(w, "complete -c licensor -f -n %s\n", next)
+		}
+		for _, f := range n.flags {
+			r := ""
+			if f.value {
+				r = " -r"
+			}
+			fmt.Fprintf(w, "complete -c licensor -n %s -l %s%s -d %s\n", at, f.name, r, fishQuote(f.usage))
+		}
+	}
+}
