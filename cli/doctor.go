@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/doctor"
@@ -17,7 +18,8 @@ func init() {
 		name:    "doctor",
 		summary: "diagnose authorization failures: each check with its code and fix",
 		help: `Usage: licensor doctor [--server URL[,URL…]] [--ca FILE --cert FILE --key FILE]
-                       [--license FILE --vendor-pub FILE] [--keyfile FILE] [--product NAME] [--log FILE] [--only CHECK] [--json]
+                       [--license FILE --vendor-pub FILE] [--keyfile FILE] [--product NAME] [--log FILE] [--journal UNIT [--since DURATION]]
+                       [--only CHECK] [--json]
 
 Runs the checks that explain why a product is not authorized, in order,
 and reports each as pass, warn, fail or skip, with its code, what it found
@@ -41,7 +43,11 @@ Checks:
   clock-skew          this host's clock against the server's      (per server)
   round-trip          one authorization through the SDK: the verdict's code
                                                                   (per server)
-  log-scan            recent lines of a server log by code, with their meaning
+  log-scan            recent lines of a server log by code, with their meaning:
+                      --log FILE reads the server's log_file (its last 16 MiB);
+                      --journal UNIT reads what the server wrote to the systemd
+                      journal (journalctl -u UNIT, the last --since, 24h by
+                      default); without journalctl it is skipped
 
 --only CHECK reports only that check (the ones it depends on still run).
 'licensor doctor cert' explains a certificate chain, 'licensor doctor
@@ -53,7 +59,9 @@ token' a JWT, offline.`,
 			vendorPub := fs.String("vendor-pub", "", "the vendor's public key")
 			keyFile := fs.String("keyfile", "", "an offline key file to check")
 			product := fs.String("product", "", "the product to check and to authorize in the round trip")
-			logFile := fs.String("log", "", "a server log to scan for failure codes")
+			logFile := fs.String("log", "", "a server log file (its log_file) to scan for failure codes")
+			journal := fs.String("journal", "", "a systemd unit (licensor) whose journal to scan for failure codes")
+			since := fs.Duration("since", 24*time.Hour, "how far back --journal reads")
 			only := fs.String("only", "", "report only this check")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
@@ -63,12 +71,15 @@ token' a JWT, offline.`,
 				if *only != "" && !slices.Contains(doctor.CheckNames, *only) {
 					return usageErrorf("no check %q; the checks are %s", *only, strings.Join(doctor.CheckNames, ", "))
 				}
-				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *keyFile == "" && *logFile == "" {
-					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license, --keyfile or --log")
+				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *keyFile == "" && *logFile == "" && *journal == "" {
+					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license, --keyfile, --log or --journal")
+				}
+				if *since <= 0 {
+					return usageErrorf("doctor: --since %s: want a positive duration such as 24h", *since)
 				}
 				host, _ := e.Hostname()
 				opts := doctor.Options{CAFile: o.ca, CertFile: o.cert, KeyFile: o.key, LicenseFile: *lic, VendorPub: *vendorPub, OfflineKeyFile: *keyFile,
-					Product: *product, LogFile: *logFile, Only: *only, Now: e.Clock.Now, Fingerprint: e.Fingerprint, Hostname: host}
+					Product: *product, LogFile: *logFile, Journal: *journal, LogSince: *since, Only: *only, Now: e.Clock.Now, Fingerprint: e.Fingerprint, Hostname: host}
 				for _, s := range strings.Split(o.server, ",") {
 					if s = strings.TrimSpace(s); s != "" {
 						opts.Servers = append(opts.Servers, strings.TrimRight(s, "/"))

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -142,4 +144,106 @@ func TestSIGHUPReloadsTLS(t *testing.T) {
 		}
 		awaitSerial(t, addr, clientCfg, before)
 	})
+}
+
+// TestServeLogFile: with "log_file" the server appends its log there, not
+// to standard error; SIGHUP after logrotate's rename reopens it; and the
+// doctor's --log reads it.
+func TestServeLogFile(t *testing.T) {
+	h := newHarness(t)
+	h.clock.Set(time.Now())
+	var q quickstartFiles
+	if err := json.Unmarshal([]byte(h.mustRun("quickstart", "--dir", "$DIR/qs", "--listen", "127.0.0.1:0", "--setup-only", "--json")), &q); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadServerConfig(q.ServerConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(h.dir, "licensor.log")
+	cfg.LogFile = logPath
+	env := *h.env
+	stderr := &syncBuf{}
+	env.Stderr = stderr
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- env.serve(ctx, cfg, func(a string) { addrc <- a }) }()
+	var url string
+	select {
+	case a := <-addrc:
+		url = "https://" + a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// An instance certificate may not read the pool: a line with code 515.
+	refused := func() {
+		t.Helper()
+		if status := h.run("status", "--server", url, "--ca", q.CA, "--cert", q.ClientCert, "--key", q.ClientKey); status != ExitFailure {
+			t.Fatalf("status with an instance certificate: exit %d", status)
+		}
+	}
+	waitFor := func(path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(path)
+			if strings.Contains(string(b), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never held %q:\n%s", path, want, b)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	refused()
+	waitFor(logPath, "code=515")
+
+	// logrotate: rename, then SIGHUP.
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(logPath, "msg=reload-tls")
+	refused()
+	waitFor(logPath, "code=515")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	done <- nil // for the deferred receive
+
+	old, _ := os.ReadFile(logPath + ".1")
+	if !strings.Contains(string(old), "msg=serving") || strings.Contains(string(old), "reload-tls") {
+		t.Errorf("the rotated file:\n%s", old)
+	}
+	stderr.mu.Lock()
+	onStderr := stderr.b.String()
+	stderr.mu.Unlock()
+	if s := onStderr; strings.Contains(s, "msg=") {
+		t.Errorf("log lines on standard error with log_file set:\n%s", s)
+	}
+	out := h.mustRun("doctor", "--log", logPath)
+	if !strings.Contains(out, "code=515 role_forbidden ×1") || !strings.Contains(out, logPath) {
+		t.Errorf("doctor --log:\n%s", out)
+	}
+}
+
+// TestDoctorJournal: --journal scans a unit's journal, or says that it
+// cannot when journalctl is missing.
+func TestDoctorJournal(t *testing.T) {
+	h := newHarness(t)
+	out := h.mustRun("doctor", "--journal", "licensor-doctor-test-no-such-unit")
+	if !strings.Contains(out, "log-scan") || !strings.Contains(out, "the journal of licensor-doctor-test-no-such-unit") && !strings.Contains(out, "journalctl is not installed") {
+		t.Errorf("doctor --journal:\n%s", out)
+	}
+	if status := h.run("doctor", "--journal", "licensor", "--since", "0s"); status != ExitUsage {
+		t.Errorf("--since 0s: exit %d, want %d", status, ExitUsage)
+	}
 }

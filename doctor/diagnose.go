@@ -32,6 +32,10 @@ type Options struct {
 	OfflineKeyFile            string // an offline key file to check
 	Product                   string // for the license and key file checks and the round trip
 	LogFile                   string
+	// Journal is a systemd unit whose journal is scanned from LogSince
+	// ago (24 h when 0) on.
+	Journal  string
+	LogSince time.Duration
 	// Only, when set, reports only the checks of that name.
 	Only string
 
@@ -59,6 +63,13 @@ func Diagnose(ctx context.Context, o Options) *Report {
 	}
 	if o.LogFile != "" {
 		d.add(ScanLog(o.LogFile, o.Now()))
+	}
+	if o.Journal != "" {
+		since := o.LogSince
+		if since <= 0 {
+			since = 24 * time.Hour
+		}
+		d.add(ScanJournal(ctx, "", o.Journal, o.Now().Add(-since)))
 	}
 	rep := &Report{Checks: d.results, OK: true}
 	for _, r := range rep.Checks {

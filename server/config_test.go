@@ -25,6 +25,9 @@ func TestParseConfig(t *testing.T) {
 	if time.Duration(c.ClockTolerance) != 5*time.Minute || time.Duration(c.UpstreamTimeout) != 10*time.Second {
 		t.Fatalf("defaults not kept: %+v", c)
 	}
+	if c, err := Parse(strings.NewReader(`{"log_file": "log/licensor.log"}`), "/srv/site"); err != nil || c.LogFile != "/srv/site/log/licensor.log" {
+		t.Fatalf("log_file is resolved against the file's directory: %q, %v", c.LogFile, err)
+	}
 	if c, err := Parse(strings.NewReader(`{"upstream_timeout": "250ms"}`), ""); err != nil || time.Duration(c.UpstreamTimeout) != 250*time.Millisecond {
 		t.Fatalf("upstream_timeout 250ms: %v, %v", time.Duration(c.UpstreamTimeout), err)
 	}

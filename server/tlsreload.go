@@ -44,4 +44,3 @@ func certName(c *x509.Certificate) string {
 	}
 	return fmt.Sprintf("%q serial %x", c.Subject.CommonName, c.SerialNumber)
 }
-
