@@ -21,7 +21,7 @@ func init() {
 		name:    "issue",
 		summary: "sign a license for a site (vendor)",
 		help: `Usage: licensor issue --key vendor.key --holder NAME --product SPEC [--product SPEC…] --out site.lic
-                      (--request req.json | --machine CODE [--machine CODE…] --server-key server.pub)
+                      (--request req.json [--request req.json…] | --machine CODE [--machine CODE…] --server-key server.pub)
                       [--keyfile-host CODE…] [--keyfile-validity DURATION]
 
 Signs a license with the vendor key, bound to the machine(s) and site
@@ -39,6 +39,16 @@ accepts the host while --match of them still match (default: all but one
 when four or more were recorded); with --machine alone only the exact code
 matches.
 
+A cluster license, for several site servers sharing one pool: give
+--request once per node (at most 16), each made by 'licensor
+activation-request' in that node's own data directory. The license names
+every node: its machine and its own server key, so one node's key can be
+replaced without the others (issue the license again with that node's new
+request). Two nodes may share a machine (two ports on one host), never a
+server key. A server starts only as a node the license names, and products
+accept what any named node signs. One --request issues a single-server
+license, as before.
+
 --keyfile-host (repeatable, at most 500) names the hosts the site server
 may issue offline key files to, by their machine codes ('licensor
 fingerprint' on each host); the server refuses any other host with code
@@ -48,7 +58,7 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o issueOptions
 			fs.StringVar(&o.key, "key", "", "the vendor's private key file")
-			fs.StringVar(&o.request, "request", "", "the site's activation request (JSON)")
+			fs.Var(&o.requests, "request", "a site server's activation `FILE` (JSON; once per node for a cluster license)")
 			fs.Var(&o.machines, "machine", "a machine code to bind to (repeatable)")
 			fs.StringVar(&o.serverKey, "server-key", "", "the site server's public key file (with --machine)")
 			fs.StringVar(&o.holder, "holder", "", "the customer the license is for")
@@ -74,6 +84,9 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 					return e.writeJSON(l.View(kid))
 				}
 				fmt.Fprintf(e.Stdout, "wrote %s: license %s for %s\n", o.out, l.ID, l.Holder)
+				for _, n := range l.Cluster {
+					fmt.Fprintf(e.Stdout, "  node %s: machine %s, server key %s\n", n.Name, n.Code, n.KeyID())
+				}
 				for _, p := range l.Products {
 					fmt.Fprintf(e.Stdout, "  %s: instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, license.FormatTime(p.NotBefore), license.FormatTime(p.NotAfter))
 				}
@@ -87,10 +100,10 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 }
 
 type issueOptions struct {
-	key, request, serverKey, holder, issuer, out string
-	machines, products, keyFileHosts             stringList
-	match                                        int
-	keyFileValidity                              time.Duration
+	key, serverKey, holder, issuer, out        string
+	requests, machines, products, keyFileHosts stringList
+	match                                      int
+	keyFileValidity                            time.Duration
 }
 
 // issue builds and signs a license from o; it returns the license, its
@@ -105,10 +118,12 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 		return nil, nil, "", usageErrorf("issue needs at least one --product SPEC")
 	case o.out == "":
 		return nil, nil, "", usageErrorf("issue needs --out FILE")
-	case o.request != "" && (len(o.machines) > 0 || o.serverKey != ""):
+	case len(o.requests) > 0 && (len(o.machines) > 0 || o.serverKey != ""):
 		return nil, nil, "", usageErrorf("give --request, or --machine with --server-key, not both")
-	case o.request == "" && (len(o.machines) == 0 || o.serverKey == ""):
+	case len(o.requests) == 0 && (len(o.machines) == 0 || o.serverKey == ""):
 		return nil, nil, "", usageErrorf("issue needs --request FILE, or --machine CODE with --server-key FILE")
+	case len(o.requests) > license.MaxNodes:
+		return nil, nil, "", codes.Errorf(codes.InvalidArgument, "%d --request flags; a cluster license names at most %d nodes", len(o.requests), license.MaxNodes)
 	}
 	if err := license.ValidText(o.holder); err != nil {
 		return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--holder: %v", err)
@@ -122,18 +137,19 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	}
 	now := e.Clock.Now()
 	l = &license.License{Holder: o.holder, Issuer: o.issuer, Issued: now}
-	if o.request != "" {
-		data, err := readfile.Limited(o.request, license.MaxRequestSize, "activation request")
+	switch {
+	case len(o.requests) == 1:
+		req, err := readRequest(o.requests[0])
 		if err != nil {
 			return nil, nil, "", err
 		}
-		req, err := license.ParseRequest(data)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("%s: %w", o.request, err)
-		}
 		l.Machines = []fingerprint.Machine{req.Machine()}
 		l.ServerKey = req.ServerKey
-	} else {
+	case len(o.requests) > 1:
+		if l.Cluster, err = clusterNodes(o.requests); err != nil {
+			return nil, nil, "", err
+		}
+	default:
 		for _, m := range o.machines {
 			if !fingerprint.ValidCode(m) {
 				return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--machine %q is not a machine code: it is the 32 hex digits on the first line of 'licensor fingerprint'", m)
@@ -148,7 +164,7 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	}
 	l.MatchMin = o.match
 	if o.match < 0 {
-		l.MatchMin = defaultMatch(l.Machines)
+		l.MatchMin = defaultMatch(l.Nodes())
 	}
 	for _, spec := range o.products {
 		p, err := license.ParseProductSpec(spec, now)
@@ -167,9 +183,43 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	return l, file, keys.ID(vendor.Public().(ed25519.PublicKey)), nil
 }
 
+func readRequest(path string) (*license.Request, error) {
+	data, err := readfile.Limited(path, license.MaxRequestSize, "activation request")
+	if err != nil {
+		return nil, err
+	}
+	req, err := license.ParseRequest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return req, nil
+}
+
+// clusterNodes reads one activation request per node of a cluster
+// license; two requests with one server key are refused, naming both.
+func clusterNodes(paths []string) ([]license.Node, error) {
+	var nodes []license.Node
+	seen := map[string]string{} // server key id -> request file
+	for _, path := range paths {
+		req, err := readRequest(path)
+		if err != nil {
+			return nil, err
+		}
+		n := license.Node{Name: req.Hostname, Machine: req.Machine(), ServerKey: req.ServerKey}
+		kid := n.KeyID()
+		if first, dup := seen[kid]; dup {
+			return nil, codes.Errorf(codes.InvalidArgument, "--request %s has the server key %s of --request %s: every node of a cluster signs with its own key", path, kid, first).
+				WithFix("Make each node's request in its own data directory ('licensor activation-request --data DIR' on that node), or give each request once.")
+		}
+		seen[kid] = path
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
 // defaultMatch tolerates one changed component when a machine recorded
 // four or more, and none otherwise.
-func defaultMatch(ms []fingerprint.Machine) int {
+func defaultMatch(ms []license.Node) int {
 	n := 0
 	for _, m := range ms {
 		n = max(n, len(m.Components))

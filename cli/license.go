@@ -20,12 +20,13 @@ func init() {
 		summary: "print a license file's contents",
 		help: `Usage: licensor license show FILE [--vendor-pub FILE] [--json]
 
-Prints the license: holder, issuer, machines, server key, per product
+Prints the license: holder, issuer, machines, server key (for a cluster
+license, each node: its name, machine and own server key), per product
 its functions, instance limit, QPS and dates (UTC), and the key-file
 policy when the license has one (the hosts that may hold offline key
 files and how long each is valid). --json prints the shape of the site
-server's GET /security/license. Without --vendor-pub the signature is not
-checked and the output says so.`,
+server's GET /security/license ("nodes" lists a cluster license's nodes).
+Without --vendor-pub the signature is not checked and the output says so.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			vendorPub := fs.String("vendor-pub", "", "the vendor's public key, to check the signature")
 			asJSON := fs.Bool("json", false, "print JSON")
@@ -73,7 +74,8 @@ Checks the license and prints one line per stage:
   file        the file reads and decodes
   signature   the vendor's public key signed it
   machine     with --this-machine, this host is a machine the license is
-              bound to (run it on the site server's host); skipped without
+              bound to (for a cluster license, one of its nodes' machines;
+              run it on the site server's host); skipped without
   product P   for each product (or only P, which must be in the license):
               within its dates; fewer than 30 days left warns
 
@@ -191,9 +193,20 @@ func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time)
 	w := e.Stdout
 	fmt.Fprintf(w, "license %s\n", l.ID)
 	fmt.Fprintf(w, "  holder:      %s\n  issuer:      %s\n  issued:      %s UTC\n", l.Holder, l.Issuer, license.FormatTime(l.Issued))
-	fmt.Fprintf(w, "  vendor key:  %s\n  server key:  %s\n", vendorKeyID, l.ServerKey.Kid)
-	for _, m := range l.Machines {
-		fmt.Fprintf(w, "  machine:     %s (%d components recorded)\n", m.Code, len(m.Components))
+	if l.IsCluster() {
+		fmt.Fprintf(w, "  vendor key:  %s\n  nodes:       %d (a cluster license: each node its own machine and server key)\n", vendorKeyID, len(l.Cluster))
+		for i, n := range l.Cluster {
+			name := n.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			fmt.Fprintf(w, "  node %s:\n    machine:    %s (%d components recorded)\n    server key: %s\n", name, n.Code, len(n.Components), n.KeyID())
+		}
+	} else {
+		fmt.Fprintf(w, "  vendor key:  %s\n  server key:  %s\n", vendorKeyID, l.ServerKey.Kid)
+		for _, m := range l.Machines {
+			fmt.Fprintf(w, "  machine:     %s (%d components recorded)\n", m.Code, len(m.Components))
+		}
 	}
 	if l.MatchMin > 0 {
 		fmt.Fprintf(w, "  match:       at least %d components\n", l.MatchMin)

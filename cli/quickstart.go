@@ -151,7 +151,7 @@ func (e *Env) quickstart(dir, holder string, products []string, listen string) (
 
 	// The vendor issues; the site verifies.
 	l, file, _, err := e.issue(issueOptions{
-		key: q.VendorPrivateKey, request: q.ActivationRequest, holder: holder, issuer: "quickstart vendor",
+		key: q.VendorPrivateKey, requests: stringList{q.ActivationRequest}, holder: holder, issuer: "quickstart vendor",
 		products: products, match: -1, out: q.License,
 	})
 	if err != nil {
