@@ -472,17 +472,29 @@ func (d *diagnosis) clockSkew(ctx context.Context, raw string) Result {
 	if err != nil {
 		return Result{Name: name, Status: Skip, Found: "the server sent no Date header"}
 	}
-	local := before.Add(after.Sub(before) / 2)
-	skew := local.Sub(date).Round(time.Second)
-	abs := max(skew, -skew)
-	desc := fmt.Sprintf("this host's clock is %s %s the server's", abs, map[bool]string{true: "ahead of", false: "behind"}[skew >= 0])
+	// The Date header counts whole seconds: the server's clock read
+	// between date and date+1s, at some moment between before and after
+	// on ours. A difference inside that window is below what this
+	// measurement can see, so the clocks are in sync as far as it can
+	// tell; outside it, the nearest edge is the least the clocks differ.
+	rtt := after.Sub(before)
+	lo, hi := before.Sub(date.Add(time.Second)), after.Sub(date)
+	window := fmt.Sprintf("the server's Date header counts whole seconds and the round trip took %s", rtt.Round(time.Millisecond))
+	if lo <= 0 && hi >= 0 {
+		return pass(name, "this host's clock and the server's agree to within the measurement's resolution (%s)", window)
+	}
+	skew, way := lo, "ahead of"
+	if hi < 0 {
+		skew, way = -hi, "behind"
+	}
+	desc := fmt.Sprintf("this host's clock is at least %s %s the server's (%s)", license.DaysLeft(skew), way, window)
 	switch {
-	case abs > d.o.SkewFail:
-		return Result{Name: name, Status: Fail, Code: int(codes.ClockSkew), Found: desc + fmt.Sprintf(" (more than %s)", d.o.SkewFail), Fix: codeFix(codes.ClockSkew)}
-	case abs > d.o.SkewWarn:
+	case skew > d.o.SkewFail:
+		return Result{Name: name, Status: Fail, Code: int(codes.ClockSkew), Found: desc + fmt.Sprintf("; more than %s", license.DaysLeft(d.o.SkewFail)), Fix: codeFix(codes.ClockSkew)}
+	case skew > d.o.SkewWarn:
 		return warn(name, codes.ClockSkew, desc, "")
 	}
-	return pass(name, "%s (within %s)", desc, d.o.SkewWarn)
+	return pass(name, "%s; within %s", desc, license.DaysLeft(d.o.SkewWarn))
 }
 
 func codeFix(c codes.Code) string {

@@ -374,3 +374,35 @@ func TestLicenseCheckStages(t *testing.T) {
 		})
 	}
 }
+
+// TestClockSkewResolution: a server on this host is in sync, though the
+// Date header's whole seconds make it look up to a second behind; a real
+// difference beyond the header's second and the round trip is reported
+// as the least the clocks differ.
+func TestClockSkewResolution(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name   string
+		now    func() time.Time
+		status Status
+		say    string
+		never  string
+	}{
+		// Our clock read at the very end of each second: without the
+		// header's resolution it looks a second ahead.
+		{"same-host-late-in-the-second", func() time.Time { return time.Now().Truncate(time.Second).Add(999 * time.Millisecond) }, Pass, "agree to within the measurement's resolution", "ahead"},
+		{"same-host", time.Now, Pass, "agree to within the measurement's resolution", "ahead"},
+		{"40s-behind", func() time.Time { return time.Now().Add(-40 * time.Second) }, Warn, "behind the server's", "ahead"},
+		{"10m-ahead", func() time.Time { return time.Now().Add(10 * time.Minute) }, Fail, "ahead of the server's", "behind"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := f.options(f.url)
+			o.Only, o.Now = "clock-skew", tt.now
+			r := find(t, Diagnose(context.Background(), o), "clock-skew")
+			if r.Status != tt.status || !strings.Contains(r.Found, tt.say) || strings.Contains(r.Found, tt.never) {
+				t.Fatalf("clock-skew = %+v, want %s saying %q", r, tt.status, tt.say)
+			}
+		})
+	}
+}
