@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/licensor/licensor/internal/flushwriter"
 	"github.com/licensor/licensor/internal/logfile"
 	"github.com/licensor/licensor/internal/storeopen"
+	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/server"
 	"github.com/licensor/licensor/store"
 )
@@ -147,7 +149,28 @@ Endpoints (client certificate roles in brackets):
 
 // storeSetting is where cfg keeps the pool.
 func storeSetting(cfg server.Config) storeopen.Setting {
-	return storeopen.Setting{Store: cfg.Store, PasswordFile: cfg.StorePassword, DataDir: cfg.DataDir, Node: cfg.Node}
+	return storeopen.Setting{Store: cfg.Store, PasswordFile: cfg.StorePassword, DataDir: cfg.DataDir, Node: nodeName(cfg)}
+}
+
+// nodeName is the server's name among the nodes sharing a store: the node
+// key, or else the host name and the first characters of the server key's
+// id, which tell apart two nodes on one host.
+func nodeName(cfg server.Config) string {
+	if cfg.Node != "" {
+		return cfg.Node
+	}
+	host, _ := os.Hostname()
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	if k, err := keys.LoadPrivate(filepath.Join(cfg.DataDir, server.ServerKeyFile)); err == nil {
+		kid := keys.ID(k.Public().(ed25519.PublicKey))
+		if len(kid) > 8 {
+			kid = kid[:8]
+		}
+		return host + "-" + kid
+	}
+	return host
 }
 
 // openStore opens the store cfg names.

@@ -22,7 +22,8 @@ import (
 //	                               "sqlite:PATH", or "postgres://USER@HOST:PORT/DB?sslmode=…"
 //	                               for several servers sharing one pool (no password in it)
 //	store_password_file ""         the PostgreSQL password, one line (or PGPASSFILE, PGPASSWORD)
-//	node              ""           this server's name among several ("": the host name)
+//	node              ""           this server's name among several ("": the host name and
+//	                               the first characters of its server key's id)
 //	tls.ca            "pki/ca.crt"      CA that client certificates must chain to
 //	tls.cert          "pki/server.crt"  the server's certificate
 //	tls.key           "pki/server.key"  its private key

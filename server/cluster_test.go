@@ -1,0 +1,273 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/pgtest"
+	"github.com/licensor/licensor/internal/sitetest"
+)
+
+// cluster is several site servers sharing one PostgreSQL database.
+type cluster struct {
+	site  *sitetest.Site
+	nodes []*sitetest.Server
+	runs  []*sitetest.Running
+	db    string // the database's URL, without its password
+}
+
+// newCluster makes n nodes with one cluster license, on a fresh database
+// whose password is in a file, as an operator would configure it. via,
+// when set, gives a node's database address (a proxy's, say).
+func newCluster(t *testing.T, n int, via func(i int, db string) string, products ...string) *cluster {
+	t.Helper()
+	site := sitetest.New(t)
+	db, password := pgtest.WithoutPassword(t, pgtest.Database(t))
+	pwFile := filepath.Join(site.Dir, "pgpassword")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprint("node-", string(rune('a'+i)))
+	}
+	c := &cluster{site: site, db: db}
+	c.nodes = site.NewCluster(names, sitetest.Product("ocr", 10, 0))
+	for i, srv := range c.nodes {
+		srv.Config.Store, srv.Config.StorePassword, srv.Config.Node = db, pwFile, srv.Name
+		if via != nil {
+			srv.Config.Store = via(i, db)
+		}
+	}
+	for _, srv := range c.nodes {
+		c.runs = append(c.runs, srv.Start(""))
+	}
+	return c
+}
+
+// post sends body to path on node i as client name; it returns the HTTP
+// status and the code of an error answer (0 for success).
+func (c *cluster) post(t *testing.T, client *http.Client, i int, path string, body any) (int, int) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := client.Post(c.runs[i].URL+path, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, 0
+	}
+	var eb api.ErrorBody
+	if err := json.Unmarshal(data, &eb); err != nil {
+		t.Fatalf("%s on node %d: HTTP %d, %q", path, i, resp.StatusCode, data)
+	}
+	return resp.StatusCode, eb.Code
+}
+
+func (c *cluster) ready(t *testing.T, client *http.Client, i int) int {
+	t.Helper()
+	resp, err := client.Get(c.runs[i].URL + api.PathReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestClusterLimitsAreExact: registrations spread over three nodes, all
+// at once, grant exactly the license's instances; every node sees the
+// pool the same.
+func TestClusterLimitsAreExact(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
+	const clients = 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[int]int{}
+	for i := range clients {
+		wg.Go(func() {
+			_, code := c.post(t, app, i%3, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: fmt.Sprint("i-", i)})
+			mu.Lock()
+			got[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if got[0] != 10 || got[int(codes.InstanceLimit)] != clients-10 {
+		t.Fatalf("answers by code %v; want 10 grants and %d refusals with %d", got, clients-10, codes.InstanceLimit)
+	}
+	for i := range c.runs {
+		resp, err := ops.Get(c.runs[i].URL + api.PathInstances)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Products []struct {
+				Product   string `json:"product"`
+				Held      int    `json:"held"`
+				Instances []any  `json:"instances"`
+			} `json:"products"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if len(body.Products) != 1 || len(body.Products[0].Instances) != 10 {
+			t.Fatalf("node %d lists %+v; want the 10 seats", i, body.Products)
+		}
+	}
+}
+
+// TestClusterSeatMovesAndEndsAnywhere: a seat taken on one node is
+// resumed and renewed on another; a revoke on a third ends it everywhere.
+func TestClusterSeatMovesAndEndsAnywhere(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	app, app2, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "app2"), mtlsClient(t, c.site, "ops")
+	seat := api.InstanceRequest{Product: "ocr", InstanceID: "i-1"}
+	if _, code := c.post(t, app, 0, api.PathAuthorize, seat); code != 0 {
+		t.Fatalf("authorize on node a: code %d", code)
+	}
+	if _, code := c.post(t, app, 1, api.PathHeartbeat, seat); code != 0 {
+		t.Fatalf("heartbeat on node b: code %d, want the seat resumed", code)
+	}
+	if _, code := c.post(t, app2, 2, api.PathHeartbeat, seat); code != int(codes.LeaseNotOwned) {
+		t.Fatalf("another identity's heartbeat on node c: code %d, want %d", code, codes.LeaseNotOwned)
+	}
+	if _, code := c.post(t, ops, 2, api.PathRevoke, map[string]string{"product": "ocr", "instance_id": "i-1"}); code != 0 {
+		t.Fatalf("revoke on node c: code %d", code)
+	}
+	for i := range 2 {
+		if _, code := c.post(t, app, i, api.PathHeartbeat, seat); code == 0 {
+			t.Fatalf("heartbeat on node %d after a revoke on node c succeeded", i)
+		}
+	}
+}
+
+// TestClusterNodeCutOffNeverOverGrants: a node whose connections to the
+// database are dropped stops granting with the store's code and turns
+// not ready, while the other node serves; reconnected, it recovers by
+// itself and still keeps the limit.
+func TestClusterNodeCutOffNeverOverGrants(t *testing.T) {
+	var proxy *tcpProxy
+	c := newCluster(t, 2, func(i int, db string) string {
+		if i != 0 {
+			return db
+		}
+		u, _ := url.Parse(db)
+		proxy = newTCPProxy(t, u.Host)
+		u.Host = proxy.addr
+		return u.String()
+	})
+	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
+	for i := range 9 {
+		if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: fmt.Sprint("b-", i)}); code != 0 {
+			t.Fatalf("authorize on node b: code %d", code)
+		}
+	}
+	proxy.cut()
+	if status, code := c.post(t, app, 0, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "a-1"}); status != http.StatusServiceUnavailable || code != int(codes.StoreUnavailable) {
+		t.Fatalf("authorize on the cut-off node: HTTP %d code %d, want 503 with %d", status, code, codes.StoreUnavailable)
+	}
+	if status := c.ready(t, ops, 0); status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz on the cut-off node: HTTP %d, want 503", status)
+	}
+	// The other node grants the last seat meanwhile.
+	if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "b-9"}); code != 0 {
+		t.Fatalf("the last seat on node b: code %d", code)
+	}
+	proxy.restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.ready(t, ops, 0) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not recover within 10s of the database coming back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, code := c.post(t, app, 0, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "a-1"}); code != int(codes.InstanceLimit) {
+		t.Fatalf("authorize on the recovered node with the pool full: code %d, want %d", code, codes.InstanceLimit)
+	}
+	if _, code := c.post(t, app, 0, api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: "b-3"}); code != 0 {
+		t.Fatalf("a seat taken on node b renewed on the recovered node: code %d", code)
+	}
+}
+
+// tcpProxy forwards connections to a backend until cut.
+type tcpProxy struct {
+	t       *testing.T
+	addr    string
+	backend string
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, backend string) *tcpProxy {
+	p := &tcpProxy{t: t, backend: backend, conns: map[net.Conn]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.backend)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+// cut drops every connection and refuses new ones.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// restore accepts connections again on the same address.
+func (p *tcpProxy) restore() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.serve(ln)
+}
