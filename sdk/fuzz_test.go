@@ -51,6 +51,22 @@ func FuzzCheckAnswer(f *testing.F) {
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Nonce: "n1", Product: "ocr", LicenseID: l.ID, Machine: host.Code})
 	good, _ := json.Marshal(api.VerdictBody{Verdict: tok, License: signed.Compact})
 	f.Add(200, good)
+	// A cluster license, and a verdict by its second node.
+	node2Pub, node2Priv, _ := keys.Generate()
+	node2 := strings.Repeat("b", 32)
+	clusterFile, err := license.Sign(&license.License{Holder: "ACME", Issuer: "V", Issued: now,
+		Cluster: []license.Node{{Name: "n1", Machine: fingerprint.Machine{Code: host.Code}, ServerKey: keys.PublicJWK(serverPub)},
+			{Name: "n2", Machine: fingerprint.Machine{Code: node2}, ServerKey: keys.PublicJWK(node2Pub)}},
+		Products: []license.Product{{Subject: "ocr", InstanceSize: 1, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}}}, vendorPriv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cs, _ := license.Parse(clusterFile)
+	cl, _ := cs.Verify(vendorPub)
+	ctok, _ := verdict.Sign(node2Priv, keys.ID(node2Pub), &verdict.Claims{Issuer: verdict.Issuer, Subject: "i-1", Audience: verdict.Audience("ocr"),
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Nonce: "n1", Product: "ocr", LicenseID: cl.ID, Machine: node2})
+	clusterGood, _ := json.Marshal(api.VerdictBody{Verdict: ctok, License: cs.Compact})
+	f.Add(200, clusterGood)
 	f.Add(403, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
 	f.Add(429, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
 	f.Add(403, []byte(`{"code":0,"name":"ok"}`))
