@@ -24,13 +24,16 @@ type Env struct {
 	// Fingerprint computes this host's machine code.
 	Fingerprint func() (*fingerprint.Fingerprint, error)
 	Hostname    func() (string, error)
+	// Executable is the path of the running licensor, for the commands
+	// it prints (os.Executable when nil).
+	Executable func() (string, error)
 }
 
 // DefaultEnv is the process's environment.
 func DefaultEnv() *Env {
 	return &Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Clock: clock.System,
-		Fingerprint: fingerprint.Collect, Hostname: os.Hostname,
+		Fingerprint: fingerprint.Collect, Hostname: os.Hostname, Executable: os.Executable,
 	}
 }
 

@@ -33,8 +33,12 @@ license for it (verified before going on), the site PKI (CA, server
 certificate, an instance client certificate "app1" and an admin one), and
 a server configuration; then serves in the foreground like a development
 server, printing a curl command, a 'licensor check' command and a
-'licensor status' command that work against it. Files already in DIR (keys, CA, certificates) are kept; the
-request, license and configuration are written anew.
+'licensor status' command that work against it. The commands it prints
+start with 'licensor' when that is the running binary, with the binary's
+path otherwise, and with 'go run ./cmd/licensor' when it runs under 'go
+run' (stop that one with Ctrl-C: a SIGTERM to the go command leaves the
+server running). Files already in DIR (keys, CA, certificates) are kept;
+the request, license and configuration are written anew.
 
 --setup-only writes the files and exits; 'licensor serve --config
 DIR/server.json' then starts the same server. --json prints the paths of
@@ -70,7 +74,7 @@ server_config, ca, client_cert, client_key, admin_cert, admin_key, url.`,
 				}
 				if *setupOnly {
 					if !*asJSON {
-						fmt.Fprintf(e.Stdout, "\nStart the server with:\n  licensor serve --config %s\n", q.ServerConfig)
+						fmt.Fprintf(e.Stdout, "\nStart the server with:\n  %s serve --config %s\n", e.self(), shellWord(q.ServerConfig))
 					}
 					return nil
 				}
@@ -226,17 +230,27 @@ func (e *Env) quickstartSite(q *quickstartFiles, listen string) error {
 }
 
 func printTryIt(e *Env, q *quickstartFiles) {
-	w := e.Stdout
+	w, self, p := e.Stdout, e.self(), quotedPaths(q)
 	fmt.Fprintf(w, "\nServing on %s (Ctrl-C stops it). In another terminal:\n\n", q.URL)
 	fmt.Fprintf(w, "  curl --cacert %s --cert %s --key %s \\\n    -d '{\"product\":\"%s\",\"instance_id\":\"curl-1\"}' %s/v1/authorize\n\n",
-		q.CA, q.ClientCert, q.ClientKey, q.Products[0], q.URL)
-	fmt.Fprintf(w, "  licensor check --server %s --ca %s --cert %s --key %s \\\n    --vendor-pub %s --product %s\n\n",
-		q.URL, q.CA, q.ClientCert, q.ClientKey, q.VendorPublicKey, q.Products[0])
-	fmt.Fprintf(w, "  licensor status --server %s --ca %s --cert %s --key %s\n\n", q.URL, q.CA, q.AdminCert, q.AdminKey)
+		p.CA, p.ClientCert, p.ClientKey, q.Products[0], q.URL)
+	fmt.Fprintf(w, "  %s check --server %s --ca %s --cert %s --key %s \\\n    --vendor-pub %s --product %s\n\n",
+		self, q.URL, p.CA, p.ClientCert, p.ClientKey, p.VendorPublicKey, q.Products[0])
+	fmt.Fprintf(w, "  %s status --server %s --ca %s --cert %s --key %s\n\n", self, q.URL, p.CA, p.AdminCert, p.AdminKey)
+}
+
+// quotedPaths is q with its paths quoted for a shell, for the commands
+// quickstart prints.
+func quotedPaths(q *quickstartFiles) quickstartFiles {
+	p := *q
+	for _, s := range []*string{&p.CA, &p.ClientCert, &p.ClientKey, &p.AdminCert, &p.AdminKey, &p.VendorPublicKey, &p.License, &p.ServerConfig} {
+		*s = shellWord(*s)
+	}
+	return p
 }
 
 func printQuickstart(e *Env, q *quickstartFiles) {
-	w := e.Stdout
+	w, self, p := e.Stdout, e.self(), quotedPaths(q)
 	fmt.Fprintf(w, "licensor quickstart in %s\n\n", q.Dir)
 	fmt.Fprintf(w, "  vendor key        %s (id %s)\n", q.VendorPrivateKey, q.VendorKeyID)
 	fmt.Fprintf(w, "  vendor public key %s\n", q.VendorPublicKey)
@@ -244,7 +258,7 @@ func printQuickstart(e *Env, q *quickstartFiles) {
 	fmt.Fprintf(w, "  request           %s (machine %s)\n", q.ActivationRequest, q.MachineCode)
 	fmt.Fprintf(w, "  license           %s (verified on this host)\n\n", q.License)
 	fmt.Fprintf(w, "Next:\n")
-	fmt.Fprintf(w, "  licensor license show %s --vendor-pub %s\n", q.License, q.VendorPublicKey)
-	fmt.Fprintf(w, "  licensor license verify %s --vendor-pub %s --this-machine --product %s\n", q.License, q.VendorPublicKey, q.Products[0])
-	fmt.Fprintf(w, "  licensor explain --all\n")
+	fmt.Fprintf(w, "  %s license show %s --vendor-pub %s\n", self, p.License, p.VendorPublicKey)
+	fmt.Fprintf(w, "  %s license verify %s --vendor-pub %s --this-machine --product %s\n", self, p.License, p.VendorPublicKey, q.Products[0])
+	fmt.Fprintf(w, "  %s explain --all\n", self)
 }
