@@ -55,9 +55,20 @@ func TestClusterSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range c.hosts {
-		if !strings.Contains(string(file), "node:     "+h.Code) {
+	for i, h := range c.hosts {
+		if want := "node:     " + c.names[i] + " on machine " + h.Code + "\n            server key " + keys.ID(c.pubs[i]); !strings.Contains(string(file), want) {
 			t.Errorf("the readable lines do not list node %s:\n%s", h.Code, file)
+		}
+	}
+	long := c.license()
+	long.Cluster[0].Name = strings.Repeat("é", 60)
+	longFile, err := Sign(long, c.vendorPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(longFile), "\n") {
+		if len([]rune(line)) > 100 {
+			t.Fatalf("line of %d characters is not safe to email: %q", len([]rune(line)), line)
 		}
 	}
 	s, err := Parse(file)

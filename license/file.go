@@ -79,8 +79,15 @@ func armor(l *License, compact string) []byte {
 	for _, m := range l.Machines {
 		fmt.Fprintf(&b, "  machine:  %s\n", m.Code)
 	}
-	for _, n := range l.Cluster {
-		fmt.Fprintf(&b, "  node:     %s key %s\n", n.Label(), n.KeyID())
+	for i, n := range l.Cluster {
+		name := []rune(n.Name)
+		if len(name) > 32 { // the lines stay short enough to email
+			name = append(name[:31], '…')
+		}
+		if len(name) == 0 {
+			name = []rune(fmt.Sprintf("#%d", i+1))
+		}
+		fmt.Fprintf(&b, "  node:     %s on machine %s\n            server key %s\n", string(name), n.Code, n.KeyID())
 	}
 	for _, p := range l.Products {
 		fmt.Fprintf(&b, "  product:  %s instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, FormatTime(p.NotBefore), FormatTime(p.NotAfter))
