@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +16,13 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/internal/storeopen"
+	"github.com/licensor/licensor/server"
 )
 
 // cluster is several site servers sharing one PostgreSQL database.
@@ -31,9 +36,15 @@ type cluster struct {
 // newCluster makes n nodes with one cluster license, on a fresh database
 // whose password is in a file, as an operator would configure it. via,
 // when set, gives a node's database address (a proxy's, say).
-func newCluster(t *testing.T, n int, via func(i int, db string) string, products ...string) *cluster {
+func newCluster(t *testing.T, n int, via func(i int, db string) string) *cluster {
 	t.Helper()
-	site := sitetest.New(t)
+	return newClusterOn(t, sitetest.New(t), n, via, nil)
+}
+
+// newClusterOn makes the cluster on site; each, when set, adjusts a node
+// before it starts.
+func newClusterOn(t *testing.T, site *sitetest.Site, n int, via func(i int, db string) string, each func(i int, srv *sitetest.Server)) *cluster {
+	t.Helper()
 	db, password := pgtest.WithoutPassword(t, pgtest.Database(t))
 	pwFile := filepath.Join(site.Dir, "pgpassword")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
@@ -49,6 +60,9 @@ func newCluster(t *testing.T, n int, via func(i int, db string) string, products
 		srv.Config.Store, srv.Config.StorePassword, srv.Config.Node = db, pwFile, srv.Name
 		if via != nil {
 			srv.Config.Store = via(i, db)
+		}
+		if each != nil {
+			each(i, srv)
 		}
 	}
 	for _, srv := range c.nodes {
@@ -270,4 +284,59 @@ func (p *tcpProxy) restore() {
 		p.t.Fatal(err)
 	}
 	p.serve(ln)
+}
+
+// TestClusterNodeWithSkewedClock: a node whose clock drifts off the
+// database's refuses to decide with 519, naming itself and the skew, and
+// turns not ready, while the others serve; set right, it serves again.
+// A node started with a skewed clock does not start.
+func TestClusterNodeWithSkewedClock(t *testing.T) {
+	site := sitetest.New(t)
+	own := clock.NewFake(site.Clock.Now())
+	c := newClusterOn(t, site, 2, nil, func(i int, srv *sitetest.Server) {
+		if i == 1 {
+			srv.Clock = own
+		}
+	})
+	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
+	own.Advance(time.Minute) // lease_ttl 90s: at most 22.5s off
+	status, code, msg := c.readyBody(t, ops, 1)
+	if status != http.StatusServiceUnavailable || code != int(codes.ClockSkew) || !strings.Contains(msg, `"node-b"`) || !strings.Contains(msg, "ahead of") {
+		t.Fatalf("readyz on the skewed node: HTTP %d code %d %q; want 503 with %d naming the node and the skew", status, code, msg, codes.ClockSkew)
+	}
+	if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "i-1"}); code != int(codes.ClockSkew) {
+		t.Fatalf("authorize on the skewed node: code %d, want %d", code, codes.ClockSkew)
+	}
+	if _, code := c.post(t, app, 0, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "i-1"}); code != 0 {
+		t.Fatalf("authorize on the other node: code %d", code)
+	}
+	own.Set(site.Clock.Now())
+	if status, code, msg := c.readyBody(t, ops, 1); status != http.StatusOK {
+		t.Fatalf("readyz once the clock is right: HTTP %d code %d %q", status, code, msg)
+	}
+
+	// Started with its clock off, a node refuses to start.
+	late := c.nodes[1]
+	late.Config.Node = "node-late"
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{Store: late.Config.Store, PasswordFile: late.Config.StorePassword, Node: "node-late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(late.Config, server.Options{Clock: clock.NewFake(site.Clock.Now().Add(-time.Hour)), Store: st,
+		Fingerprint: func() (*fingerprint.Fingerprint, error) { return site.Host, nil }})
+	if codes.Of(err) != codes.ClockSkew || !strings.Contains(err.Error(), "behind") {
+		t.Fatalf("New with a clock an hour behind = %v, want %d", err, codes.ClockSkew)
+	}
+}
+
+func (c *cluster) readyBody(t *testing.T, client *http.Client, i int) (int, int, string) {
+	t.Helper()
+	resp, err := client.Get(c.runs[i].URL + api.PathReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb api.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	return resp.StatusCode, eb.Code, eb.Message
 }

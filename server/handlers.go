@@ -451,6 +451,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, p peer) {
 		s.fail(w, r, p, codes.Errorf(codes.StoreUnavailable, "the server is starting or shutting down"))
 		return
 	}
+	s.checkCluster(r.Context())
 	if err := s.checkClock(now); err != nil {
 		s.fail(w, r, p, err)
 		return

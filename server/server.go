@@ -68,6 +68,7 @@ type Server struct {
 	lic     atomic.Pointer[loaded]
 	reload  sync.Mutex
 	high    atomic.Int64 // the time high-water mark, Unix nanoseconds
+	skew    atomic.Pointer[codes.Error] // set while this node's clock disagrees with the cluster's
 	metrics *metrics
 	usage   usage
 	ready   atomic.Bool
@@ -123,7 +124,7 @@ func newServer(cfg Config, opts Options) (*Server, error) {
 	keyPath := filepath.Join(cfg.DataDir, ServerKeyFile)
 	if _, err := os.Stat(keyPath); err != nil {
 		return nil, codes.Errorf(codes.FileMissing, "the site server key %s does not exist", keyPath).
-			WithFix("Run 'licensor activation-request --data " + cfg.DataDir + "' to create it, and send the request to the vendor for a license.")
+			WithFix(missingServerKeyFix(cfg))
 	}
 	if s.serverKey, err = keys.LoadPrivate(keyPath); err != nil {
 		return nil, err
@@ -158,6 +159,9 @@ func newServer(cfg Config, opts Options) (*Server, error) {
 		return nil, codes.Errorf(codes.StoreUnavailable, "cannot read the time high-water mark: %w", err)
 	}
 	s.high.Store(high.UnixNano())
+	if err := s.checkCluster(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.checkClock(now); err != nil {
 		return nil, err
 	}
@@ -232,6 +236,9 @@ func (s *Server) Reload(ctx context.Context) error {
 // checkClock refuses a time set back beyond the tolerance, and raises the
 // high-water mark.
 func (s *Server) checkClock(now time.Time) error {
+	if e := s.skew.Load(); e != nil {
+		return e
+	}
 	n := now.UnixNano()
 	for {
 		h := s.high.Load()
@@ -273,6 +280,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.reaper(reapCtx) })
+	wg.Go(func() { s.clusterLoop(reapCtx) })
 	if len(s.cfg.Upstream) > 0 {
 		wg.Go(func() { s.upstreamLoop(reapCtx) })
 	}
@@ -340,7 +348,7 @@ func (s *Server) reap(ctx context.Context) {
 	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
 	s.usage.tick(now, 2*time.Duration(s.cfg.LeaseTTL))
 	if len(s.cfg.Upstream) > 0 {
-		s.checkGrant(now)
+		s.checkGrant(ctx, now)
 	}
 }
 

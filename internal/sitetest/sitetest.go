@@ -96,6 +96,8 @@ type Server struct {
 	Name   string
 	Config server.Config
 	Key    ed25519.PrivateKey
+	// Clock, when set, is this server's own clock instead of the site's.
+	Clock *clock.Fake
 }
 
 // NewServer makes a server (its own data directory and server key) with a
@@ -157,7 +159,11 @@ func (srv *Server) Start(addr string) *Running {
 	if err != nil {
 		s.t.Fatalf("server %s: %v", srv.Name, err)
 	}
-	sv, err := server.New(srv.Config, server.Options{Clock: s.Clock, Logger: slog.New(slog.NewTextHandler(s.Logs, nil)),
+	clk := s.Clock
+	if srv.Clock != nil {
+		clk = srv.Clock
+	}
+	sv, err := server.New(srv.Config, server.Options{Clock: clk, Logger: slog.New(slog.NewTextHandler(s.Logs, nil)),
 		Fingerprint: func() (*fingerprint.Fingerprint, error) { return s.Host, nil }, Store: st})
 	if err != nil {
 		s.t.Fatalf("server %s: %v", srv.Name, err)
