@@ -67,7 +67,7 @@ type Server struct {
 
 	lic     atomic.Pointer[loaded]
 	reload  sync.Mutex
-	high    atomic.Int64 // the time high-water mark, Unix nanoseconds
+	high    atomic.Int64                // the time high-water mark, Unix nanoseconds
 	skew    atomic.Pointer[codes.Error] // set while this node's clock disagrees with the cluster's
 	metrics *metrics
 	usage   usage
