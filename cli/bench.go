@@ -44,6 +44,14 @@ max}, errors [{code, name, count}], server, product). Denials are counted,
 not fatal: the exit status is 1 only when the server cannot be reached or
 every operation failed.
 
+Each client holds a seat of the product's pool while it runs, and the
+pool has the instances the license gives the product ('licensor status'
+shows them). With more --clients than seats, the clients beyond the
+seats (and more, when other instances hold seats) find the pool full and
+are refused with code=501 instance_limit, counted under errors; bench
+warns of it on stderr before it starts. To measure without denials, give
+--clients no more than the seats that are free.
+
 --probe measures the machine instead, as a scale reference: the same
 clients against two trivial HTTPS handlers started on 127.0.0.1 with the
 site server's TLS configuration, one answering a fixed body and one that
@@ -160,6 +168,13 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 	r, err := loadtest.Run(ctx, loadtest.Config{
 		Server: o.server, TLS: tlsCfg, Product: o.product, Mode: mode, Clients: o.clients,
 		Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout,
+		Started: func(product string, seats int) {
+			if o.clients > seats {
+				fmt.Fprintf(e.Stderr, "licensor bench: warning: --clients %d is more than the %d seats the license gives %s: "+
+					"%d clients at a time will be refused with code=501 instance_limit (counted under errors); "+
+					"give --clients %d or fewer to measure without denials\n", o.clients, seats, product, o.clients-seats, seats)
+			}
+		},
 	})
 	if err != nil {
 		return err

@@ -152,10 +152,22 @@ func TestBenchAgainstServer(t *testing.T) {
 		})
 	}
 
-	// Six instances for four seats: denials are reported, not fatal.
+	// Six instances for four seats: denials are reported, not fatal, and
+	// foretold on stderr.
 	out := h.mustRun(bench("--mode", "authorize", "--clients", "6", "--requests", "60")...)
 	if !strings.Contains(out, "  errors       code=501 instance_limit  ") {
 		t.Errorf("a full pool is not reported:\n%s", out)
+	}
+	warning := "licensor bench: warning: --clients 6 is more than the 4 seats the license gives ocr: 2 clients at a time will be refused with code=501 instance_limit"
+	if !strings.Contains(h.stderr.String(), warning) {
+		t.Errorf("no warning of the full pool on stderr:\n%s", h.stderr)
+	}
+	if strings.Contains(out, "warning") {
+		t.Errorf("the warning is on stdout:\n%s", out)
+	}
+	h.mustRun(bench("--mode", "cycle", "--clients", "4", "--requests", "20")...)
+	if strings.Contains(h.stderr.String(), "warning") {
+		t.Errorf("a warning with as many clients as seats:\n%s", h.stderr)
 	}
 
 	out = h.mustRun(bench("--mode", "cycle", "--clients", "2", "--requests", "20", "--json")...)

@@ -72,6 +72,10 @@ type Config struct {
 	TLS *tls.Config
 	// Product is the product to ask for; empty takes the license's first.
 	Product string
+	// Started, when set, is called once the server has answered with its
+	// license, before the first request: the product the run asks for and
+	// the instances (seats) the license gives it.
+	Started func(product string, seats int)
 	// Mode is Cycle when empty.
 	Mode Mode
 	// Clients is how many instances run at once, each with its own
@@ -255,6 +259,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
+	if cfg.Started != nil {
+		cfg.Started(r.product, r.seats)
+	}
 
 	clients := make([]*client, cfg.Clients)
 	ops := make([]func(context.Context) outcome, cfg.Clients)
@@ -310,6 +317,7 @@ type run struct {
 	cfg     Config
 	p       *poster
 	product string
+	seats   int // the product's instances in the license
 	runID   string
 	// haveLicense is the id of the license in force, sent so that answers
 	// leave the license out; async is set for a product with QPS control.
@@ -335,6 +343,7 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 		}
 		if p.Subject == r.product {
 			found = true
+			r.seats = p.InstanceSize
 			r.async.Store(p.QPS > 0)
 		}
 	}
