@@ -131,6 +131,9 @@ func (s *Server) askGrant(ctx context.Context, client *http.Client, base string,
 // answer; one that ran out of upstream_timeout says so.
 func (s *Server) upstreamFailure(ctx context.Context, base string, err error) error {
 	if context.Cause(ctx) != errUpstreamTimeout {
+		if s.cfg.UpstreamCA == "" {
+			return transport.ClassifySystemRoots(base, err)
+		}
 		return transport.Classify(base, err)
 	}
 	d := time.Duration(s.cfg.UpstreamTimeout)
@@ -205,26 +208,60 @@ func (s *Server) refreshGrant(ctx context.Context) error {
 			"keeping", held.ID, "until", license.FormatTime(grantEnd(held))+" UTC")
 		return err
 	}
+	s.installGrant(l)
+	return nil
+}
+
+// installGrant swaps in a grant fetched anew.
+func (s *Server) installGrant(l *loaded) {
 	s.reload.Lock()
 	old := s.lic.Swap(l)
 	s.reload.Unlock()
 	if old.license.ID != l.license.ID {
 		s.log.Info("upstream", "code", 0, "license", l.license.ID, "replaces", old.license.ID)
 	}
-	return nil
 }
 
-// checkGrant stops the server when the grant it holds has run out.
-func (s *Server) checkGrant(now time.Time) {
+// checkGrant stops the server when the grant it holds has run out and
+// one last fetch from the vendor's services brings no renewal: a contract
+// renewed since the last periodic fetch is picked up then, without a stop.
+func (s *Server) checkGrant(ctx context.Context, now time.Time) {
 	l := s.lic.Load()
-	if !now.After(grantEnd(l.license)) {
+	end := grantEnd(l.license)
+	if !now.After(end) {
 		return
 	}
-	err := codes.Errorf(codes.GrantExpired, "the grant %s for %s ran out and the vendor's service gave no renewal", l.license.ID, l.license.Holder)
+	next, ferr := s.fetchGrant(ctx)
+	if ctx.Err() != nil {
+		return // shutting down: the next start fetches again
+	}
+	if ferr == nil {
+		if !now.After(grantEnd(next.license)) {
+			s.installGrant(next) // renewed
+			return
+		}
+		ferr = codes.Errorf(codes.GrantExpired, "the service granted %s, which has run out too", next.license.ID)
+	}
+	err := codes.Errorf(codes.GrantExpired, "the grant %s for %s ran out %s UTC, and a last fetch from the vendor's service brought no renewal: %s",
+		l.license.ID, l.license.Holder, license.FormatTime(end), codes.As(ferr).Detail())
+	err.Err = ferr
+	if c := codes.Of(ferr); c != codes.GrantExpired && c != codes.NotWhitelisted {
+		err = err.WithFix(fmt.Sprintf("The last fetch failed with code %d (%s), so a renewal, if there is one, was not seen: restore the path to the vendor's service ('licensor check --upstream URL --data DIR' shows what answers), then start the site server again; it fetches the grant at start. A stopped server makes no further fetches.", int(c), c.Name()))
+	}
 	s.log.Error("upstream", "code", int(codes.GrantExpired), "name", codes.GrantExpired.Name(), "err", err.Detail(), "fix", err.FixText())
 	if s.stopRun != nil {
 		s.stopRun(err)
 	}
+}
+
+// missingServerKeyFix is the fix for a data directory without its server
+// key. In upstream mode nothing goes to the vendor by hand: the server
+// presents its request to the vendor's service itself.
+func missingServerKeyFix(cfg Config) string {
+	if len(cfg.Upstream) > 0 {
+		return "Run 'licensor activation-request --data " + cfg.DataDir + "' to create the key, then start the server again; in upstream mode nothing needs sending by hand: the server presents its request to the vendor's service, which must approve this machine's code ('licensor fingerprint' prints it on the first line)."
+	}
+	return "Run 'licensor activation-request --data " + cfg.DataDir + "' to create it, and send the request to the vendor for a license."
 }
 
 // grantEnd is when the last of a license's products runs out.
