@@ -197,7 +197,7 @@ func (e *Env) checkUpstream(ctx context.Context, url, ca, dataDir, vendorPub str
 		}
 		cfg.RootCAs = pool
 	}
-	c := &siteClient{base: strings.TrimRight(url, "/"), http: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}}
+	c := &siteClient{base: strings.TrimRight(url, "/"), http: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}, systemRoots: ca == ""}
 	defer c.http.CloseIdleConnections()
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errUpstreamTimeout)
 	defer cancel()

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
 )
 
 // TestCheckUpstreamFaults: 'check --upstream' against a vendor service
@@ -41,6 +44,7 @@ func TestCheckUpstreamFaults(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 		plain   bool // serve plain HTTP on the port the check reaches with HTTPS
+		noCA    bool // give no --ca: the system's roots verify the service
 		want    codes.Code
 		say     string
 		fix     string
@@ -54,17 +58,17 @@ func TestCheckUpstreamFaults(t *testing.T) {
 			case <-release:
 			}
 			panic(http.ErrAbortHandler)
-		}, false, codes.Timeout, "no answer within 200ms", "did not answer within 200ms"},
+		}, false, false, codes.Timeout, "no answer within 200ms", "did not answer within 200ms"},
 		{"not-json", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html><body>It works!</body></html>")
-		}, false, codes.Protocol, "not the JSON expected", "the vendor's whitelist service"},
+		}, false, false, codes.Protocol, "not the JSON expected", "the vendor's whitelist service"},
 		{"error-page", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadGateway)
 			io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
-		}, false, codes.WeirdReply, "HTTP 502", "the vendor's whitelist service"},
+		}, false, false, codes.WeirdReply, "HTTP 502", "the vendor's whitelist service"},
 		{"plain-http", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html><body>It works!</body></html>")
-		}, true, codes.Protocol, "plain HTTP", "the vendor's whitelist service"},
+		}, true, false, codes.Protocol, "plain HTTP", "the vendor's whitelist service"},
 		{"signed-by-another-key", func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			req, err := license.ParseRequest(body)
@@ -79,11 +83,18 @@ func TestCheckUpstreamFaults(t *testing.T) {
 				t.Error(err)
 			}
 			json.NewEncoder(w).Encode(api.GrantBody{License: string(file), Customer: "ACME"})
-		}, false, codes.WrongVendorKey, "", ""},
+		}, false, false, codes.WrongVendorKey, "", ""},
+		{"no-ca-self-signed", func(w http.ResponseWriter, r *http.Request) {
+			t.Error("the check sent a request over a connection it does not trust")
+		}, false, true, codes.ServerCert, "self-signed, and no CA file was given: the system's trusted roots do not contain it", "--ca"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := []string{"check", "--data", "$DIR/data", "--vendor-pub", "$DIR/vendor/vendor.pub", "--timeout", "200ms"}
+			timeout := "200ms"
+			if tt.noCA {
+				timeout = "5s" // the first load of the system's roots may take longer than 200ms
+			}
+			args := []string{"check", "--data", "$DIR/data", "--vendor-pub", "$DIR/vendor/vendor.pub", "--timeout", timeout}
 			if tt.plain {
 				srv := httptest.NewServer(tt.handler)
 				servers = append(servers, srv)
@@ -93,7 +104,10 @@ func TestCheckUpstreamFaults(t *testing.T) {
 				servers = append(servers, srv)
 				ca := filepath.Join(h.dir, "vendor-ca.crt")
 				os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
-				args = append(args, "--upstream", srv.URL, "--ca", ca)
+				args = append(args, "--upstream", srv.URL)
+				if !tt.noCA {
+					args = append(args, "--ca", ca)
+				}
 			}
 			start := time.Now()
 			status := h.run(args...)
@@ -105,9 +119,40 @@ func TestCheckUpstreamFaults(t *testing.T) {
 				t.Fatalf("exit %d, want 1 naming %s (%q):\n%s%s", status, tag(tt.want), tt.say, h.stdout, out)
 			}
 			_, fix, _ := strings.Cut(out, "fix: ")
-			if !strings.Contains(fix, tt.fix) || strings.Contains(fix, "site server listens") {
+			if !strings.Contains(fix, tt.fix) || strings.Contains(fix, "site server listens") || strings.Contains(out, "the CA file does not contain") {
 				t.Errorf("fix = %q, want it to speak of %q, not of the site server's port", fix, tt.fix)
 			}
 		})
+	}
+}
+
+// TestCheckUpstreamSystemRoots: without --ca, a vendor service whose
+// certificate a CA issued is checked against the system's trusted roots,
+// and the failure says so, not that a CA file lacks the issuer.
+func TestCheckUpstreamSystemRoots(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("keys", "generate", "--out", "$DIR/vendor")
+	dir := filepath.Join(h.dir, "vendor-pki")
+	site, err := pki.InitSite(dir, []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(site.ServerCert, site.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the check sent a request over a connection it does not trust")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	status := h.run("check", "--data", "$DIR/data", "--vendor-pub", "$DIR/vendor/vendor.pub", "--upstream", srv.URL)
+	out := h.stderr.String()
+	if status != ExitFailure || !strings.Contains(out, tag(codes.ServerCert)) ||
+		!strings.Contains(out, "which the system's trusted roots do not contain (no CA file was given)") ||
+		strings.Contains(out, "the CA file does not contain") || !strings.Contains(out, "--ca") {
+		t.Fatalf("exit %d:\n%s", status, out)
 	}
 }

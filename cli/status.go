@@ -125,6 +125,17 @@ func (o *clientFlags) register(fs *flag.FlagSet) {
 type siteClient struct {
 	base string
 	http *http.Client
+	// systemRoots: no CA file was given, the server is checked against
+	// the system's trusted roots (check --upstream without --ca).
+	systemRoots bool
+}
+
+// classify names a failure to reach the server, as the SDK does.
+func (c *siteClient) classify(err error) error {
+	if c.systemRoots {
+		return transport.ClassifySystemRoots(c.base, err)
+	}
+	return sdk.Classify(c.base, err)
 }
 
 func (o *clientFlags) client(e *Env) (*siteClient, error) {
@@ -170,12 +181,12 @@ func (c *siteClient) call(ctx context.Context, method, path string, in, v any) e
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return sdk.Classify(c.base, err)
+		return c.classify(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return sdk.Classify(c.base, err)
+		return c.classify(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return transport.ErrorFromBody(method+" "+c.base+path, resp.StatusCode, data)

@@ -299,7 +299,7 @@ func (t *Transport) classify(caller, ctx context.Context, err error, fresh bool)
 		return codes.Errorf(codes.Timeout, "%s: no answer within %s to the request: %w", t.url, t.readTimeout, err).
 			WithFix(fmt.Sprintf("The server accepted the connection but did not answer within the read timeout (%s): check its load and its log; raise the read timeout only if the path is known to be slow.", t.readTimeout))
 	}
-	c := classifier{server: t.url, connectTimeout: t.connectTimeout, readTimeout: t.readTimeout, roots: t.roots}
+	c := classifier{server: t.url, connectTimeout: t.connectTimeout, readTimeout: t.readTimeout, roots: t.roots, systemRoots: t.roots == nil}
 	if fresh {
 		t.mu.Lock()
 		h := t.last
@@ -342,6 +342,20 @@ func Classify(server string, err error) *codes.Error {
 	return classifier{server: server}.classify(err)
 }
 
+// ClassifySystemRoots is Classify for a client that verified the server
+// against the system's trusted roots because no CA file was given: a
+// certificate from an issuer they do not hold is said to be missing from
+// them, not from a CA file.
+func ClassifySystemRoots(server string, err error) *codes.Error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return Classify(server, err)
+	}
+	if err == nil {
+		return nil
+	}
+	return classifier{server: server, systemRoots: true}.classify(err)
+}
+
 // Reason is err's message and cause for a line that names server
 // already: a failure classified here starts with its server's URL, which
 // is cut. "https://a:8443: cannot connect: …" becomes "cannot connect:
@@ -374,6 +388,7 @@ type classifier struct {
 	leaf           *x509.Certificate // our client certificate
 	now            time.Time
 	roots          *x509.CertPool // the CA file the server's chain was checked against
+	systemRoots    bool           // no CA file: the chain was checked against the system's roots
 }
 
 func (c classifier) classify(err error) *codes.Error {
@@ -573,9 +588,17 @@ func (c classifier) serverCert(err error) *codes.Error {
 	}
 	if ua, ok := errors.AsType[x509.UnknownAuthorityError](err); ok && ua.Cert != nil {
 		cert := ua.Cert
+		if bytes.Equal(cert.RawIssuer, cert.RawSubject) && c.systemRoots {
+			return codes.Errorf(codes.ServerCert, "%s: the server certificate %q is self-signed, and no CA file was given: the system's trusted roots do not contain it: %w", c.server, nameOf(cert.Subject), err).
+				WithFix("Give the CA file that vouches for the server (--ca on the command line, upstream_ca in the site server's configuration): the server's own certificate if it is self-signed, or the CA that issued it.")
+		}
 		if bytes.Equal(cert.RawIssuer, cert.RawSubject) {
 			return codes.Errorf(codes.ServerCert, "%s: the server certificate %q is self-signed, not issued by the site CA: %w", c.server, nameOf(cert.Subject), err).
 				WithFix("Start the server with the certificate 'licensor pki init' or " + reissueServer + " wrote, and give this client that site's ca.crt.")
+		}
+		if c.systemRoots {
+			return codes.Errorf(codes.ServerCert, "%s: the server certificate %q is issued by %q, which the system's trusted roots do not contain (no CA file was given): %w", c.server, nameOf(cert.Subject), nameOf(cert.Issuer), err).
+				WithFix("Give the CA file of the CA that issued the server's certificate (--ca on the command line, upstream_ca in the site server's configuration), or install that CA in this host's trusted roots; if the server's certificate comes from an intermediate CA, the server must send it after its own certificate.")
 		}
 		return codes.Errorf(codes.ServerCert, "%s: the server certificate %q is issued by %q, which the CA file does not contain: a missing intermediate or another CA: %w", c.server, nameOf(cert.Subject), nameOf(cert.Issuer), err).
 			WithFix("If the server's certificate comes from an intermediate CA, make the server send it after its own certificate; otherwise give this client the ca.crt of the site that issued the server's certificate, or reissue that certificate from this site's CA with " + reissueServer + ".")
