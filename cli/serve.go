@@ -32,7 +32,7 @@ func init() {
 		summary: "run the site license server",
 		help: `Usage: licensor serve [--config FILE] [--listen ADDR] [--license FILE] [--vendor-pub FILE] [--data DIR]
                       [--ca FILE] [--cert FILE] [--key FILE] [--log-format text|json] [--log-level LEVEL]
-                      [--log-file FILE]
+                      [--log-file FILE] [--check-config]
 
 Runs the site license server: HTTPS with client certificates required
 (TLS 1.2+), on :8443 by default. At start it verifies the license against
@@ -91,7 +91,17 @@ systemd: 'journalctl -u licensor'; 'licensor doctor --journal licensor'
 scans them) or, with "log_file", appended to that file, which SIGHUP
 reopens, as logrotate needs ('licensor doctor --log FILE' scans it).
 
-Unknown keys are refused with the key named. Flags override the file.
+Unknown keys are refused with the key named; "//" outside a string starts
+a comment that runs to the end of the line (examples/config/server.json is
+a commented example). Flags override the file.
+
+--check-config validates the configuration and exits: it parses, and the
+files it names load as they would at start (the vendor public key, the
+license and its signature, DATA/server.key, the TLS certificate with its
+key and the client CA, upstream_ca, the store setting, log_file's
+directory); each is printed with what was found, a failure with its code
+and fix, and the exit status is 1 when any failed. The license's machine
+binding is checked at start ('licensor doctor --license' checks it too).
 The Go garbage collector runs with GOGC=400 and a soft memory limit of
 224 MiB (GOMEMLIMIT) unless the environment sets them: the live heap is
 small and every request allocates, so the default would collect hundreds
@@ -118,6 +128,7 @@ Endpoints (client certificate roles in brackets):
 			logFormat := fs.String("log-format", "", "text or json")
 			logLevel := fs.String("log-level", "", "debug, info, warn or error")
 			logFile := fs.String("log-file", "", "append the log to this file (reopened on SIGHUP) instead of standard error")
+			checkOnly := fs.Bool("check-config", false, "validate the configuration and the files it names, then exit")
 			debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) in plain HTTP on this address, e.g. 127.0.0.1:6060")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -135,6 +146,9 @@ Endpoints (client certificate roles in brackets):
 					&cfg.TLS.CA, ca, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key, &cfg.LogFormat, logFormat, &cfg.LogLevel, logLevel, &cfg.LogFile, logFile)
 				if err := cfg.Validate(); err != nil {
 					return err
+				}
+				if *checkOnly {
+					return e.checkConfig(configName(*config), serverChecks(cfg, e.Clock.Now()))
 				}
 				if *debugAddr != "" {
 					if err := serveDebug(ctx, *debugAddr); err != nil {

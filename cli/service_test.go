@@ -8,12 +8,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/jsonconfig"
 	"github.com/licensor/licensor/pki"
+	"github.com/licensor/licensor/server"
 	"github.com/licensor/licensor/whitelist"
 )
 
@@ -246,4 +250,128 @@ func TestDoctorJournal(t *testing.T) {
 	if status := h.run("doctor", "--journal", "licensor", "--since", "0s"); status != ExitUsage {
 		t.Errorf("--since 0s: exit %d, want %d", status, ExitUsage)
 	}
+}
+
+// uncommented is an example with its commented-out settings turned on:
+// the lines that are a key and its value after "//".
+func uncommented(t *testing.T, data []byte) (string, int) {
+	t.Helper()
+	setting := regexp.MustCompile(`(?m)^(\s*)// ("[a-z_]+": .*)$`)
+	n := len(setting.FindAll(data, -1))
+	return setting.ReplaceAllString(string(data), "$1$2"), n
+}
+
+// TestExampleConfigs: the shipped examples parse and validate with the
+// loaders 'licensor serve' and 'licensor vendor serve' use, as they are and
+// with every setting they leave commented out turned on.
+func TestExampleConfigs(t *testing.T) {
+	dir := filepath.Join("..", "examples", "config")
+	for _, tt := range []struct {
+		file string
+		load func(path string) error
+	}{
+		{"server.json", func(p string) error { _, err := loadServerConfig(p); return err }},
+		{"vendor.json", func(p string) error { _, err := loadWhitelistConfig(p); return err }},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			if err := tt.load(path); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			on, n := uncommented(t, data)
+			if tt.file == "server.json" && n < 5 {
+				t.Fatalf("only %d commented-out settings found in %s", n, path)
+			}
+			tmp := filepath.Join(t.TempDir(), tt.file)
+			os.WriteFile(tmp, []byte(on), 0o644)
+			if err := tt.load(tmp); err != nil {
+				t.Fatalf("%s with its %d commented-out settings on: %v", path, n, err)
+			}
+		})
+	}
+	// The server example sets every key the server knows, or shows it
+	// commented out.
+	data, _ := os.ReadFile(filepath.Join(dir, "server.json"))
+	on, _ := uncommented(t, data)
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(jsonconfig.StripComments([]byte(on)), &keys); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(server.Default())
+	var all map[string]json.RawMessage
+	json.Unmarshal(b, &all)
+	for k := range all {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("examples/config/server.json does not show %q", k)
+		}
+	}
+}
+
+// TestCheckConfig: --check-config loads every file a configuration names,
+// prints each with what it found, and exits 1 with the code and fix of
+// each that does not load, without serving.
+func TestCheckConfig(t *testing.T) {
+	t.Run("serve", func(t *testing.T) {
+		h := newHarness(t)
+		h.clock.Set(time.Now())
+		var q quickstartFiles
+		if err := json.Unmarshal([]byte(h.mustRun("quickstart", "--dir", "$DIR/qs", "--listen", "127.0.0.1:0", "--setup-only", "--json")), &q); err != nil {
+			t.Fatal(err)
+		}
+		out := h.mustRun("serve", "--check-config", "--config", q.ServerConfig)
+		for _, want := range []string{"ok   configuration      " + q.ServerConfig, "ok   vendor public key  " + q.VendorPublicKey,
+			"ok   license            " + q.License, "signature good", "ok   server key         " + q.ServerPrivateKey,
+			"ok   tls", "certificate for auth-01, localhost, 127.0.0.1, ::1 until", "ok   store"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--check-config lacks %q:\n%s", want, out)
+			}
+		}
+		cfg, err := loadServerConfig(q.ServerConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Break two files: both are reported, each with its code and fix.
+		os.Rename(q.ServerPrivateKey, q.ServerPrivateKey+".away")
+		os.WriteFile(cfg.TLS.Cert, []byte("not a certificate\n"), 0o644)
+		if status := h.run("serve", "--check-config", "--config", q.ServerConfig); status != ExitFailure {
+			t.Fatalf("exit %d, want %d", status, ExitFailure)
+		}
+		out = h.stdout.String()
+		for _, want := range []string{"FAIL server key", tag(codes.FileMissing), "activation-request", "FAIL tls", tag(codes.ServerCert), "fix: ", "ok   license"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--check-config of broken files lacks %q:\n%s", want, out)
+			}
+		}
+		// A configuration that does not parse.
+		bad := filepath.Join(h.dir, "bad.json")
+		os.WriteFile(bad, []byte(`{"listne": ":8443"}`), 0o644)
+		if status := h.run("serve", "--check-config", "--config", bad); status != ExitFailure || !strings.Contains(h.stderr.String(), tag(codes.ConfigInvalid)) {
+			t.Fatalf("a bad configuration: exit %d\n%s", status, h.stderr)
+		}
+	})
+	t.Run("vendor-serve", func(t *testing.T) {
+		h := newHarness(t)
+		h.clock.Set(time.Now())
+		h.mustRun("keys", "generate", "--out", "$DIR/vendor")
+		if _, err := pki.InitSite(filepath.Join(h.dir, "pki"), []string{"licensing.vendor.example"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		config := filepath.Join(h.dir, "vendor.json")
+		os.WriteFile(config, []byte(`// the vendor's service
+{"vendor_key": "vendor/vendor.key", "data_dir": "wl"}`), 0o644)
+		out := h.mustRun("vendor", "serve", "--check-config", "--config", config)
+		for _, want := range []string{"ok   vendor key", "ok   tls", "certificate for licensing.vendor.example until", "ok   data directory"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--check-config lacks %q:\n%s", want, out)
+			}
+		}
+		os.Remove(filepath.Join(h.dir, "vendor", "vendor.key"))
+		if status := h.run("vendor", "serve", "--check-config", "--config", config); status != ExitFailure || !strings.Contains(h.stdout.String(), "FAIL vendor key") {
+			t.Fatalf("a missing vendor key: exit %d\n%s%s", status, h.stdout, h.stderr)
+		}
+	})
 }

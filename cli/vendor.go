@@ -26,6 +26,7 @@ func init() {
 		name:    "vendor serve",
 		summary: "run the vendor's whitelist service (vendor)",
 		help: `Usage: licensor vendor serve [--config FILE] [--listen ADDR] [--data DIR] [--vendor-key FILE] [--cert FILE] [--key FILE]
+                             [--check-config]
 
 Runs the vendor's whitelist service: HTTPS (TLS 1.2+, no client
 certificates) on :9443 by default. A site server in upstream mode posts its
@@ -49,7 +50,15 @@ file. Every key, with its default:
     "grace": "2160h"             how long grants run past the contract's end
   }
 
-Unknown keys are refused with the key named. Flags override the file.`,
+Unknown keys are refused with the key named; "//" outside a string starts
+a comment that runs to the end of the line (examples/config/vendor.json is
+a commented example). Flags override the file. --check-config validates
+the configuration and exits: it parses, and the vendor key and the TLS
+certificate with its key load; each is printed with what was found, a
+failure with its code and fix, and the exit status is 1 when any failed.
+
+The service logs to standard error (under systemd, the journal:
+'journalctl -u licensor-vendor').`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			config := fs.String("config", "", "the JSON configuration file")
 			listen := fs.String("listen", "", "address to listen on (default :9443)")
@@ -57,6 +66,7 @@ Unknown keys are refused with the key named. Flags override the file.`,
 			vendorKey := fs.String("vendor-key", "", "the vendor's private key, which signs the grants")
 			cert := fs.String("cert", "", "the service's certificate")
 			key := fs.String("key", "", "the service's private key")
+			checkOnly := fs.Bool("check-config", false, "validate the configuration and the files it names, then exit")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("vendor serve takes no arguments")
@@ -69,6 +79,12 @@ Unknown keys are refused with the key named. Flags override the file.`,
 					}
 				}
 				override(&cfg.Listen, listen, &cfg.DataDir, data, &cfg.VendorKey, vendorKey, &cfg.TLS.Cert, cert, &cfg.TLS.Key, key)
+				if *checkOnly {
+					if err := cfg.Validate(); err != nil {
+						return err
+					}
+					return e.checkConfig(configName(*config), whitelistChecks(cfg, e.Clock.Now()))
+				}
 				return e.serveWhitelist(ctx, cfg, nil)
 			}
 		},

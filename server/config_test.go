@@ -31,6 +31,11 @@ func TestParseConfig(t *testing.T) {
 	if c, err := Parse(strings.NewReader(`{"upstream_timeout": "250ms"}`), ""); err != nil || time.Duration(c.UpstreamTimeout) != 250*time.Millisecond {
 		t.Fatalf("upstream_timeout 250ms: %v, %v", time.Duration(c.UpstreamTimeout), err)
 	}
+	// "//" starts a comment outside strings, not inside.
+	c, err = Parse(strings.NewReader("// site A\n{\n  \"upstream\": [\"https://vendor:9443\"] // the vendor\n  // , \"listen\": \"bad\"\n}"), "")
+	if err != nil || len(c.Upstream) != 1 || c.Upstream[0] != "https://vendor:9443" || c.Listen != ":8443" {
+		t.Fatalf("commented configuration: %+v, %v", c, err)
+	}
 	// The defaults round-trip through JSON.
 	b, _ := json.Marshal(Default())
 	back, err := Parse(strings.NewReader(string(b)), "")
@@ -44,6 +49,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"empty", ``, "empty"},
 		{"not-json", `listen = ":8443"`, "not valid JSON at line 1"},
 		{"syntax-line", "{\n\"listen\": \":8443\",\n}", "line 3"},
+		{"syntax-line-after-comments", "// one\n// two\n{\n\"listen\": \":8443\",\n}", "line 5"},
+		{"block-comment", "/* no */ {}", "not valid JSON at line 1"},
 		{"unknown-key", `{"listne": ":8443"}`, `unknown key "listne"`},
 		{"unknown-nested", `{"tls": {"certificate": "x"}}`, `unknown key "certificate"`},
 		{"wrong-type", `{"max_body_bytes": "big"}`, `field "max_body_bytes"`},
@@ -81,6 +88,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(string(b))
 	f.Add(`{"lease_ttl": "2m"}`)
 	f.Add(`{"tls": {"ca": 1}}`)
+	f.Add("// comment\n{\"upstream\": [\"https://v:9443\"]} // trailing\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse(strings.NewReader(in), "/srv")
 		if err != nil {

@@ -2,6 +2,10 @@
 // way everywhere: bounded, over the defaults, unknown keys refused with the
 // key named, and a bad value named by its field (nested ones as
 // "tls.cert"). Failures are codes.ConfigInvalid.
+//
+// The files are JSON with one addition: "//" outside a string starts a
+// comment that runs to the end of the line, so that a configuration can
+// say why it sets what it sets (examples/config is written so).
 package jsonconfig
 
 import (
@@ -52,6 +56,7 @@ func Decode(r io.Reader, v any, fresh func() any, known string) error {
 	if len(data) > MaxSize {
 		return codes.Errorf(codes.ConfigInvalid, "the configuration is larger than %d bytes", MaxSize)
 	}
+	data = StripComments(data)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -61,6 +66,43 @@ func Decode(r io.Reader, v any, fresh func() any, known string) error {
 		return codes.Errorf(codes.ConfigInvalid, "data after the configuration's JSON object")
 	}
 	return nil
+}
+
+// StripComments blanks the "//" comments of data: each byte from "//"
+// outside a string to the end of its line becomes a space, so that the
+// JSON left has every other byte where it was and an error's line number
+// is the file's. A string's escapes are followed, so "https://host" and
+// "a\"//b" are strings, not comments. data is not modified.
+func StripComments(data []byte) []byte {
+	var out []byte // nil until a comment is found
+	inString, escaped := false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '/' && i+1 < len(data) && data[i+1] == '/':
+			if out == nil {
+				out = bytes.Clone(data)
+			}
+			for ; i < len(data) && data[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+		}
+	}
+	if out == nil {
+		return data
+	}
+	return out
 }
 
 func describe(data []byte, err error, fresh func() any, known string) string {
