@@ -93,6 +93,14 @@ type reported struct{ err error }
 func (r reported) Error() string { return r.err.Error() }
 func (r reported) Unwrap() error { return r.err }
 
+// diagnosed is a diagnosis that ran and found faults, which the command
+// printed (the doctor's checks): exit status 1, whatever the code of the
+// first fault, even one that names a missing or malformed flag.
+type diagnosed struct{ err error }
+
+func (d diagnosed) Error() string { return d.err.Error() }
+func (d diagnosed) Unwrap() error { return d.err }
+
 // Exit status. The rule: 2 for every mistake in the command line (an
 // unknown command or flag, a missing or extra argument, a flag value or
 // argument that does not parse, such as a --product SPEC or an unknown
@@ -122,6 +130,10 @@ func Report(w io.Writer, err error) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
+	}
+	var d diagnosed
+	if errors.As(err, &d) {
+		return ExitFailure
 	}
 	var r reported
 	if errors.As(err, &r) {

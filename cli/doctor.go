@@ -24,7 +24,8 @@ func init() {
 Runs the checks that explain why a product is not authorized, in order,
 and reports each as pass, warn, fail or skip, with its code, what it found
 and the fix; a failed check skips only the checks that depend on it. Exit
-status 0 when nothing failed.
+status 0 when nothing failed, 1 when a check failed (whatever its code),
+2 for a usage error.
 
 Checks:
   ca-file             the CA file: readable, which CAs, their dates
@@ -94,7 +95,7 @@ token' a JWT, offline.`,
 					printResults(e.Stdout, rep.Checks)
 				}
 				if !rep.OK {
-					return reported{firstFailure(rep.Checks)}
+					return diagnosed{firstFailure(rep.Checks)}
 				}
 				return nil
 			}

@@ -105,7 +105,7 @@ Exit status 0 when no step failed, 1 when one did.`,
 					printTokenReport(e.Stdout, rep, len(opts.Keys) > 0)
 				}
 				if !rep.Valid {
-					return reported{firstFailure(rep.Steps)}
+					return diagnosed{firstFailure(rep.Steps)}
 				}
 				return nil
 			}

@@ -38,6 +38,10 @@ func TestExitRule(t *testing.T) {
 		{"not-a-certificate", []string{"pki", "show", "$DIR/garbage.pem"}, ExitFailure, codes.CertMalformed},
 		{"unlicensed-product", []string{"license", "verify", "$DIR/site.lic", "--vendor-pub", "$DIR/vendor/vendor.pub", "--product", "vision"}, ExitFailure, codes.ProductUnlicensed},
 		{"explain-known", []string{"explain", "509"}, ExitOK, 0},
+		// A diagnosis that ran reports its failed checks with exit 1, even
+		// a check that names a missing flag.
+		{"doctor-check-fails", []string{"doctor", "--license", "$DIR/site.lic"}, ExitFailure, codes.InvalidArgument},
+		{"doctor-nothing-to-check", []string{"doctor"}, ExitUsage, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +71,7 @@ func TestReportExitStatus(t *testing.T) {
 		{"reported-invalid-argument", reported{codes.Errorf(codes.InvalidArgument, "v")}, ExitUsage},
 		{"reported-denial", reported{codes.Errorf(codes.Expired, "gone")}, ExitFailure},
 		{"reported-nil", reported{}, ExitFailure},
+		{"diagnosed-invalid-argument", diagnosed{codes.Errorf(codes.InvalidArgument, "v")}, ExitFailure},
 		{"denial", codes.Errorf(codes.Fingerprint, "elsewhere"), ExitFailure},
 		{"plain", errors.New("boom"), ExitFailure},
 		{"grant-expired", codes.Errorf(codes.GrantExpired, "over"), ExitGrantExpired},
