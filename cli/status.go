@@ -35,8 +35,13 @@ heartbeat and when its lease lapses. Key-file hosts are listed apart, with
 their key file's dates instead of a heartbeat (they never heartbeat): each
 holds a seat until the key file it was given expires (the key file works
 offline, so nothing shortens it), and a revoked one says so, with the date
-its seat ends. Times are UTC; with --json, RFC 3339. Needs a client certificate with the admin role ('licensor
-pki client --role admin').`,
+its seat ends. Times are UTC; with --json, RFC 3339.
+
+When several servers share one store (PostgreSQL), it lists the nodes
+first: each one's address, when the database last heard from it, its
+license id, version and the seats it last granted or renewed; and for
+each seat, the node that last renewed it. Needs a client certificate with
+the admin role ('licensor pki client --role admin').`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o clientFlags
 			o.register(fs)
@@ -63,7 +68,11 @@ pki client --role admin').`,
 					return err
 				}
 				if *asJSON {
-					return e.writeJSON(map[string]any{"server": c.base, "license": lic, "products": pools.Products})
+					out := map[string]any{"server": c.base, "license": lic, "products": pools.Products}
+					if len(pools.Nodes) > 0 {
+						out["nodes"], out["node"] = pools.Nodes, pools.Node
+					}
+					return e.writeJSON(out)
 				}
 				printStatus(e, c.base, lic, pools, e.Clock.Now())
 				return nil
@@ -75,6 +84,17 @@ pki client --role admin').`,
 func printStatus(e *Env, base string, lic license.View, pools server.InstancesBody, now time.Time) {
 	w := e.Stdout
 	fmt.Fprintf(w, "License server %s: license %s for %s, issued by %s\n", base, lic.ID, lic.Holder, lic.Issuer)
+	if len(pools.Nodes) > 0 {
+		fmt.Fprintf(w, "\nNodes sharing the store (%d; this answer from %s):\n", len(pools.Nodes), pools.Node)
+		for _, n := range pools.Nodes {
+			seen := "never"
+			if !n.LastSeen.IsZero() {
+				seen = license.FormatTime(n.LastSeen) + " UTC"
+			}
+			fmt.Fprintf(w, "    %s  address %s  last seen %s  license %s  version %s  seats %d\n",
+				n.Name, n.Address, seen, n.LicenseID, n.Version, n.Seats)
+		}
+	}
 	for _, p := range pools.Products {
 		fmt.Fprintf(w, "\nUsers of %s:  (Total of %d instances licensed;  Total of %d in use: %d by instances, %d by key-file hosts)",
 			p.Product, p.Limit, p.Held, len(p.Instances), len(p.KeyFileHosts))
@@ -86,8 +106,12 @@ func printStatus(e *Env, base string, lic license.View, pools server.InstancesBo
 		}
 		fmt.Fprintln(w)
 		for _, l := range p.Instances {
-			fmt.Fprintf(w, "    %s  holder %s  since %s UTC  last heartbeat %s ago  lapses in %s\n",
+			fmt.Fprintf(w, "    %s  holder %s  since %s UTC  last heartbeat %s ago  lapses in %s",
 				l.InstanceID, l.Holder, license.FormatTime(l.Since), license.DaysLeft(max(now.Sub(l.Renewed), 0)), license.DaysLeft(max(l.Expires.Sub(now), 0)))
+			if l.Node != "" {
+				fmt.Fprintf(w, "  via %s", l.Node)
+			}
+			fmt.Fprintln(w)
 		}
 		if len(p.KeyFileHosts) > 0 {
 			fmt.Fprintln(w, "  key-file hosts (each seat held until its key file expires; it works offline and cannot be recalled; key-file hosts never heartbeat):")

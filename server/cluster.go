@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/store"
 )
 
 // clusterStore is a store that several nodes share (store/postgres): the
@@ -84,11 +86,21 @@ func (s *Server) raiseHigh(t time.Time) {
 	}
 }
 
-// clusterLoop checks the node against the cluster until ctx ends.
-func (s *Server) clusterLoop(ctx context.Context) {
-	if _, ok := s.store.(clusterStore); !ok {
+// clusterLoop checks the node against the cluster, and announces it,
+// until ctx ends.
+func (s *Server) clusterLoop(ctx context.Context, addr string) {
+	cs, ok := s.store.(store.Cluster)
+	if !ok {
 		return
 	}
+	started := s.clock.Now()
+	announce := func() {
+		l := s.lic.Load()
+		if err := cs.Announce(ctx, store.NodeInfo{Address: addr, Version: version(), LicenseID: l.license.ID, KeyID: s.serverKid, Started: started}); err != nil && ctx.Err() == nil {
+			s.log.Warn("announce", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", err)
+		}
+	}
+	announce()
 	t := time.NewTicker(clusterInterval)
 	defer t.Stop()
 	for {
@@ -97,6 +109,15 @@ func (s *Server) clusterLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.checkCluster(ctx)
+			announce()
 		}
 	}
+}
+
+// version is the version licensor was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }

@@ -467,6 +467,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, p peer) {
 // InstancesBody lists the pool, product by product.
 type InstancesBody struct {
 	Products []ProductPool `json:"products"`
+	// Nodes lists the servers sharing the store, when there are several.
+	Nodes []store.NodeInfo `json:"nodes,omitempty"`
+	// Node is the server that answered.
+	Node string `json:"node,omitempty"`
 }
 
 // ProductPool is one product's pool as operators see it: the seats held
@@ -519,6 +523,13 @@ func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer)
 	}
 	for name, ls := range byProduct { // leases of products no longer licensed
 		body.Products = append(body.Products, newPool(name, ls))
+	}
+	if cs, ok := s.store.(store.Cluster); ok {
+		if body.Nodes, err = cs.Nodes(r.Context(), now); err != nil {
+			s.fail(w, r, p, s.storeError(err))
+			return
+		}
+		body.Node = cs.Node()
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -280,7 +280,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.reaper(reapCtx) })
-	wg.Go(func() { s.clusterLoop(reapCtx) })
+	wg.Go(func() { s.clusterLoop(reapCtx, ln.Addr().String()) })
 	if len(s.cfg.Upstream) > 0 {
 		wg.Go(func() { s.upstreamLoop(reapCtx) })
 	}

@@ -59,6 +59,9 @@ type Lease struct {
 	// by a revoke and never carry it.
 	Revoked   time.Time `json:"revoked,omitzero"`
 	RevokedBy string    `json:"revoked_by,omitempty"`
+	// Node is the server that last granted or renewed the seat, in a
+	// store several servers share; "" in a single server's.
+	Node string `json:"node,omitempty"`
 }
 
 // Live reports whether the lease still holds its seat at now.
@@ -211,6 +214,27 @@ type Store interface {
 	Audit(ctx context.Context, after int64, fn func(Event) error) error
 
 	Close() error
+}
+
+// NodeInfo is one server of several sharing a store, as it last
+// announced itself.
+type NodeInfo struct {
+	Name      string    `json:"name"`
+	Address   string    `json:"address"`
+	Version   string    `json:"version"`
+	LicenseID string    `json:"license_id"`
+	KeyID     string    `json:"server_key_id"`
+	Started   time.Time `json:"started,omitzero"`
+	LastSeen  time.Time `json:"last_seen,omitzero"` // by the database's clock
+	Seats     int       `json:"seats"`              // live seats it last granted or renewed
+}
+
+// Cluster is what a store several servers share adds: each node announces
+// itself, and any node lists them all.
+type Cluster interface {
+	Node() string
+	Announce(ctx context.Context, n NodeInfo) error
+	Nodes(ctx context.Context, now time.Time) ([]NodeInfo, error)
 }
 
 // CheckOwner reports whether a request for a seat of kind by holder may

@@ -334,8 +334,61 @@ func scanLease(r pgx.Row) (store.Lease, string, error) {
 	if revoked.Valid {
 		l.Revoked = revoked.Time.UTC()
 	}
+	l.Node = node
 	return l, node, nil
 }
+
+// Announce implements store.Cluster: it records what the node is and that
+// it is alive now, by the database's clock.
+func (s *Store) Announce(ctx context.Context, n store.NodeInfo) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var started *time.Time
+	if !n.Started.IsZero() {
+		t := micro(n.Started)
+		started = &t
+	}
+	_, err := s.lazy.Exec(ctx, `UPDATE licensor_nodes SET address = $2, version = $3, license_id = $4, key_id = $5,
+		started = coalesce($6, started), last_seen = now() WHERE name = $1`, s.node, n.Address, n.Version, n.LicenseID, n.KeyID, started)
+	return err
+}
+
+// Nodes implements store.Cluster.
+func (s *Store) Nodes(ctx context.Context, now time.Time) ([]store.NodeInfo, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT n.name, n.address, n.version, n.license_id, n.key_id, n.started, n.last_seen,
+		(SELECT count(*) FROM licensor_leases l WHERE l.node = n.name AND l.expires >= $1)
+		FROM licensor_nodes n ORDER BY n.name`, micro(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.NodeInfo
+	for rows.Next() {
+		var n store.NodeInfo
+		var started, seen pgtype.Timestamptz
+		if err := rows.Scan(&n.Name, &n.Address, &n.Version, &n.LicenseID, &n.KeyID, &started, &seen, &n.Seats); err != nil {
+			return nil, err
+		}
+		if started.Valid {
+			n.Started = started.Time.UTC()
+		}
+		if seen.Valid {
+			n.LastSeen = seen.Time.UTC()
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+var _ store.Cluster = (*Store)(nil)
 
 // micro is the resolution of PostgreSQL's timestamps: every time the store
 // keeps is truncated to it on the way in, so what it answers is what it
@@ -346,12 +399,6 @@ func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 func (s *Store) Leases(ctx context.Context, product string, now time.Time) ([]store.Lease, error) {
 	ls, _, err := s.leases(ctx, product, now)
 	return ls, err
-}
-
-// LeaseNodes lists the live leases as Leases does, with the node that last
-// granted or renewed each.
-func (s *Store) LeaseNodes(ctx context.Context, product string, now time.Time) ([]store.Lease, []string, error) {
-	return s.leases(ctx, product, now)
 }
 
 func (s *Store) leases(ctx context.Context, product string, now time.Time) ([]store.Lease, []string, error) {

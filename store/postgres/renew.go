@@ -138,6 +138,7 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 		if revoked.Valid {
 			l.Revoked = revoked.Time.UTC()
 		}
+		l.Node = node
 		renewed[key{l.Product, l.InstanceID}] = store.Grant{Lease: l, Resumed: true, Held: held}
 	}
 	rows.Close()

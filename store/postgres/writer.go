@@ -213,9 +213,13 @@ type txState struct {
 	events  []store.Event
 	reaped  []store.Lease
 	changed map[string]bool // products whose held changed
+	node    string
 }
 
 func (st *txState) write(k key, l *store.Lease) {
+	if l != nil {
+		l.Node = st.node
+	}
 	if _, ok := st.writes[k]; !ok {
 		st.order = append(st.order, k)
 	}
@@ -266,7 +270,7 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 		o.err, o.grant, o.lease = nil, store.Grant{}, store.Lease{}
 	}
 	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, oldest: map[string]time.Time{},
-		writes: map[key]*store.Lease{}, changed: map[string]bool{}}
+		writes: map[key]*store.Lease{}, changed: map[string]bool{}, node: s.node}
 	var products []string
 	var expire *op
 	var latest time.Time
