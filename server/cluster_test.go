@@ -54,6 +54,9 @@ func newClusterOn(t *testing.T, site *sitetest.Site, n int, via func(i int, db s
 	for i := range names {
 		names[i] = fmt.Sprint("node-", string(rune('a'+i)))
 	}
+	if os.Getenv("CLUSTER_DEBUG") != "" {
+		site.Logs = os.Stderr
+	}
 	c := &cluster{site: site, db: db}
 	c.nodes = site.NewCluster(names, sitetest.Product("ocr", 10, 0))
 	for i, srv := range c.nodes {

@@ -571,9 +571,15 @@ func (s *Store) Close() error {
 
 var _ store.Store = (*Store)(nil)
 
-// retryable reports whether a transaction failed only because it lost a
-// race (a deadlock or a serialization failure) and may run again.
+// retryable reports whether a transaction that did not commit failed
+// only because it lost a race (a deadlock or a serialization failure), or
+// on a connection that had died (the pool keeps connections made before
+// the database went away and came back), and may run again. A timeout is
+// not retried: the database is not answering.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+	if errors.As(err, &pe) {
+		return pe.Code == "40P01" || pe.Code == "40001"
+	}
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

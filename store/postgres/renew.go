@@ -68,7 +68,7 @@ func (s *Store) renewer() {
 			}
 		}
 		var err error
-		for attempt := 0; attempt < 5; attempt++ {
+		for attempt := 0; attempt < 3; attempt++ { // a renewal runs again harmlessly
 			if err = s.renewBatch(batch); err == nil || !retryable(err) {
 				break
 			}

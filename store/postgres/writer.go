@@ -185,13 +185,15 @@ func (s *Store) finish(batch []*op, err error) {
 // decided, and answers every op in it.
 func (s *Store) run(batch []*op) {
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 3; attempt++ {
 		var decided bool
 		decided, err = s.try(batch)
 		if err == nil {
 			return
 		}
-		if !s.headKnown || decided || !retryable(err) {
+		// Before the answers are decided nothing is committed: the batch
+		// may run again on another connection.
+		if decided || !retryable(err) {
 			break
 		}
 	}
