@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/licensor/licensor/codes"
@@ -138,7 +141,42 @@ func ParseCompact(compact string) (*Signed, error) {
 	if obj.Header.Type != JWSType {
 		return nil, codes.Errorf(codes.LicenseMalformed, "the signed block is a %q, not a licensor license", obj.Header.Type)
 	}
+	if kid := obj.Header.KeyID; kid != "" && !isKeyID(kid) {
+		// No licensor key has such an id: the header was altered, and
+		// it names no key another vendor could have signed with.
+		return nil, codes.Errorf(codes.LicenseMalformed, "the license header's kid %s is not a key id (an id is 43 base64url characters): the header was altered after signing, or the file is not a licensor license", quoteShort(kid))
+	}
 	return &Signed{Compact: compact, KeyID: obj.Header.KeyID, obj: obj}, nil
+}
+
+// isKeyID reports whether s has the shape of a key id (keys.ID): a
+// SHA-256 thumbprint in base64url without padding.
+func isKeyID(s string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && len(s) == base64.RawURLEncoding.EncodedLen(sha256.Size)
+}
+
+// idDiffers counts the characters in which two key ids of the same
+// length differ; -1 when their lengths differ.
+func idDiffers(a, b string) int {
+	if len(a) != len(b) {
+		return -1
+	}
+	n := 0
+	for i := range len(a) {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
+}
+
+// quoteShort quotes s for a message, cut to 64 bytes.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func dearmor(data []byte) (string, error) {
@@ -155,6 +193,14 @@ func dearmor(data []byte) (string, error) {
 func (s *Signed) Verify(vendor ed25519.PublicKey) (*License, error) {
 	want := keys.ID(vendor)
 	if s.KeyID != want {
+		if n := idDiffers(s.KeyID, want); n > 0 && n <= 4 {
+			// A kid a letter or two off the configured key's, whose
+			// signature does not verify: the header was edited, not
+			// signed by another key.
+			if _, err := s.obj.Verify(vendor); err != nil {
+				return nil, codes.Errorf(codes.LicenseTampered, "the license header names vendor key %s, %d characters off the configured vendor key %s, and the signature does not verify: the header was altered after signing", s.KeyID, n, want)
+			}
+		}
 		return nil, codes.Errorf(codes.WrongVendorKey, "the license was signed by vendor key %s; the configured vendor key is %s", orNone(s.KeyID), want)
 	}
 	payload, err := s.obj.Verify(vendor)

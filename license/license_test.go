@@ -191,6 +191,10 @@ func TestParseVerifyRejects(t *testing.T) {
 		{"tampered-signature", []byte(parts[0] + "." + parts[1] + "." + b64(sigBytes)), f.vendorPub, codes.LicenseTampered, "altered"},
 		{"tampered-in-armor", bytes.Replace(f.file, []byte(parts[1][10:20]), []byte(strings.Repeat("A", 10)), 1), f.vendorPub, codes.LicenseTampered, ""},
 		{"wrong-vendor-key", otherFile, f.vendorPub, codes.WrongVendorKey, keys.ID(otherPub)},
+		// A kid no key can have: the header was altered, not signed by another key.
+		{"garbled-kid", []byte(b64([]byte(`{"alg":"EdDSA","kid":"v-_oXIHLVvPoi4yIv4E\u00c3\u00a9UJg-6Ce5h78AhT_8mLx","typ":"licensor-license"}`)) + "." + parts[1] + "." + parts[2]), f.vendorPub, codes.LicenseMalformed, "is not a key id"},
+		{"kid-a-letter-off", []byte(b64([]byte(`{"alg":"EdDSA","kid":"`+offByOne(keys.ID(f.vendorPub))+`","typ":"licensor-license"}`)) + "." + parts[1] + "." + parts[2]), f.vendorPub, codes.LicenseTampered, "header was altered"},
+		{"short-kid", []byte(b64([]byte(`{"alg":"EdDSA","kid":"abc","typ":"licensor-license"}`)) + "." + parts[1] + "." + parts[2]), f.vendorPub, codes.LicenseMalformed, `kid "abc" is not a key id`},
 		{"alg-none", []byte(b64([]byte(`{"alg":"none","typ":"licensor-license"}`)) + "." + parts[1] + "."), f.vendorPub, codes.LicenseTampered, "none"},
 		{"truncated-armor", f.file[:len(f.file)-40], f.vendorPub, codes.LicenseMalformed, "truncated"},
 		{"truncated-jws", []byte(s.Compact[:len(s.Compact)/2]), f.vendorPub, codes.LicenseMalformed, ""},
@@ -354,4 +358,52 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a forged license verified: %+v", l)
 		}
 	})
+}
+
+// offByOne changes one letter of s for another.
+func offByOne(s string) string {
+	b := []byte(s)
+	if b[7] == 'A' {
+		b[7] = 'B'
+	} else {
+		b[7] = 'A'
+	}
+	return string(b)
+}
+
+// TestTamperedKid: a letter of the license header changed anywhere in
+// its kid is a license altered (511) or not a license (601), never a
+// license signed by another vendor key (512).
+func TestTamperedKid(t *testing.T) {
+	f := newFixture(t)
+	s, _ := Parse(f.file)
+	parts := strings.Split(s.Compact, ".")
+	header, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	start := bytes.Index(header, []byte(`"kid":"`)) + len(`"kid":"`)
+	if start < len(`"kid":"`) {
+		t.Fatalf("fixture: no kid in %s", header)
+	}
+	// The base64 characters that carry the kid's bytes.
+	for i := start * 4 / 3; i < (start+43)*4/3; i++ {
+		for _, c := range []byte{'A', 'q', '7', '-'} {
+			h := []byte(parts[0])
+			if h[i] == c {
+				continue
+			}
+			h[i] = c
+			_, err := verifyCompact(string(h)+"."+parts[1]+"."+parts[2], f.vendorPub)
+			if got := codes.Of(err); got != codes.LicenseTampered && got != codes.LicenseMalformed {
+				t.Errorf("header letter %d changed to %q: %v, want 511 or 601", i, c, err)
+			}
+		}
+	}
+}
+
+// verifyCompact parses and verifies a compact license.
+func verifyCompact(compact string, vendor ed25519.PublicKey) (*License, error) {
+	s, err := ParseCompact(compact)
+	if err != nil {
+		return nil, err
+	}
+	return s.Verify(vendor)
 }
