@@ -376,7 +376,7 @@ func TestLicenseCheckStages(t *testing.T) {
 }
 
 // TestClockSkewResolution: a server on this host is in sync, though the
-// Date header's whole seconds make it look up to a second behind; a real
+// Date header's whole seconds make it look up to a second ahead; a real
 // difference beyond the header's second and the round trip is reported
 // as the least the clocks differ.
 func TestClockSkewResolution(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -205,7 +206,10 @@ func (t *tokenCheck) format() Result {
 	return passed(name, fmt.Sprintf("three base64url parts; header and claims are JSON objects; signature %d bytes", len(raw[2])))
 }
 
-// base64Trouble says why a part does not decode, naming the usual mix-ups.
+// base64Trouble says why a part does not decode, naming the usual
+// mix-ups. The shape comes first: a part of a length no base64url text
+// has (a character lost or added) is said to be so, not blamed on the
+// character where the decoder gave up.
 func base64Trouble(p string, err error) string {
 	switch {
 	case strings.Contains(p, "="):
@@ -213,15 +217,25 @@ func base64Trouble(p string, err error) string {
 	case strings.ContainsAny(p, "+/"):
 		return "it has \"+\" or \"/\": standard base64, not the URL-safe alphabet (\"-\" and \"_\")"
 	}
+	if i := strings.IndexFunc(p, func(r rune) bool { return !isBase64URL(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(p[i:])
+		return fmt.Sprintf("illegal character %q at offset %d", r, i)
+	}
+	if len(p)%4 == 1 {
+		return fmt.Sprintf("it is %d characters long, a length no base64url text has (one more or one fewer would be): a character was lost or added, most often when the token was cut or copied", len(p))
+	}
 	var ce base64.CorruptInputError
-	if errors.As(err, &ce) {
-		i := int(ce)
-		if i < len(p) {
-			return fmt.Sprintf("illegal character %q at offset %d", p[i], i)
-		}
-		return fmt.Sprintf("truncated at offset %d", i)
+	if errors.As(err, &ce) && len(p) > 0 {
+		// Every character is of the alphabet and the length is one an
+		// encoding can have: the last character carries bits that no
+		// encoder sets.
+		return fmt.Sprintf("its last character %q does not end a base64url text (it sets bits an encoder leaves zero): the part was cut or edited", p[len(p)-1])
 	}
 	return err.Error()
+}
+
+func isBase64URL(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 // jsonObject decodes one JSON object, numbers kept exact, nothing after it.

@@ -232,6 +232,12 @@ func TestExplainToken(t *testing.T) {
 			step: "format", code: codes.TokenMalformed, say: []string{"2 part(s)"}},
 		{name: "malformed-header-not-base64", token: func(t testing.TB) string { return "e$J.eyJzdWIiOiJ4In0.AA" }, opts: standard,
 			step: "format", code: codes.TokenMalformed, say: []string{"header (part 1) is not base64url", "'$' at offset 1"}},
+		// A character lost from the signature: its length is at fault,
+		// not the character where the decoder gave up.
+		{name: "malformed-signature-length", token: func(t testing.TB) string { s := signed(nil)(t); return s[:len(s)-1] }, opts: standard,
+			step: "format", code: codes.TokenMalformed, say: []string{"signature (part 3) is not base64url", "a length no base64url text has"}},
+		{name: "malformed-last-character", token: func(t testing.TB) string { return "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.AB" }, opts: standard,
+			step: "format", code: codes.TokenMalformed, say: []string{"signature (part 3) is not base64url", `last character 'B'`}},
 		{name: "malformed-padding", token: func(t testing.TB) string { return "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0=.AA" }, opts: standard,
 			step: "format", code: codes.TokenMalformed, say: []string{"padding"}},
 		{name: "malformed-header-not-json", token: func(t testing.TB) string { return b64([]byte("alg=EdDSA")) + ".e30.AA" }, opts: standard,
