@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/license"
 )
 
 // retryInterval is how soon a failed refresh is tried again.
@@ -130,7 +131,7 @@ func (c *Client) watch() {
 	if age < c.cfg.StaleAfter {
 		return
 	}
-	err := codes.Errorf(codes.Stale, "the verdict was last refreshed %s ago", age.Round(time.Second))
+	err := codes.Errorf(codes.Stale, "the verdict was last refreshed %s ago", license.DaysLeft(age))
 	down := 0
 	for _, s := range c.servers {
 		if !s.up.Load() {
@@ -138,7 +139,7 @@ func (c *Client) watch() {
 		}
 	}
 	if down == len(c.servers) {
-		err = codes.Errorf(codes.AllServersDown, "every server has failed its probe for %s, and the verdict is stale", age.Round(time.Second))
+		err = codes.Errorf(codes.AllServersDown, "every server has failed its probe for %s, and the verdict is stale", license.DaysLeft(age))
 	}
 	c.setState(&state{err: err, refreshed: st.refreshed, expires: st.expires})
 }
