@@ -47,7 +47,7 @@ func TestDoctorCert(t *testing.T) {
 		{"good-chain-without-ca", []string{"$DIR/site/server.crt"}, ExitOK,
 			[]string{"skip  chain", "skip  host"}, []string{"FAIL"}},
 		{"wrong-host", []string{"$DIR/site/server.crt", "--ca", "$DIR/site/ca.crt", "--host", "auth.example.com"}, ExitFailure,
-			[]string{"FAIL  host", tag(codes.ServerCert), `"auth.example.com"`, "fix: ", "--hosts localhost,127.0.0.1,auth.example.com", "pass  chain"}, nil},
+			[]string{"FAIL  host", tag(codes.ServerCert), `"auth.example.com"`, "fix: ", "--hosts localhost,127.0.0.1,::1,auth.example.com", "pass  chain"}, nil},
 		{"unknown-ca", []string{"$DIR/other/server.crt", "--ca", "$DIR/site/ca.crt"}, ExitFailure,
 			[]string{"FAIL  chain", tag(codes.ServerCert), "unknown CA"}, nil},
 		{"client-cert", []string{"$DIR/site/clients/app1.crt", "--ca", "$DIR/site/ca.crt", "--client"}, ExitOK,
