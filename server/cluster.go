@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -109,6 +110,7 @@ func (s *Server) clusterLoop(ctx context.Context, addr string) {
 			return
 		case <-t.C:
 			s.checkCluster(ctx)
+			s.followLicense(ctx)
 			announce()
 		}
 	}
@@ -120,4 +122,70 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// agreeLicense offers l, read from this server's license file, to the
+// cluster, and returns the license the cluster serves under: l, or a
+// license issued later that another node put in force. Nodes never serve
+// under two licenses for long: each follows the one in force within
+// clusterInterval (followLicense), and a node that cannot serve under it
+// says so and refuses.
+func (s *Server) agreeLicense(ctx context.Context, l *loaded) (*loaded, error) {
+	cl, ok := s.store.(store.ClusterLicense)
+	if !ok || len(s.cfg.Upstream) > 0 {
+		return l, nil
+	}
+	inForce, err := cl.OfferLicense(ctx, store.LicenseInForce{ID: l.license.ID, Issued: l.license.Issued, Data: l.data})
+	if err != nil {
+		return nil, codes.Errorf(codes.StoreUnavailable, "cannot agree on the license with the other nodes: %w", err)
+	}
+	if inForce.ID == l.license.ID {
+		return l, nil
+	}
+	return s.inForce(inForce, l.license.ID)
+}
+
+// inForce verifies the cluster's license in force for this node.
+func (s *Server) inForce(in store.LicenseInForce, mine string) (*loaded, error) {
+	l, err := s.checkLicense(in.Data)
+	if err != nil {
+		e := codes.As(err)
+		return nil, codes.Errorf(e.Code, "the cluster serves license %s (put in force by node %q, issued later than this server's %s), which this server cannot: %s", in.ID, in.SetBy, mine, e.Detail()).
+			WithFix("Give every node the same license: copy the license in force to this node, or send the vendor activation requests of every node for one cluster license ('licensor issue --request A --request B …').")
+	}
+	s.log.Warn("license", "code", 0, "license", in.ID, "file_license", mine, "set_by", in.SetBy,
+		"msg", "serving the cluster's license in force, issued later than this server's license file; copy it to this node's license file")
+	return l, nil
+}
+
+// followLicense takes up the cluster's license in force when another node
+// put a later one in force (a reload there).
+func (s *Server) followLicense(ctx context.Context) {
+	cl, ok := s.store.(store.ClusterLicense)
+	if !ok || len(s.cfg.Upstream) > 0 {
+		return
+	}
+	in, err := cl.License(ctx)
+	cur := s.lic.Load()
+	if err != nil || in.ID == "" || in.ID == cur.license.ID {
+		return
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	now := s.clock.Now()
+	ev := store.Event{Time: now, Kind: store.KindReload, Actor: "server"}
+	l, err := s.inForce(in, cur.license.ID)
+	if err != nil {
+		e := codes.As(err)
+		if s.disagree.Swap(e) != nil {
+			return // said once
+		}
+		ev.Code, ev.Detail = int(e.Code), "refused the cluster's license, and stops deciding: "+e.Detail()
+		s.log.Error("license", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
+	} else {
+		s.disagree.Store(nil)
+		old := s.lic.Swap(l)
+		ev.Detail = fmt.Sprintf("license %s, put in force by node %q, replaces %s", in.ID, in.SetBy, old.license.ID)
+	}
+	s.store.Record(ctx, ev)
 }

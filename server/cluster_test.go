@@ -343,3 +343,77 @@ func (c *cluster) readyBody(t *testing.T, client *http.Client, i int) (int, int,
 	json.NewDecoder(resp.Body).Decode(&eb)
 	return resp.StatusCode, eb.Code, eb.Message
 }
+
+// TestClusterServesOneLicense: a license issued later, reloaded on one
+// node, is followed by the others; a node started with an older license
+// file serves the cluster's; a license in force that does not name a
+// node makes that node refuse rather than serve another set of limits.
+func TestClusterServesOneLicense(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	ops := mtlsClient(t, c.site, "ops")
+	licenseID := func(i int) string {
+		t.Helper()
+		resp, err := ops.Get(c.runs[i].URL + api.PathLicense)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct {
+			ID string `json:"id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		return v.ID
+	}
+	first := licenseID(0)
+	if licenseID(1) != first {
+		t.Fatal("the nodes started under different licenses")
+	}
+	// A later license, with more seats, is reloaded on node a only; node
+	// b's file keeps the first.
+	later := func(nodes []*sitetest.Server) {
+		old, err := os.ReadFile(c.nodes[1].Config.License)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := c.site.Clock.Now()
+		c.site.Clock.Set(now.Add(time.Minute))
+		c.site.WriteClusterLicense(nodes, nil, sitetest.Product("ocr", 20, 0))
+		c.site.Clock.Set(now)
+		os.WriteFile(c.nodes[1].Config.License, old, 0o644)
+	}
+	later(c.nodes)
+	if err := c.runs[0].Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := licenseID(0)
+	if second == first {
+		t.Fatal("node a did not take up its new license")
+	}
+	if status := c.ready(t, ops, 1); status != http.StatusOK {
+		t.Fatalf("readyz on node b: HTTP %d", status)
+	}
+	if got := licenseID(1); got != second {
+		t.Fatalf("node b serves %s, want the cluster's %s", got, second)
+	}
+	// Node b's file still holds the first license: restarted, it serves
+	// the cluster's.
+	c.runs[1].Stop()
+	c.runs[1] = c.nodes[1].Start("")
+	if got := licenseID(1); got != second {
+		t.Fatalf("node b restarted with an older file serves %s, want the cluster's %s", got, second)
+	}
+	// A later license that names node a only: node b refuses to decide.
+	c.site.Clock.Advance(time.Second)
+	later(c.nodes[:1])
+	if err := c.runs[0].Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	status, code, msg := c.readyBody(t, ops, 1)
+	if status == http.StatusOK || code != int(codes.ServerKeyMismatch) || !strings.Contains(msg, "the cluster serves license") {
+		t.Fatalf("readyz on node b under a license naming node a only: HTTP %d code %d %q; want a refusal with %d", status, code, msg, codes.ServerKeyMismatch)
+	}
+	app := mtlsClient(t, c.site, "app1")
+	if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "i-9"}); code != int(codes.ServerKeyMismatch) {
+		t.Fatalf("authorize on node b: code %d, want %d", code, codes.ServerKeyMismatch)
+	}
+}

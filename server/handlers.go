@@ -452,6 +452,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, p peer) {
 		return
 	}
 	s.checkCluster(r.Context())
+	s.followLicense(r.Context())
 	if err := s.checkClock(now); err != nil {
 		s.fail(w, r, p, err)
 		return

@@ -65,13 +65,18 @@ type Server struct {
 	signer    *verdict.Signer
 	tls       *pki.ServerTLS // swapped whole on SIGHUP (ReloadTLS)
 
-	lic     atomic.Pointer[loaded]
-	reload  sync.Mutex
-	high    atomic.Int64                // the time high-water mark, Unix nanoseconds
-	skew    atomic.Pointer[codes.Error] // set while this node's clock disagrees with the cluster's
-	metrics *metrics
-	usage   usage
-	ready   atomic.Bool
+	lic    atomic.Pointer[loaded]
+	reload sync.Mutex
+	high   atomic.Int64                // the time high-water mark, Unix nanoseconds
+	skew   atomic.Pointer[codes.Error] // set while this node's clock disagrees with the cluster's
+
+	// disagree is set while the cluster serves under a license this node
+	// cannot: it then refuses every decision rather than serve under
+	// another license's limits.
+	disagree atomic.Pointer[codes.Error]
+	metrics  *metrics
+	usage    usage
+	ready    atomic.Bool
 
 	// Upstream mode: the license comes from the vendor's service.
 	upstreamAt atomic.Int64 // last successful contact, Unix nanoseconds
@@ -86,6 +91,7 @@ type loaded struct {
 	node    int    // this server's node: its index in license.Nodes()
 	machine string // the licensed machine code this host matched: the node's
 	at      time.Time
+	data    []byte // the license file as read
 }
 
 // New verifies the configuration, the license and the clock, and opens
@@ -136,8 +142,8 @@ func newServer(cfg Config, opts Options) (*Server, error) {
 	var l *loaded
 	if len(cfg.Upstream) > 0 {
 		l, err = s.startUpstream(context.Background())
-	} else {
-		l, err = s.loadLicense()
+	} else if l, err = s.loadLicense(); err == nil {
+		l, err = s.agreeLicense(context.Background(), l)
 	}
 	if err != nil {
 		return nil, err
@@ -207,7 +213,7 @@ func (s *Server) checkLicense(data []byte) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), node: node, machine: l.Nodes()[node].Code, at: s.clock.Now()}, nil
+	return &loaded{license: l, compact: signed.Compact, view: l.View(signed.KeyID), node: node, machine: l.Nodes()[node].Code, at: s.clock.Now(), data: data}, nil
 }
 
 // Reload re-reads the license file; on failure the license in force stays.
@@ -216,6 +222,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	defer s.reload.Unlock()
 	now := s.clock.Now()
 	l, err := s.loadLicense()
+	if err == nil {
+		l, err = s.agreeLicense(ctx, l)
+	}
 	ev := store.Event{Time: now, Kind: store.KindReload, Actor: "server"}
 	if err != nil {
 		e := codes.As(err)
@@ -237,6 +246,9 @@ func (s *Server) Reload(ctx context.Context) error {
 // high-water mark.
 func (s *Server) checkClock(now time.Time) error {
 	if e := s.skew.Load(); e != nil {
+		return e
+	}
+	if e := s.disagree.Load(); e != nil {
 		return e
 	}
 	n := now.UnixNano()

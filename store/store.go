@@ -237,6 +237,26 @@ type Cluster interface {
 	Nodes(ctx context.Context, now time.Time) ([]NodeInfo, error)
 }
 
+// LicenseInForce is the license a cluster serves under: the file's bytes,
+// as a node read them.
+type LicenseInForce struct {
+	ID     string
+	Issued time.Time
+	Data   []byte
+	SetBy  string // the node that put it in force
+}
+
+// ClusterLicense is what a store several servers share keeps so that they
+// serve under one license: each node offers the license it was started or
+// reloaded with, the latest issued wins, and every node follows it.
+type ClusterLicense interface {
+	// OfferLicense puts l in force unless a license issued later (or as
+	// late, with a greater id) is; it returns the license in force.
+	OfferLicense(ctx context.Context, l LicenseInForce) (LicenseInForce, error)
+	// License returns the license in force (a zero ID if none is yet).
+	License(ctx context.Context) (LicenseInForce, error)
+}
+
 // CheckOwner reports whether a request for a seat of kind by holder may
 // change the seat l: an *OwnerError if l is of the other kind, or another
 // holder's instance seat (a key-file seat is bound to its machine code,

@@ -390,6 +390,41 @@ func (s *Store) Nodes(ctx context.Context, now time.Time) ([]store.NodeInfo, err
 
 var _ store.Cluster = (*Store)(nil)
 
+// OfferLicense implements store.ClusterLicense.
+func (s *Store) OfferLicense(ctx context.Context, l store.LicenseInForce) (store.LicenseInForce, error) {
+	if err := s.open(); err != nil {
+		return store.LicenseInForce{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `INSERT INTO licensor_license (license_id, issued, data, set_by) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (one) DO UPDATE SET license_id = EXCLUDED.license_id, issued = EXCLUDED.issued, data = EXCLUDED.data, set_by = EXCLUDED.set_by, set_at = now()
+		WHERE (licensor_license.issued, licensor_license.license_id) < (EXCLUDED.issued, EXCLUDED.license_id)`,
+		l.ID, micro(l.Issued), l.Data, s.node)
+	if err != nil {
+		return store.LicenseInForce{}, err
+	}
+	return s.License(ctx)
+}
+
+// License implements store.ClusterLicense.
+func (s *Store) License(ctx context.Context) (store.LicenseInForce, error) {
+	if err := s.open(); err != nil {
+		return store.LicenseInForce{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var l store.LicenseInForce
+	err := s.pool.QueryRow(ctx, `SELECT license_id, issued, data, set_by FROM licensor_license`).Scan(&l.ID, &l.Issued, &l.Data, &l.SetBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.LicenseInForce{}, nil
+	}
+	l.Issued = l.Issued.UTC()
+	return l, err
+}
+
+var _ store.ClusterLicense = (*Store)(nil)
+
 // micro is the resolution of PostgreSQL's timestamps: every time the store
 // keeps is truncated to it on the way in, so what it answers is what it
 // reads back.

@@ -44,3 +44,13 @@ CREATE TABLE licensor_audit (
 	hash        bytea NOT NULL,
 	PRIMARY KEY (node, seq)
 );
+-- The license in force for the whole cluster: the latest issued that any
+-- node was started or reloaded with.
+CREATE TABLE licensor_license (
+	one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+	license_id text NOT NULL,
+	issued     timestamptz NOT NULL,
+	data       bytea NOT NULL,
+	set_by     text NOT NULL,
+	set_at     timestamptz NOT NULL DEFAULT now()
+);
