@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/readfile"
+	"github.com/licensor/licensor/license"
 	"github.com/licensor/licensor/pki"
 )
 
@@ -227,10 +228,10 @@ func printCertFile(e *Env, f certFile, now time.Time) {
 		if len(f.Certificates) > 1 {
 			fmt.Fprintf(w, "certificate %d:\n", i+1)
 		}
-		state := fmt.Sprintf("%d days left", c.DaysLeft)
+		state := license.DaysLeft(c.NotAfter.Sub(now)) + " left"
 		switch {
 		case now.After(c.NotAfter):
-			state = fmt.Sprintf("EXPIRED %d days ago", -c.DaysLeft)
+			state = "EXPIRED " + license.DaysLeft(now.Sub(c.NotAfter)) + " ago"
 		case now.Before(c.NotBefore):
 			state = "NOT YET VALID"
 		}
