@@ -41,9 +41,10 @@ checks it the way an async product asks.
 --upstream URL --data DIR [--ca VENDOR_CA] proves instead that the vendor's
 whitelist service is reachable and grants this machine a license (the
 site server's upstream mode): it sends this host's activation request,
-verifies the license it gets with --vendor-pub, and writes nothing. The
-service has --timeout to answer, 10s unless given (as the site server's
-upstream_timeout).
+verifies the license it gets with --vendor-pub, and writes nothing.
+Without --ca the system's trusted roots verify the service's certificate
+(as the site server does without upstream_ca). The service has --timeout
+to answer, 10s unless given (as the site server's upstream_timeout).
 
 --keyfile proves instead that a site server will issue this host's key
 file (with a renew-role certificate): it asks for it, verifies it on this
