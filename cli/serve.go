@@ -54,6 +54,14 @@ file. Every key, with its default:
     "license": "site.lic",
     "vendor_public_key": "vendor.pub",
     "data_dir": "data",
+    "store": "",                 where the pool is: "" for licensor.db in data_dir,
+                                 "sqlite:PATH", or postgres://USER@HOST:PORT/DB?sslmode=…
+                                 for several servers sharing one pool (no password in it)
+    "store_password_file": "",   the PostgreSQL password, one line (or PGPASSFILE, PGPASSWORD)
+    "node": "",                  this server's name among several ("": the host name
+                                 and the start of its server key's id)
+    "cluster_interval": "5s",    how often a node checks in with the others: its clock
+                                 against the database's, the license in force, QPS use
     "tls": {"ca": "pki/ca.crt", "cert": "pki/server.crt", "key": "pki/server.key"},
     "lease_ttl": "90s",          a lease not renewed within this is freed
     "clock_tolerance": "5m",     how far the clock may go back before service stops
@@ -71,6 +79,17 @@ file. Every key, with its default:
     "upstream_interval": "24h",  how often the grant is fetched again
     "upstream_timeout": "10s"    how long each service may take to answer
   }
+
+Several servers: with "store" a PostgreSQL URL, any number of servers
+share one pool and serve at once, each with its own data directory and
+server key, under a cluster license naming every node ('licensor issue
+--request A --request B …'). Limits stay exact across them; a revoke or a
+release on one takes effect on all; each keeps its own audit chain. A
+node whose clock is off the database server's by more than
+min(clock_tolerance, lease_ttl/4) refuses with 519; a node cut off from
+the database answers 701 (HTTP 503) and fails /readyz until it is back.
+The nodes serve under one license: the latest issued that any of them
+was started or reloaded with.
 
 Upstream mode: with "upstream": ["https://vendor:9443", …] (and
 "upstream_ca" for their CA, "upstream_interval", 24h by default) the server

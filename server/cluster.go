@@ -18,10 +18,6 @@ type clusterStore interface {
 	DatabaseTime(ctx context.Context, now func() time.Time) (db, at time.Time, rtt time.Duration, err error)
 }
 
-// clusterInterval spaces a node's checks of its clock against the
-// cluster's, and its reading of the cluster's high-water mark.
-const clusterInterval = 5 * time.Second
-
 // skewLimit is how far a node's clock may be off the database's. Leases
 // are timed by the clock of the node that grants or renews them, and
 // another node decides by its own when they lapse: a node ahead by more
@@ -102,7 +98,8 @@ func (s *Server) clusterLoop(ctx context.Context, addr string) {
 		}
 	}
 	announce()
-	t := time.NewTicker(clusterInterval)
+	interval := time.Duration(s.cfg.ClusterInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -112,7 +109,19 @@ func (s *Server) clusterLoop(ctx context.Context, addr string) {
 			s.checkCluster(ctx)
 			s.followLicense(ctx)
 			announce()
+			s.shareUsage(ctx, cs, interval)
 		}
+	}
+}
+
+// shareUsage records this node's rates of calls and takes up the
+// cluster's: the sum over the nodes heard from within three intervals.
+func (s *Server) shareUsage(ctx context.Context, cs store.Cluster, interval time.Duration) {
+	if err := cs.ReportUsage(ctx, s.usage.snapshot()); err != nil {
+		return
+	}
+	if rates, err := cs.Usage(ctx, 3*interval); err == nil {
+		s.clusterRates.Store(&rates)
 	}
 }
 
@@ -128,7 +137,7 @@ func version() string {
 // cluster, and returns the license the cluster serves under: l, or a
 // license issued later that another node put in force. Nodes never serve
 // under two licenses for long: each follows the one in force within
-// clusterInterval (followLicense), and a node that cannot serve under it
+// cluster_interval (followLicense), and a node that cannot serve under it
 // says so and refuses.
 func (s *Server) agreeLicense(ctx context.Context, l *loaded) (*loaded, error) {
 	cl, ok := s.store.(store.ClusterLicense)

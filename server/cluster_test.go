@@ -58,7 +58,7 @@ func newClusterOn(t *testing.T, site *sitetest.Site, n int, via func(i int, db s
 		site.Logs = os.Stderr
 	}
 	c := &cluster{site: site, db: db}
-	c.nodes = site.NewCluster(names, sitetest.Product("ocr", 10, 0))
+	c.nodes = site.NewCluster(names, sitetest.Product("ocr", 10, 0), sitetest.Product("asr", 10, 100))
 	for i, srv := range c.nodes {
 		srv.Config.Store, srv.Config.StorePassword, srv.Config.Node = db, pwFile, srv.Name
 		if via != nil {
@@ -415,5 +415,78 @@ func TestClusterServesOneLicense(t *testing.T) {
 	app := mtlsClient(t, c.site, "app1")
 	if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "i-9"}); code != int(codes.ServerKeyMismatch) {
 		t.Fatalf("authorize on node b: code %d, want %d", code, codes.ServerKeyMismatch)
+	}
+}
+
+// TestClusterSharesOneQPSBudget: a product's licensed QPS is shared among
+// its instances on every node, and the rate used is the cluster's, summed
+// over what each node was told.
+func TestClusterSharesOneQPSBudget(t *testing.T) {
+	site := sitetest.New(t)
+	c := newClusterOn(t, site, 2, nil, func(i int, srv *sitetest.Server) {
+		srv.Config.LeaseTTL = server.Duration(10 * time.Minute) // the fake clock moves by minutes
+		srv.Config.ReapInterval = server.Duration(10 * time.Millisecond)
+		srv.Config.ClusterInterval = server.Duration(50 * time.Millisecond)
+	})
+	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
+	share := func(i int, id string, calls int64) float64 {
+		t.Helper()
+		b, _ := json.Marshal(api.InstanceRequest{Product: "asr", InstanceID: id, Mode: "async", Calls: calls})
+		path := api.PathHeartbeat
+		if calls == 0 {
+			path = api.PathAuthorize
+		}
+		resp, err := app.Post(c.runs[i].URL+path, "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct {
+			QPS *api.QPSBody `json:"qps"`
+		}
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &v) != nil || v.QPS == nil {
+			t.Fatalf("%s of %s on node %d: HTTP %d %s", path, id, i, resp.StatusCode, data)
+		}
+		return v.QPS.Share
+	}
+	share(0, "x", 0)
+	if got := share(1, "y", 0); got != 50 {
+		t.Fatalf("the second instance, on the other node, has a share of %v; want 100/2", got)
+	}
+	qpsUsed := func(i int) float64 {
+		resp, err := ops.Get(c.runs[i].URL + api.PathInstances + "?product=asr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body server.InstancesBody
+		json.NewDecoder(resp.Body).Decode(&body)
+		if len(body.Products) != 1 {
+			t.Fatalf("instances: %+v", body)
+		}
+		return body.Products[0].QPSUsed
+	}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Each node's rate is measured between two of its ticks: let every
+	// node start its measure, report a minute of calls to each, and let
+	// a minute pass.
+	time.Sleep(100 * time.Millisecond)
+	site.Clock.Advance(time.Minute)
+	time.Sleep(100 * time.Millisecond)
+	share(0, "x", 600)  // 10 calls/s
+	share(1, "y", 1200) // 20 calls/s
+	site.Clock.Advance(time.Minute)
+	for i := range 2 {
+		wait(fmt.Sprintf("node %d reports the cluster's 30 calls/s", i), func() bool { return qpsUsed(i) > 29.9 && qpsUsed(i) < 30.1 })
 	}
 }

@@ -22,6 +22,8 @@ import (
 //	                               "sqlite:PATH", or "postgres://USER@HOST:PORT/DB?sslmode=…"
 //	                               for several servers sharing one pool (no password in it)
 //	store_password_file ""         the PostgreSQL password, one line (or PGPASSFILE, PGPASSWORD)
+//	cluster_interval  "5s"         how often a node checks in with the others sharing its store:
+//	                               its clock, the license in force, the cluster's QPS use
 //	node              ""           this server's name among several ("": the host name and
 //	                               the first characters of its server key's id)
 //	tls.ca            "pki/ca.crt"      CA that client certificates must chain to
@@ -53,6 +55,7 @@ type Config struct {
 	Store            string    `json:"store"`
 	StorePassword    string    `json:"store_password_file"`
 	Node             string    `json:"node"`
+	ClusterInterval  Duration  `json:"cluster_interval"`
 	TLS              TLSConfig `json:"tls"`
 	LeaseTTL         Duration  `json:"lease_ttl"`
 	ClockTolerance   Duration  `json:"clock_tolerance"`
@@ -87,6 +90,7 @@ func Default() Config {
 		LeaseTTL: Duration(90 * time.Second), ClockTolerance: Duration(5 * time.Minute),
 		ReapInterval: Duration(time.Second), MaxBodyBytes: 16 << 10, ShutdownTimeout: Duration(10 * time.Second),
 		LogFormat: "text", LogLevel: "info", KeyFileValidity: Duration(7 * 24 * time.Hour),
+		ClusterInterval:  Duration(5 * time.Second),
 		UpstreamInterval: Duration(24 * time.Hour), UpstreamTimeout: Duration(10 * time.Second),
 	}
 }
@@ -94,7 +98,7 @@ func Default() Config {
 // MaxConfigSize bounds a configuration file.
 const MaxConfigSize = jsonconfig.MaxSize
 
-const knownKeys = "listen, license, vendor_public_key, data_dir, store, store_password_file, node, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, log_file, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
+const knownKeys = "listen, license, vendor_public_key, data_dir, store, store_password_file, node, cluster_interval, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, log_file, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
 
 // Parse reads a configuration over the defaults; keys it does not know are
 // an error naming them. dir is the directory relative paths are resolved
@@ -137,6 +141,8 @@ func (c Config) Validate() error {
 		return bad("max_body_bytes", "%d is out of range 1024..1048576", c.MaxBodyBytes)
 	case c.ShutdownTimeout < 0 || c.ShutdownTimeout > Duration(10*time.Minute):
 		return bad("shutdown_timeout", "%s is out of range 0..10m", time.Duration(c.ShutdownTimeout))
+	case c.ClusterInterval < Duration(50*time.Millisecond) || c.ClusterInterval > Duration(time.Minute):
+		return bad("cluster_interval", "%s is out of range 50ms..1m", time.Duration(c.ClusterInterval))
 	case c.KeyFileValidity < Duration(time.Hour) || c.KeyFileValidity > Duration(90*24*time.Hour):
 		return bad("keyfile_validity", "%s is out of range 1h..2160h (90 days)", time.Duration(c.KeyFileValidity))
 	case c.UpstreamInterval < Duration(time.Second) || c.UpstreamInterval > Duration(30*24*time.Hour):

@@ -518,7 +518,7 @@ func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer)
 			continue
 		}
 		pp := newPool(prod.Subject, byProduct[prod.Subject])
-		pp.Limit, pp.QPS, pp.QPSUsed, pp.NotAfter = prod.InstanceSize, prod.QPS, s.usage.rate(prod.Subject), license.JSONTime(prod.NotAfter)
+		pp.Limit, pp.QPS, pp.QPSUsed, pp.NotAfter = prod.InstanceSize, prod.QPS, s.qpsUsed(prod.Subject), license.JSONTime(prod.NotAfter)
 		body.Products = append(body.Products, pp)
 		delete(byProduct, prod.Subject)
 	}

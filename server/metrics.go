@@ -98,7 +98,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(poolSize, prometheus.GaugeValue, float64(p.InstanceSize), p.Subject)
 			ch <- prometheus.MustNewConstMetric(poolUsed, prometheus.GaugeValue, float64(held[p.Subject]), p.Subject)
 			ch <- prometheus.MustNewConstMetric(qpsLicensed, prometheus.GaugeValue, float64(p.QPS), p.Subject)
-			ch <- prometheus.MustNewConstMetric(qpsUsed, prometheus.GaugeValue, s.usage.rate(p.Subject), p.Subject)
+			ch <- prometheus.MustNewConstMetric(qpsUsed, prometheus.GaugeValue, s.qpsUsed(p.Subject), p.Subject)
 			ch <- prometheus.MustNewConstMetric(daysLeft, prometheus.GaugeValue, p.NotAfter.Sub(now).Hours()/24, p.Subject)
 		}
 	}

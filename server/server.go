@@ -74,9 +74,12 @@ type Server struct {
 	// cannot: it then refuses every decision rather than serve under
 	// another license's limits.
 	disagree atomic.Pointer[codes.Error]
-	metrics  *metrics
-	usage    usage
-	ready    atomic.Bool
+	// clusterRates is the cluster's rate of calls per product, when
+	// several servers share the store.
+	clusterRates atomic.Pointer[map[string]float64]
+	metrics      *metrics
+	usage        usage
+	ready        atomic.Bool
 
 	// Upstream mode: the license comes from the vendor's service.
 	upstreamAt atomic.Int64 // last successful contact, Unix nanoseconds

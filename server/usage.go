@@ -24,7 +24,9 @@ import (
 // server checks each report: an instance whose reported rate since its
 // last heartbeat exceeds its share by more than 25% (plus one call per
 // second, for rounding) gets code 505 instead of a renewed verdict.
-// licensor_qps_used reports the product's rate from the sum of reports.
+// licensor_qps_used reports the product's rate from the sum of reports;
+// when several servers share a store, each node records its rate there
+// every cluster_interval and reports the sum over the nodes.
 type usage struct {
 	mu     sync.Mutex
 	last   map[usageKey]time.Time
@@ -120,4 +122,24 @@ func (u *usage) rate(product string) float64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.rates[product]
+}
+
+// rates returns every product's rate measured on this server.
+func (u *usage) snapshot() map[string]float64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make(map[string]float64, len(u.rates))
+	for p, r := range u.rates {
+		out[p] = r
+	}
+	return out
+}
+
+// qpsUsed is a product's rate of calls: the cluster's, summed over the
+// nodes, when several servers share the store; this server's otherwise.
+func (s *Server) qpsUsed(product string) float64 {
+	if m := s.clusterRates.Load(); m != nil {
+		return (*m)[product]
+	}
+	return s.usage.rate(product)
 }

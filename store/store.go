@@ -235,6 +235,10 @@ type Cluster interface {
 	Node() string
 	Announce(ctx context.Context, n NodeInfo) error
 	Nodes(ctx context.Context, now time.Time) ([]NodeInfo, error)
+	// ReportUsage records this node's rate of calls per product; Usage
+	// sums the rates of the nodes that reported within fresh.
+	ReportUsage(ctx context.Context, rates map[string]float64) error
+	Usage(ctx context.Context, fresh time.Duration) (map[string]float64, error)
 }
 
 // LicenseInForce is the license a cluster serves under: the file's bytes,

@@ -390,6 +390,50 @@ func (s *Store) Nodes(ctx context.Context, now time.Time) ([]store.NodeInfo, err
 
 var _ store.Cluster = (*Store)(nil)
 
+// ReportUsage implements store.Cluster.
+func (s *Store) ReportUsage(ctx context.Context, rates map[string]float64) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	if len(rates) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var ps []string
+	var rs []float64
+	for p, r := range rates {
+		ps, rs = append(ps, p), append(rs, r)
+	}
+	_, err := s.lazy.Exec(ctx, `INSERT INTO licensor_usage (node, product, rate) SELECT $1, p, r FROM unnest($2::text[], $3::float8[]) AS t(p, r)
+		ON CONFLICT (node, product) DO UPDATE SET rate = EXCLUDED.rate, at = now()`, s.node, ps, rs)
+	return err
+}
+
+// Usage implements store.Cluster.
+func (s *Store) Usage(ctx context.Context, fresh time.Duration) (map[string]float64, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT product, sum(rate) FROM licensor_usage WHERE at > now() - $1::interval GROUP BY product`, fresh)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var p string
+		var r float64
+		if err := rows.Scan(&p, &r); err != nil {
+			return nil, err
+		}
+		out[p] = r
+	}
+	return out, rows.Err()
+}
+
 // OfferLicense implements store.ClusterLicense.
 func (s *Store) OfferLicense(ctx context.Context, l store.LicenseInForce) (store.LicenseInForce, error) {
 	if err := s.open(); err != nil {

@@ -54,3 +54,12 @@ CREATE TABLE licensor_license (
 	set_by     text NOT NULL,
 	set_at     timestamptz NOT NULL DEFAULT now()
 );
+-- Each node's last measured rate of calls per product (QPS control): the
+-- cluster's rate is the sum over the nodes heard from lately.
+CREATE TABLE licensor_usage (
+	node    text NOT NULL,
+	product text NOT NULL,
+	rate    double precision NOT NULL,
+	at      timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (node, product)
+);
