@@ -489,4 +489,16 @@ func TestClusterSharesOneQPSBudget(t *testing.T) {
 	for i := range 2 {
 		wait(fmt.Sprintf("node %d reports the cluster's 30 calls/s", i), func() bool { return qpsUsed(i) > 29.9 && qpsUsed(i) < 30.1 })
 	}
+	// The metrics say so, and name the node.
+	resp, err := ops.Get(c.runs[1].URL + api.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`licensor_qps_used{product="asr"} 30`, `licensor_node_info{license="`, `node="node-b"`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("the metrics lack %s", want)
+		}
+	}
 }

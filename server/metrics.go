@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/store"
 )
 
 // metrics are the server's Prometheus metrics, in a registry of its own.
@@ -73,6 +74,7 @@ var (
 	qpsUsed     = prometheus.NewDesc("licensor_qps_used", "Calls per second reported by instances, by product.", []string{"product"}, nil)
 	daysLeft    = prometheus.NewDesc("licensor_license_days_left", "Days until the product's license ends (negative: expired).", []string{"product"}, nil)
 	certDays    = prometheus.NewDesc("licensor_server_certificate_days_left", "Days until the server's TLS certificate expires.", nil, nil)
+	nodeInfo    = prometheus.NewDesc("licensor_node_info", "1, labelled with this server's name among the nodes sharing its store, its license and version (only when several servers share a store).", []string{"node", "license", "version"}, nil)
 	upContact   = prometheus.NewDesc("licensor_upstream_last_contact_timestamp_seconds", "When the vendor's service last granted the license (upstream mode).", nil, nil)
 )
 
@@ -80,7 +82,7 @@ var (
 type poolCollector struct{ s *Server }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays, upContact} {
+	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays, upContact, nodeInfo} {
 		ch <- d
 	}
 }
@@ -101,6 +103,9 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(qpsUsed, prometheus.GaugeValue, s.qpsUsed(p.Subject), p.Subject)
 			ch <- prometheus.MustNewConstMetric(daysLeft, prometheus.GaugeValue, p.NotAfter.Sub(now).Hours()/24, p.Subject)
 		}
+	}
+	if cs, ok := s.store.(store.Cluster); ok && l != nil {
+		ch <- prometheus.MustNewConstMetric(nodeInfo, prometheus.GaugeValue, 1, cs.Node(), l.license.ID, version())
 	}
 	if n := s.upstreamAt.Load(); n != 0 {
 		ch <- prometheus.MustNewConstMetric(upContact, prometheus.GaugeValue, float64(n)/1e9)
