@@ -128,7 +128,7 @@ func TestClusterLimitsAreExact(t *testing.T) {
 		t.Fatalf("answers by code %v; want 10 grants and %d refusals with %d", got, clients-10, codes.InstanceLimit)
 	}
 	for i := range c.runs {
-		resp, err := ops.Get(c.runs[i].URL + api.PathInstances)
+		resp, err := ops.Get(c.runs[i].URL + api.PathInstances + "?product=ocr")
 		if err != nil {
 			t.Fatal(err)
 		}
