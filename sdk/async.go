@@ -91,7 +91,7 @@ func (c *Client) refresh(ctx context.Context) {
 	now := c.clock.Now()
 	if err != nil {
 		e := codes.As(err)
-		if transportFailure(e.Code) && !st.refreshed.IsZero() && now.Sub(st.refreshed) < c.cfg.StaleAfter && st.err == nil {
+		if unreachable(e.Code) && !st.refreshed.IsZero() && now.Sub(st.refreshed) < c.cfg.StaleAfter && st.err == nil {
 			// The verdict in memory stays good until it is stale.
 			return
 		}
@@ -118,6 +118,14 @@ func (c *Client) refresh(ctx context.Context) {
 // as opposed to a server's verdict.
 func transportFailure(c codes.Code) bool {
 	return (c > 0 && c < 100) || c == codes.AllServersDown
+}
+
+// unreachable reports whether a refresh failed for want of a server that
+// can decide: none could be reached, or those reached cannot read their
+// store (a database out of reach). Neither says anything about the
+// license, so the verdict in memory stays good until it is stale.
+func unreachable(c codes.Code) bool {
+	return transportFailure(c) || c == codes.StoreUnavailable
 }
 
 // watch marks a verdict stale when it has not been refreshed for

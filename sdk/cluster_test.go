@@ -5,12 +5,14 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/keyfile"
 	"github.com/licensor/licensor/keys"
@@ -124,4 +126,56 @@ func TestClusterKeyFile(t *testing.T) {
 			t.Errorf("a key file from node %s: %v", n.Name, err)
 		}
 	}
+}
+
+// A node that loses its database cannot decide: the SDK asks the next
+// node, and with no other node keeps the verdict it holds until it is
+// stale. No Authorize fails.
+func TestClusterNodeLosesItsDatabase(t *testing.T) {
+	e := newEnv(t)
+	db, password := pgtest.WithoutPassword(t, pgtest.Database(t))
+	pwFile := filepath.Join(e.site.Dir, "pgpassword")
+	if err := os.WriteFile(pwFile, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := e.site.NewCluster([]string{"auth-01", "auth-02"}, products()...)
+	proxy := pgtest.NewProxy(t, db)
+	for i, n := range nodes {
+		n.Config.Store, n.Config.StorePassword, n.Config.Node = db, pwFile, n.Name
+		if i == 0 {
+			n.Config.Store = proxy.Via(db)
+		}
+	}
+	a, b := nodes[0].Start(""), nodes[1].Start("")
+	ctx := context.Background()
+
+	cfg := e.config("ocr", a.URL, b.URL)
+	cfg.Async = true
+	both := e.client(cfg)
+	if err := both.Authorize(ctx); err != nil || both.Status().Server != a.URL {
+		t.Fatalf("Authorize at auth-01 = %v (%+v)", err, both.Status())
+	}
+	cfg = e.config("ocr", a.URL)
+	cfg.Async, cfg.InstanceID = true, "i-2"
+	alone := e.client(cfg)
+	if err := alone.Authorize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sync := e.config("ocr", a.URL, b.URL)
+	sync.InstanceID = "i-1" // the async client's seat: a sync check resumes it
+	syncClient := e.client(sync)
+
+	proxy.Cut()
+	both.refresh(ctx)
+	if err := both.Authorize(ctx); err != nil || both.Status().Server != b.URL {
+		t.Fatalf("Authorize after auth-01 lost its database = %v (%+v); want the seat renewed at auth-02", err, both.Status())
+	}
+	alone.refresh(ctx)
+	if err := alone.Authorize(ctx); err != nil {
+		t.Fatalf("Authorize with its only node cut off from the database = %v; want the verdict held until stale", err)
+	}
+	if err := syncClient.Authorize(ctx); err != nil || syncClient.Status().Server != b.URL {
+		t.Fatalf("sync Authorize with auth-01 cut off = %v (%+v); want auth-02's answer", err, syncClient.Status())
+	}
+	proxy.Restore()
 }

@@ -404,6 +404,13 @@ func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answ
 		if a != nil {
 			a.server = idx
 		}
+		if codes.Of(err) == codes.StoreUnavailable && i < len(c.servers)-1 {
+			// This server cannot decide now (its database is out of
+			// reach): another may.
+			c.markDown(s, err)
+			reasons = append(reasons, s.url+": "+codes.As(err).Detail())
+			continue
+		}
 		return a, err
 	}
 	if tried == 0 && len(c.servers) == 1 {

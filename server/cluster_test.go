@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,15 +175,13 @@ func TestClusterSeatMovesAndEndsAnywhere(t *testing.T) {
 // not ready, while the other node serves; reconnected, it recovers by
 // itself and still keeps the limit.
 func TestClusterNodeCutOffNeverOverGrants(t *testing.T) {
-	var proxy *tcpProxy
+	var proxy *pgtest.Proxy
 	c := newCluster(t, 2, func(i int, db string) string {
 		if i != 0 {
 			return db
 		}
-		u, _ := url.Parse(db)
-		proxy = newTCPProxy(t, u.Host)
-		u.Host = proxy.addr
-		return u.String()
+		proxy = pgtest.NewProxy(t, db)
+		return proxy.Via(db)
 	})
 	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
 	for i := range 9 {
@@ -193,7 +189,7 @@ func TestClusterNodeCutOffNeverOverGrants(t *testing.T) {
 			t.Fatalf("authorize on node b: code %d", code)
 		}
 	}
-	proxy.cut()
+	proxy.Cut()
 	if status, code := c.post(t, app, 0, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "a-1"}); status != http.StatusServiceUnavailable || code != int(codes.StoreUnavailable) {
 		t.Fatalf("authorize on the cut-off node: HTTP %d code %d, want 503 with %d", status, code, codes.StoreUnavailable)
 	}
@@ -204,7 +200,7 @@ func TestClusterNodeCutOffNeverOverGrants(t *testing.T) {
 	if _, code := c.post(t, app, 1, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "b-9"}); code != 0 {
 		t.Fatalf("the last seat on node b: code %d", code)
 	}
-	proxy.restore()
+	proxy.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for c.ready(t, ops, 0) != http.StatusOK {
 		if time.Now().After(deadline) {
@@ -218,75 +214,6 @@ func TestClusterNodeCutOffNeverOverGrants(t *testing.T) {
 	if _, code := c.post(t, app, 0, api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: "b-3"}); code != 0 {
 		t.Fatalf("a seat taken on node b renewed on the recovered node: code %d", code)
 	}
-}
-
-// tcpProxy forwards connections to a backend until cut.
-type tcpProxy struct {
-	t       *testing.T
-	addr    string
-	backend string
-	mu      sync.Mutex
-	ln      net.Listener
-	conns   map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, backend string) *tcpProxy {
-	p := &tcpProxy{t: t, backend: backend, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.backend)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[in], p.conns[out] = true, true
-			p.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-// cut drops every connection and refuses new ones.
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-// restore accepts connections again on the same address.
-func (p *tcpProxy) restore() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.serve(ln)
 }
 
 // TestClusterNodeWithSkewedClock: a node whose clock drifts off the
