@@ -82,10 +82,10 @@ own: every node's chain is checked, and a break names its node.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.Stdout, "audit log %s: %d events, chain intact\n", where, v.Count)
+				fmt.Fprintf(e.Stdout, "audit log %s: %s, chain intact\n", where, events(v.Count))
 				for _, h := range heads {
 					if h.Node != "" {
-						fmt.Fprintf(e.Stdout, "  node %s: %d events, head %s\n", h.Node, h.Events, h.Head)
+						fmt.Fprintf(e.Stdout, "  node %s: %s, head %s\n", h.Node, events(h.Events), h.Head)
 					} else {
 						fmt.Fprintf(e.Stdout, "  head %s\n", h.Head)
 					}
@@ -99,4 +99,12 @@ own: every node's chain is checked, and a break names its node.`,
 			}
 		},
 	})
+}
+
+// events is "1 event" or "N events".
+func events(n int64) string {
+	if n == 1 {
+		return "1 event"
+	}
+	return fmt.Sprintf("%d events", n)
 }
