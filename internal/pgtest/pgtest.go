@@ -1,7 +1,9 @@
 // Package pgtest gives tests a fresh database on the throwaway PostgreSQL
 // that the test command starts (scripts/postgres), named by the
-// environment variable LICENSOR_TEST_POSTGRES. Without it a test skips,
+// environment variable TEST_POSTGRES_URL. Without it a test skips,
 // except under CI, where it fails: there the PostgreSQL tests must run.
+// (Not LICENSOR_…: the SDK refuses LICENSOR_ variables it does not know,
+// and products under test read their settings from the environment.)
 package pgtest
 
 import (
@@ -17,7 +19,7 @@ import (
 )
 
 // Env names the server's URL (a superuser's, with its password).
-const Env = "LICENSOR_TEST_POSTGRES"
+const Env = "TEST_POSTGRES_URL"
 
 // URL returns the server's URL, or skips t (fails it under CI).
 func URL(t testing.TB) string {
