@@ -29,7 +29,9 @@ func init() {
 
 Drives a running site server with --clients simulated instances at once,
 each with its own instance id, over mutual TLS and keep-alive HTTP/1.1
-as the SDK does. The client certificate needs the instance role.
+as the SDK does. The client certificate needs the instance role. Several
+servers sharing one pool (the nodes of a cluster): --server URL1,URL2, and
+the clients are spread over them in turn.
 
 Modes: cycle registers and releases (one operation is both requests);
 heartbeat registers each instance once, then renews its lease; authorize
@@ -60,7 +62,7 @@ also makes an Ed25519 signature. --pki-dir names a site PKI directory
 in DIR/clients); without it a throwaway PKI is made and removed.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o benchOptions
-			fs.StringVar(&o.server, "server", "", "the site server's URL, https://host:port")
+			fs.StringVar(&o.server, "server", "", "the site server's URL, https://host:port (several, comma-separated: the nodes of one pool)")
 			fs.StringVar(&o.ca, "ca", "", "the site CA certificate (ca.crt)")
 			fs.StringVar(&o.cert, "cert", "", "a client certificate with the instance role")
 			fs.StringVar(&o.key, "key", "", "the client certificate's private key")
@@ -150,8 +152,10 @@ func (o *benchOptions) check() error {
 	if len(missing) > 0 {
 		return usageErrorf("bench needs %s; 'licensor help bench' shows an example", strings.Join(missing, ", "))
 	}
-	if !strings.HasPrefix(o.server, "https://") {
-		return usageErrorf("bench: --server %q: want https://host:port", o.server)
+	for _, u := range strings.Split(o.server, ",") {
+		if !strings.HasPrefix(u, "https://") {
+			return usageErrorf("bench: --server %q: want https://host:port", u)
+		}
 	}
 	if _, err := loadtest.ParseMode(o.mode); err != nil {
 		return usageErrorf("bench: --mode %q: want cycle, heartbeat or authorize", o.mode)
@@ -165,8 +169,9 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 		return err
 	}
 	mode, _ := loadtest.ParseMode(o.mode)
+	urls := strings.Split(o.server, ",")
 	r, err := loadtest.Run(ctx, loadtest.Config{
-		Server: o.server, TLS: tlsCfg, Product: o.product, Mode: mode, Clients: o.clients,
+		Server: urls[0], Servers: urls[1:], TLS: tlsCfg, Product: o.product, Mode: mode, Clients: o.clients,
 		Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout,
 		Started: func(product string, seats int) {
 			if o.clients > seats {

@@ -67,6 +67,9 @@ const (
 type Config struct {
 	// Server is the server's base URL, "https://host:port".
 	Server string
+	// Servers, when set, are more servers sharing one pool (the nodes of
+	// a cluster): the clients are spread over Server and them in turn.
+	Servers []string
 	// TLS is the client side of mutual TLS: the site CA and a client
 	// certificate with the instance role (pki.ClientTLSConfig).
 	TLS *tls.Config
@@ -106,12 +109,15 @@ func (c *Config) setDefaults() {
 // Validate checks c with its defaults applied; errors name the field.
 func (c Config) Validate() error {
 	c.setDefaults()
-	u, err := url.Parse(c.Server)
-	switch {
-	case c.Server == "":
+	if c.Server == "" {
 		return codes.Errorf(codes.InvalidArgument, "Server is empty: want the site server's URL, https://host:port")
-	case err != nil || u.Scheme != "https" || u.Host == "":
-		return codes.Errorf(codes.InvalidArgument, "Server %q: want https://host:port", c.Server)
+	}
+	for _, s := range append([]string{c.Server}, c.Servers...) {
+		if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
+			return codes.Errorf(codes.InvalidArgument, "Server %q: want https://host:port", s)
+		}
+	}
+	switch {
 	case c.TLS == nil:
 		return codes.Errorf(codes.InvalidArgument, "TLS is nil: the server requires a client certificate")
 	}
@@ -308,14 +314,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t.merge(&setup)
 
 	res := t.result(elapsed)
-	res.Mode, res.Server, res.Product, res.Clients = cfg.Mode, cfg.Server, r.product, cfg.Clients
+	res.Mode, res.Server, res.Product, res.Clients = cfg.Mode, strings.Join(append([]string{cfg.Server}, cfg.Servers...), ","), r.product, cfg.Clients
 	return res, nil
 }
 
 // run is the state the clients of one Run share.
 type run struct {
 	cfg     Config
-	p       *poster
+	p       *poster   // the first server's: the license is read there
+	ps      []*poster // every server's, the first included
 	product string
 	seats   int // the product's instances in the license
 	runID   string
@@ -328,7 +335,13 @@ type run struct {
 // newRun asks the server for its license: whether it answers at all, the
 // license id, and whether the product has QPS control (async mode).
 func newRun(ctx context.Context, cfg Config) (*run, error) {
-	r := &run{cfg: cfg, p: newPoster(cfg.Server, cfg.TLS, cfg.Clients, cfg.Timeout), product: cfg.Product, runID: newRunID()}
+	r := &run{cfg: cfg, product: cfg.Product, runID: newRunID()}
+	urls := append([]string{cfg.Server}, cfg.Servers...)
+	for i, u := range urls {
+		// Each server's share of the clients, rounded up.
+		r.ps = append(r.ps, newPoster(u, cfg.TLS, (cfg.Clients+len(urls)-1-i)/len(urls)+1, cfg.Timeout))
+	}
+	r.p = r.ps[0]
 	var view license.View
 	if err := r.p.getJSON(ctx, api.PathLicense, &view); err != nil {
 		r.close()
@@ -357,7 +370,11 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 	return r, nil
 }
 
-func (r *run) close() { r.p.close() }
+func (r *run) close() {
+	for _, p := range r.ps {
+		p.close()
+	}
+}
 
 func newRunID() string {
 	var b [4]byte
@@ -393,6 +410,7 @@ func (r *run) learn(o outcome, data []byte) {
 // client is one simulated instance.
 type client struct {
 	r  *run
+	p  *poster // the server this instance asks
 	id string
 	// held is set while the instance holds a seat (heartbeat mode).
 	held bool
@@ -415,11 +433,11 @@ func (c *client) request() []byte {
 }
 
 func (r *run) newClient(n int) *client {
-	return &client{r: r, id: fmt.Sprintf("bench-%s-%d", r.runID, n)}
+	return &client{r: r, p: r.ps[n%len(r.ps)], id: fmt.Sprintf("bench-%s-%d", r.runID, n)}
 }
 
 func (c *client) authorize(ctx context.Context) outcome {
-	o, data := c.r.p.post(ctx, api.PathAuthorize, c.request())
+	o, data := c.p.post(ctx, api.PathAuthorize, c.request())
 	c.r.learn(o, data)
 	return o
 }
@@ -444,7 +462,7 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 	if !c.held {
 		return c.register(ctx)
 	}
-	o, data := c.r.p.post(ctx, api.PathHeartbeat, c.request())
+	o, data := c.p.post(ctx, api.PathHeartbeat, c.request())
 	c.r.learn(o, data)
 	if o.code == codes.LeaseUnknown {
 		c.held = false
@@ -454,7 +472,7 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 
 func (c *client) release(ctx context.Context) outcome {
 	b, _ := json.Marshal(api.InstanceRequest{Product: c.r.product, InstanceID: c.id})
-	o, _ := c.r.p.post(ctx, api.PathRelease, b)
+	o, _ := c.p.post(ctx, api.PathRelease, b)
 	if o.code == codes.OK {
 		c.held = false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/pgtest"
+	"github.com/licensor/licensor/internal/storeopen"
+	"github.com/licensor/licensor/store"
 )
 
 func newFakeSite(t *testing.T) *site {
@@ -280,5 +284,42 @@ func TestSummaryJSON(t *testing.T) {
 	b, _ = json.Marshal((&Result{}).Summary())
 	if !strings.Contains(string(b), `"errors":[]`) {
 		t.Errorf("empty summary %s", b)
+	}
+}
+
+// TestRunSeveralServers: with more servers, the clients are spread over
+// them in turn: two nodes on one PostgreSQL pool each serve part of the run.
+func TestRunSeveralServers(t *testing.T) {
+	s := newFakeSite(t)
+	db, password := pgtest.WithoutPassword(t, pgtest.Database(t))
+	s.cfg.Store, s.cfg.StorePassword = db, filepath.Join(s.dir, "pgpassword")
+	if err := os.WriteFile(s.cfg.StorePassword, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.Node = "n1"
+	a := s.start()
+	s.cfg.Node = "n2"
+	b := s.start()
+	r, err := Run(context.Background(), Config{Server: a, Servers: []string{b}, TLS: s.clientTLS("app"), Product: "ocr", Mode: Cycle, Clients: 4, Requests: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Operations != 200 || r.Failed != 0 || r.Server != a+","+b {
+		t.Fatalf("result %+v", r)
+	}
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{Store: db, PasswordFile: s.cfg.StorePassword, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	grants := map[string]int{}
+	st.Audit(context.Background(), 0, func(e store.Event) error {
+		if e.Kind == store.KindGrant {
+			grants[e.Node]++
+		}
+		return nil
+	})
+	if grants["n1"] == 0 || grants["n2"] == 0 || grants["n1"]+grants["n2"] != 200 {
+		t.Fatalf("grants by node %v; want the 200 spread over both", grants)
 	}
 }

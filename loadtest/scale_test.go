@@ -18,10 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/clock"
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/fingerprint"
+	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/server"
 	"github.com/licensor/licensor/store"
@@ -53,6 +56,56 @@ func scaleSite(b *testing.B) *site {
 	if err != nil {
 		b.Fatal(err)
 	}
+	fillThrough(b, st, now)
+	return s
+}
+
+// scaleSitePostgres is scaleSite with its pool in a fresh PostgreSQL
+// database (the site's store setting names it), filled by SQL.
+func scaleSitePostgres(b *testing.B) *site {
+	b.Helper()
+	now := time.Now().UTC().Truncate(time.Second)
+	s := newSite(b, clock.NewFake(now), product("ocr", scaleLeases, 0, now))
+	full := pgtest.Database(b)
+	db, password := pgtest.WithoutPassword(b, full)
+	s.cfg.Store, s.cfg.StorePassword, s.cfg.Node = db, filepath.Join(s.dir, "pgpassword"), "bench"
+	if err := os.WriteFile(s.cfg.StorePassword, []byte(password), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	st, err := storeopen.Open(context.Background(), s.setting()) // makes the schema
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, full)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product, held) VALUES ('ocr', $1)`, scaleLeases); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, node)
+		SELECT 'ocr', 'scale-' || lpad(i::text, 6, '0'), 'instance', 'app', $1, $1, $2, 'bench'
+		FROM generate_series(0, $3 - 1) AS i`, now, now.Add(scaleLeaseTTL), scaleLeases); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE licensor_leases`); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// setting is where the site's store is.
+func (s *site) setting() storeopen.Setting {
+	return storeopen.Setting{Store: s.cfg.Store, PasswordFile: s.cfg.StorePassword, DataDir: s.cfg.DataDir, Node: s.cfg.Node}
+}
+
+// fillThrough fills st with scaleLeases live leases held by "app" and
+// closes it.
+func fillThrough(b *testing.B, st store.Store, now time.Time) {
+	b.Helper()
 	const workers = 64 // each Acquire waits for its commit; concurrent ones share transactions
 	var (
 		wg    sync.WaitGroup
@@ -78,7 +131,6 @@ func scaleSite(b *testing.B) *site {
 	if first != nil {
 		b.Fatalf("fill %d leases: %v", scaleLeases, first)
 	}
-	return s
 }
 
 func scaleInstance(i int) string { return fmt.Sprintf("scale-%06d", i) }
@@ -98,7 +150,7 @@ func scaleServe(s *site, opts server.Options) (*scaleServer, error) {
 	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.Fingerprint = func() (*fingerprint.Fingerprint, error) { return s.host, nil }
 	if opts.Store == nil {
-		st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
+		st, err := storeopen.Open(context.Background(), s.setting())
 		if err != nil {
 			return nil, err
 		}
@@ -171,8 +223,13 @@ func vmRSS() (int64, error) {
 // client, the test runtime. base-rss-MB is the process before the server
 // starts (after the fill's memory is handed back), for subtracting.
 // Target: rss-MB ≤ 256.
-func BenchmarkLiveLeases100k(b *testing.B) {
-	s := scaleSite(b)
+func BenchmarkLiveLeases100k(b *testing.B) { liveLeases(b, scaleSite(b)) }
+
+// BenchmarkLiveLeases100kPostgres is BenchmarkLiveLeases100k with the
+// pool in PostgreSQL: a node keeps none of it in memory.
+func BenchmarkLiveLeases100kPostgres(b *testing.B) { liveLeases(b, scaleSitePostgres(b)) }
+
+func liveLeases(b *testing.B, s *site) {
 	runtime.GC()
 	debug.FreeOSMemory() // hand back what filling the file took
 	base, err := vmRSS()
@@ -182,7 +239,7 @@ func BenchmarkLiveLeases100k(b *testing.B) {
 	// The store is opened here, as licensor serve does, and kept so that
 	// Held can be asked of it directly instead of through a
 	// 100,000-lease JSON answer.
-	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
+	st, err := storeopen.Open(context.Background(), s.setting())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -233,14 +290,19 @@ func BenchmarkLiveLeases100k(b *testing.B) {
 // resume of a lease held before the restart over a new mTLS connection
 // (restart-ms). new-ms is the server.New part of it.
 // Target: restart-ms ≤ 2000.
-func BenchmarkRestart100k(b *testing.B) {
-	s := scaleSite(b)
+func BenchmarkRestart100k(b *testing.B) { restart(b, scaleSite(b)) }
+
+// BenchmarkRestart100kPostgres is BenchmarkRestart100k with the pool in
+// PostgreSQL.
+func BenchmarkRestart100kPostgres(b *testing.B) { restart(b, scaleSitePostgres(b)) }
+
+func restart(b *testing.B, s *site) {
 	ctx := context.Background()
 	b.Run(fmt.Sprintf("leases=%d", scaleLeases), func(b *testing.B) {
 		var total, newTotal time.Duration
 		for i := range b.N {
 			start := time.Now()
-			st, err := storeopen.Open(ctx, storeopen.Setting{DataDir: s.cfg.DataDir})
+			st, err := storeopen.Open(ctx, s.setting())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -101,7 +101,7 @@ func newSite(tb testing.TB, fake *clock.Fake, products ...license.Product) *site
 // server's URL.
 func (s *site) start() string {
 	s.tb.Helper()
-	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: s.cfg.DataDir})
+	st, err := storeopen.Open(context.Background(), s.setting())
 	if err != nil {
 		s.tb.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +179,82 @@ func TestClusterNodeLosesItsDatabase(t *testing.T) {
 		t.Fatalf("sync Authorize with auth-01 cut off = %v (%+v); want auth-02's answer", err, syncClient.Status())
 	}
 	proxy.Restore()
+}
+
+// BenchmarkClusterFailover measures how long an async client takes to
+// move to the other node when the node it uses dies (failover-ms: from
+// the kill to its first successful refresh at the other node) and counts
+// the Authorize calls that failed meanwhile (failed-authorize), with the
+// default probe interval. Two nodes on one PostgreSQL. Target: ≤ 1.5 s,
+// no failure.
+func BenchmarkClusterFailover(b *testing.B) {
+	var total time.Duration
+	var failed int64
+	for range b.N {
+		b.StopTimer()
+		d, f := failover(b)
+		total += d
+		failed += f
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1e3/float64(b.N), "failover-ms")
+	b.ReportMetric(float64(failed), "failed-authorize")
+	b.ReportMetric(0, "ns/op")
+}
+
+func failover(b *testing.B) (time.Duration, int64) {
+	site := sitetest.New(b)
+	db, password := pgtest.WithoutPassword(b, pgtest.Database(b))
+	pwFile := filepath.Join(site.Dir, "pgpassword")
+	if err := os.WriteFile(pwFile, []byte(password), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	nodes := site.NewCluster([]string{"auth-01", "auth-02"}, products()...)
+	for _, n := range nodes {
+		n.Config.Store, n.Config.StorePassword, n.Config.Node = db, pwFile, n.Name
+	}
+	a, bb := nodes[0].Start(""), nodes[1].Start("")
+	cert, key := site.Client("app1")
+	c, err := New(Config{Servers: []string{a.URL, bb.URL}, CAFile: site.CA(), CertFile: cert, KeyFile: key, VendorKeyFile: site.VendorPubFile(),
+		Product: "ocr", InstanceID: "i-1", Clock: site.Clock, Async: true, resolver: offlineResolver, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Authorize(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var failed atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if c.Authorize(ctx) != nil {
+				failed.Add(1)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	start := time.Now()
+	a.Kill()
+	for {
+		if st := c.Status(); st.Authorized && st.Server == bb.URL {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			b.Fatal("no failover within 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d := time.Since(start)
+	close(stop)
+	<-done
+	return d, failed.Load()
 }
