@@ -43,7 +43,14 @@ func newCluster(t *testing.T, n int, via func(i int, db string) string) *cluster
 // before it starts.
 func newClusterOn(t *testing.T, site *sitetest.Site, n int, via func(i int, db string) string, each func(i int, srv *sitetest.Server)) *cluster {
 	t.Helper()
-	db, password := pgtest.WithoutPassword(t, pgtest.Database(t))
+	return newClusterDB(t, site, pgtest.Database(t), n, via, each)
+}
+
+// newClusterDB makes the cluster on the database of dbURL (a superuser's
+// URL, with its password).
+func newClusterDB(t *testing.T, site *sitetest.Site, dbURL string, n int, via func(i int, db string) string, each func(i int, srv *sitetest.Server)) *cluster {
+	t.Helper()
+	db, password := pgtest.WithoutPassword(t, dbURL)
 	pwFile := filepath.Join(site.Dir, "pgpassword")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -427,5 +434,54 @@ func TestClusterSharesOneQPSBudget(t *testing.T) {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("the metrics lack %s", want)
 		}
+	}
+}
+
+// TestClusterDatabaseStopsAndReturns stops the database itself (as a
+// crash would) under two serving nodes: they refuse new seats with 701
+// and turn not ready; started again, it is taken up by both within
+// seconds, with no restart, no lease lost and no seat counted twice.
+func TestClusterDatabaseStopsAndReturns(t *testing.T) {
+	pg := pgtest.Private(t)
+	c := newClusterDB(t, sitetest.New(t), pg.URL, 2, nil, nil)
+	app, ops := mtlsClient(t, c.site, "app1"), mtlsClient(t, c.site, "ops")
+	for i := range 6 {
+		if _, code := c.post(t, app, i%2, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: fmt.Sprint("i-", i)}); code != 0 {
+			t.Fatalf("authorize i-%d: code %d", i, code)
+		}
+	}
+	pg.Pause(t)
+	for i := range 2 {
+		if status, code := c.post(t, app, i, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "new"}); status != http.StatusServiceUnavailable || code != int(codes.StoreUnavailable) {
+			t.Fatalf("authorize on node %d with the database stopped: HTTP %d code %d, want 503 with %d", i, status, code, codes.StoreUnavailable)
+		}
+		if status := c.ready(t, ops, i); status != http.StatusServiceUnavailable {
+			t.Fatalf("readyz on node %d with the database stopped: HTTP %d", i, status)
+		}
+	}
+	pg.Resume(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for i := range 2 {
+		for c.ready(t, ops, i) != http.StatusOK {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d not ready 15s after the database came back", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Every lease is there, renewed on either node...
+	for i := range 6 {
+		if _, code := c.post(t, app, (i+1)%2, api.PathHeartbeat, api.InstanceRequest{Product: "ocr", InstanceID: fmt.Sprint("i-", i)}); code != 0 {
+			t.Fatalf("heartbeat i-%d after the database came back: code %d", i, code)
+		}
+	}
+	// ...and the pool counts each once: exactly 4 more seats of 10.
+	for i := 6; i < 10; i++ {
+		if _, code := c.post(t, app, i%2, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: fmt.Sprint("i-", i)}); code != 0 {
+			t.Fatalf("authorize i-%d: code %d", i, code)
+		}
+	}
+	if _, code := c.post(t, app, 0, api.PathAuthorize, api.InstanceRequest{Product: "ocr", InstanceID: "i-10"}); code != int(codes.InstanceLimit) {
+		t.Fatalf("the 11th seat of 10: code %d, want %d", code, codes.InstanceLimit)
 	}
 }
