@@ -86,8 +86,8 @@ func scaleSitePostgres(b *testing.B) *site {
 	if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product, held) VALUES ('ocr', $1)`, scaleLeases); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, node)
-		SELECT 'ocr', 'scale-' || lpad(i::text, 6, '0'), 'instance', 'app', $1, $1, $2, 'bench'
+	if _, err := conn.Exec(ctx, `INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, due, node)
+		SELECT 'ocr', 'scale-' || lpad(i::text, 6, '0'), 'instance', 'app', $1, $1, $2, $2, 'bench'
 		FROM generate_series(0, $3 - 1) AS i`, now, now.Add(scaleLeaseTTL), scaleLeases); err != nil {
 		b.Fatal(err)
 	}

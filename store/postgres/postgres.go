@@ -22,8 +22,10 @@
 //
 // Time: the leases are timed by the clock of the node that asks (the
 // times come in the requests, as for every store). Each node records the
-// latest time it has seen in its row of licensor_nodes; the cluster's
-// high-water mark is the latest of them, and DatabaseTime lets a node
+// latest time it has seen in its row of licensor_nodes (with each
+// ObserveTime, which the server calls every reap interval, and at Close;
+// not in every batch, where a row every batch writes would cost each
+// grant); the cluster's high-water mark is the latest of them, and DatabaseTime lets a node
 // measure its clock against the database's, the cluster's one reference.
 //
 // Each node appends to an audit chain of its own (store.Event.Node), so
@@ -91,18 +93,25 @@ type Store struct {
 
 	mu     sync.Mutex
 	closed bool
+	high   time.Time // the latest time this node has seen
 	reaped []store.Lease // lapsed leases this node removed since its last Expire
 
 	// The writer's own: the head of this node's audit chain (nil until
-	// read, and after a failed commit whose outcome is unknown).
+	// read, and after a failed commit whose outcome is unknown), and the
+	// products whose pool row is known to exist.
 	head      *store.Event
 	headKnown bool
+	products  map[string]bool
 }
 
 const defaultTimeout = 3 * time.Second
 
 // maxBatch bounds the requests one transaction carries.
 const maxBatch = 512
+
+// renewers is how many renewal statements a node has in flight at once:
+// renewals take no pool lock, so several batches run side by side.
+const renewers = 1
 
 // Open connects, brings the schema up to date (under a lock, so that nodes
 // starting at once apply each migration once) and registers the node.
@@ -145,13 +154,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pc.ConnConfig.ConnectTimeout = cfg.Timeout
 	pc.ConnConfig.RuntimeParams["application_name"] = "licensor " + cfg.Node
 
-	s := &Store{node: cfg.Node, timeout: cfg.Timeout,
+	s := &Store{node: cfg.Node, timeout: cfg.Timeout, products: map[string]bool{},
 		queue: make(chan *op, maxBatch), renews: make(chan *renewOp, maxBatch), stop: make(chan struct{})}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, codes.Errorf(codes.StoreRefused, "the store URL cannot be used: %s", redact(err.Error()))
 	}
 	lc := pc.Copy()
-	lc.MaxConns = 2
+	lc.MaxConns = renewers + 1
 	lc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	if s.lazy, err = pgxpool.NewWithConfig(ctx, lc); err != nil {
 		s.pool.Close()
@@ -171,9 +180,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, Describe(err)
 		}
 	}
-	s.done.Add(2)
+	s.done.Add(1 + renewers)
 	go s.writer()
-	go s.renewer()
+	for range renewers {
+		go s.renewer()
+	}
 	return s, nil
 }
 
@@ -528,6 +539,15 @@ func (s *Store) Held(ctx context.Context, now time.Time) (map[string]int, error)
 	return out, rows.Err()
 }
 
+// observe raises this node's mark in memory.
+func (s *Store) observe(t time.Time) {
+	s.mu.Lock()
+	if t.After(s.high) {
+		s.high = t
+	}
+	s.mu.Unlock()
+}
+
 // HighWater implements store.Store: the latest time any node has seen.
 func (s *Store) HighWater(ctx context.Context) (time.Time, error) {
 	if err := s.open(); err != nil {
@@ -539,8 +559,11 @@ func (s *Store) HighWater(ctx context.Context) (time.Time, error) {
 	if err := s.pool.QueryRow(ctx, `SELECT max(high_water) FROM licensor_nodes`).Scan(&t); err != nil {
 		return time.Time{}, err
 	}
-	if !t.Valid {
-		return time.Time{}, nil
+	s.mu.Lock()
+	high := s.high
+	s.mu.Unlock()
+	if !t.Valid || t.Time.Before(high) {
+		return high, nil
 	}
 	return t.Time.UTC(), nil
 }
@@ -552,7 +575,19 @@ func (s *Store) ObserveTime(ctx context.Context, t time.Time) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.lazy.Exec(ctx, `UPDATE licensor_nodes SET high_water = greatest(high_water, $2) WHERE name = $1`, s.node, micro(t))
+	s.observe(micro(t))
+	return s.writeHigh(ctx)
+}
+
+// writeHigh records this node's mark.
+func (s *Store) writeHigh(ctx context.Context) error {
+	s.mu.Lock()
+	high := s.high
+	s.mu.Unlock()
+	if high.IsZero() {
+		return nil
+	}
+	_, err := s.lazy.Exec(ctx, `UPDATE licensor_nodes SET high_water = greatest(high_water, $2) WHERE name = $1`, s.node, high)
 	return err
 }
 
@@ -643,6 +678,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.done.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	s.writeHigh(ctx)
+	cancel()
 	s.pool.Close()
 	s.lazy.Close()
 	return nil

@@ -11,6 +11,9 @@ import (
 	"github.com/licensor/licensor/store"
 )
 
+// renewWindow is how long a batch of renewals gathers.
+var renewWindow = 500 * time.Microsecond
+
 // renewOp is one renewal waiting for the renewer.
 type renewOp struct {
 	req   store.RenewRequest
@@ -58,15 +61,20 @@ func (s *Store) renewer() {
 			}
 		}
 		batch := []*renewOp{first}
+		// Renewals are cheap to gather and a statement's fixed cost is most
+		// of what it costs the database: let a batch gather for up to
+		// renewWindow.
+		window := time.NewTimer(renewWindow)
 	gather:
 		for len(batch) < maxBatch {
 			select {
 			case o := <-s.renews:
 				batch = append(batch, o)
-			default:
+			case <-window.C:
 				break gather
 			}
 		}
+		window.Stop()
 		var err error
 		for attempt := 0; attempt < 3; attempt++ { // a renewal runs again harmlessly
 			if err = s.renewBatch(batch); err == nil || !retryable(err) {
@@ -114,11 +122,12 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 		ps[i], is[i], hs[i], nows[i], exps[i] = k.product, k.instance, o.req.Holder, o.req.Now, o.req.Now.Add(o.req.TTL)
 	}
 	renewed := map[key]store.Grant{}
-	rows, err := s.lazy.Query(ctx, `WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS t(p, i, h, n, e, o)),
-		locked AS (SELECT l.product, l.instance_id FROM licensor_leases l JOIN t ON l.product = t.p AND l.instance_id = t.i
-			WHERE l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n ORDER BY t.o FOR UPDATE OF l)
-		UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
-		FROM t, locked WHERE l.product = locked.product AND l.instance_id = locked.instance_id AND l.product = t.p AND l.instance_id = t.i
+	// The rows are locked in the order the database meets them: a
+	// deadlock with another node's batch is retried (both rarely renew the
+	// same leases at once).
+	rows, err := s.lazy.Query(ctx, `UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(p, i, h, n, e)
+		WHERE l.product = t.p AND l.instance_id = t.i AND l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n
 		RETURNING `+prefixed("l.", leaseCols)+`, (SELECT held FROM licensor_pools p WHERE p.product = l.product)`,
 		ps, is, hs, nows, exps, s.node)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensor/licensor/store"
 )
@@ -185,11 +187,16 @@ func (s *Store) finish(batch []*op, err error) {
 // decided, and answers every op in it.
 func (s *Store) run(batch []*op) {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	optimistic := true
+	for attempt := 0; attempt < 4; attempt++ {
 		var decided bool
-		decided, err = s.try(batch)
+		decided, err = s.try(batch, optimistic)
 		if err == nil {
 			return
+		}
+		if optimistic && conflict(err) {
+			optimistic = false // decide again under the pool's lock
+			continue
 		}
 		// Before the answers are decided nothing is committed: the batch
 		// may run again on another connection.
@@ -208,8 +215,11 @@ type key struct{ product, instance string }
 // about, as the database has them under the batch's locks.
 type txState struct {
 	leases  map[key]*store.Lease // nil: no seat
+	existed map[key]bool         // the seats read (and locked) from the database
 	held    map[string]int
-	oldest  map[string]time.Time
+	held0   map[string]int // the counts as read
+	limit   map[string]int // the least limit a grant of the batch asked for
+	oldest  func(product string) time.Time
 	writes  map[key]*store.Lease // nil: delete
 	order   []key
 	events  []store.Event
@@ -252,9 +262,29 @@ func (st *txState) lapse(l store.Lease, now time.Time) {
 		Detail: "lease lapsed at " + l.Expires.UTC().Format(time.RFC3339)})
 }
 
+// errRefusal: an optimistic batch would refuse a seat, which it may do
+// only from a count read under the pool's lock.
+var errRefusal = errors.New("a refusal is decided under the pool's lock")
+
+// conflict reports whether an optimistic batch met another node's change:
+// its count no longer fits the limit, or a seat it found free was taken.
+func conflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.Is(err, errRefusal) || (errors.As(err, &pe) && (pe.Code == "22012" || pe.Code == "23505"))
+}
+
 // try runs batch as one transaction; decided reports whether answers were
 // given out before the commit (after which it must not run again).
-func (s *Store) try(batch []*op) (decided bool, err error) {
+//
+// Optimistic, it reads the pools' counts without locking them, decides,
+// and takes each pool's row lock only with the last statement before
+// COMMIT, which applies the batch's change to the count and fails the
+// transaction if the count then passes the limit: another node's batch
+// waits for that lock for no longer than the commit, never for this
+// node's round trips. A batch that would refuse a seat, or that met
+// another node's change, runs again pessimistically: the pools' rows
+// locked first, the counts read under the lock.
+func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	if !s.headKnown {
@@ -262,16 +292,19 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 			return false, err
 		}
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
+	// One connection, two round trips: BEGIN with the locks and reads,
+	// then the writes with COMMIT. A connection released inside a failed
+	// transaction is closed by the pool, which rolls it back.
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
-	defer tx.Rollback(context.Background())
+	defer conn.Release()
 
 	for _, o := range batch {
 		o.err, o.grant, o.lease = nil, store.Grant{}, store.Lease{}
 	}
-	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, oldest: map[string]time.Time{},
+	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, held0: map[string]int{}, limit: map[string]int{}, existed: map[key]bool{},
 		writes: map[key]*store.Lease{}, changed: map[string]bool{}, node: s.node}
 	var products []string
 	var expire *op
@@ -293,7 +326,8 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 	if expire != nil {
 		// The products with lapsed seats: found without locks, then
 		// locked and reaped below.
-		rows, err := tx.Query(ctx, `SELECT DISTINCT product FROM licensor_leases WHERE expires < $1`, expire.now)
+		rows, err := conn.Query(ctx, `SELECT product FROM licensor_pools p
+			WHERE EXISTS (SELECT 1 FROM licensor_leases l WHERE l.product = p.product AND l.due < $1)`, expire.now)
 		if err != nil {
 			return false, err
 		}
@@ -320,6 +354,8 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 	}
 	sort.Strings(products)
 
+	b1 := &pgx.Batch{}
+	b1.Queue("BEGIN")
 	if len(products) > 0 {
 		var ps, is []string
 		for _, o := range batch {
@@ -330,20 +366,35 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 				ps, is = append(ps, o.rel.Product), append(is, o.rel.InstanceID)
 			}
 		}
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, products)
-		b.Queue(`SELECT product, held FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, products).Query(func(rows pgx.Rows) error {
+		b := b1
+		var unknown []string
+		for _, p := range products {
+			if !s.products[p] {
+				unknown = append(unknown, p)
+			}
+		}
+		if len(unknown) > 0 {
+			b.Queue(`INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, unknown)
+		}
+		lock := " ORDER BY product FOR UPDATE"
+		if optimistic {
+			lock = ""
+		}
+		b.Queue(`SELECT product, held FROM licensor_pools WHERE product = ANY($1)`+lock, products).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var p string
 				var n int
 				if err := rows.Scan(&p, &n); err != nil {
 					return err
 				}
-				st.held[p] = n
+				st.held[p], st.held0[p] = n, n
 			}
 			return rows.Err()
 		})
-		b.Queue(`DELETE FROM licensor_leases WHERE product = ANY($1) AND expires < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
+		// What came due: the lapsed leases go, the renewed ones are
+		// looked at again at their new expiry.
+		b.Queue(`UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2`, products, minNow)
+		b.Queue(`DELETE FROM licensor_leases WHERE product = ANY($1) AND due < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				l, _, err := scanLease(rows)
 				if err != nil {
@@ -353,36 +404,39 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, ps, is).Query(func(rows pgx.Rows) error {
+		// The seats the batch is about, locked: no other node changes
+		// them until this commits.
+		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY product, instance_id FOR UPDATE`, ps, is).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				l, _, err := scanLease(rows)
 				if err != nil {
 					return err
 				}
-				st.leases[key{l.Product, l.InstanceID}] = &l
+				k := key{l.Product, l.InstanceID}
+				st.leases[k], st.existed[k] = &l, true
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT product, min(expires) FROM licensor_leases WHERE product = ANY($1) GROUP BY product`, products).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var p string
-				var t time.Time
-				if err := rows.Scan(&p, &t); err != nil {
-					return err
-				}
-				st.oldest[p] = t.UTC()
-			}
-			return rows.Err()
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	}
+	if len(products) > 0 { // otherwise BEGIN goes with the writes
+		if err := conn.SendBatch(ctx, b1).Close(); err != nil {
 			return false, err
 		}
 	}
+	st.oldest = func(product string) time.Time { return oldestExpiry(ctx, conn, product) }
 
 	for _, o := range batch {
 		switch o.kind {
 		case opAcquire:
 			s.decideAcquire(st, o)
+			var full *store.FullError
+			if optimistic && errors.As(o.err, &full) {
+				return false, errRefusal
+			}
+			if l, ok := st.limit[o.acq.Product]; !ok || o.acq.Limit < l {
+				st.limit[o.acq.Product] = o.acq.Limit
+			}
 		case opRelease:
 			s.decideRelease(st, o)
 		case opRecord:
@@ -393,13 +447,19 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 	// The writes: one statement each for the upserts, the deletes, the
 	// counts, the audit events and the time mark.
 	b := &pgx.Batch{}
-	var up []*store.Lease
+	if len(products) == 0 {
+		b.Queue("BEGIN")
+	}
+	var up, fresh []*store.Lease
 	var delKeys []key
 	for _, k := range st.order {
-		if l := st.writes[k]; l != nil {
-			up = append(up, l)
-		} else {
+		switch l := st.writes[k]; {
+		case l == nil:
 			delKeys = append(delKeys, k)
+		case st.existed[k]:
+			up = append(up, l)
+		default:
+			fresh = append(fresh, l)
 		}
 	}
 	if len(delKeys) > 0 {
@@ -409,7 +469,20 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 		}
 		b.Queue(`DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, ps, is)
 	}
-	if len(up) > 0 {
+	// Seats that existed are locked: written over. New ones are inserted,
+	// and fail the transaction if another node took the id meanwhile.
+	for _, w := range []struct {
+		rows       []*store.Lease
+		onConflict string
+	}{
+		{up, `ON CONFLICT (product, instance_id) DO UPDATE SET kind = EXCLUDED.kind, holder = EXCLUDED.holder, since = EXCLUDED.since,
+				renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, due = EXCLUDED.due, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`},
+		{fresh, ""},
+	} {
+		if len(w.rows) == 0 {
+			continue
+		}
+		onConflict, up := w.onConflict, w.rows
 		n := len(up)
 		ps, is, kinds, holders, bys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		since, renewed, expires, revoked := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
@@ -421,19 +494,10 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 				revoked[i] = &r
 			}
 		}
-		b.Queue(`INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, revoked, revoked_by, node)
-			SELECT p, i, k, h, s, r, e, v, b, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) AS t(p, i, k, h, s, r, e, v, b)
-			ON CONFLICT (product, instance_id) DO UPDATE SET kind = EXCLUDED.kind, holder = EXCLUDED.holder, since = EXCLUDED.since,
-				renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`,
+		b.Queue(`INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, due, revoked, revoked_by, node)
+			SELECT p, i, k, h, s, r, e, e, v, b, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) AS t(p, i, k, h, s, r, e, v, b)
+			`+onConflict,
 			ps, is, kinds, holders, since, renewed, expires, revoked, bys, s.node)
-	}
-	if len(st.changed) > 0 {
-		var ps []string
-		var ns []int32
-		for p := range st.changed {
-			ps, ns = append(ps, p), append(ns, int32(st.held[p]))
-		}
-		b.Queue(`UPDATE licensor_pools SET held = t.n FROM unnest($1::text[], $2::int[]) AS t(p, n) WHERE product = t.p`, ps, ns)
 	}
 	head := s.head
 	if len(st.events) > 0 {
@@ -454,20 +518,39 @@ func (s *Store) try(batch []*op) (decided bool, err error) {
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bytea[], $11::bytea[])`,
 			nodes, seqs, ats, kinds, ps, is, actors, cs, details, prevs, hashes)
 	}
-	if !latest.IsZero() {
-		b.Queue(`UPDATE licensor_nodes SET high_water = greatest(high_water, $2) WHERE name = $1`, s.node, latest)
-	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return false, err
+	s.observe(latest) // written with the next ObserveTime, and at Close
+	// Last before COMMIT, so that the pools' row locks are held only for
+	// the commit: the counts change by what the batch did; optimistic, a
+	// count that would pass the limit fails the transaction (1/0).
+	if len(st.changed) > 0 {
+		var ps []string
+		var ds, ls []int32
+		var gs []bool
+		for p := range st.changed {
+			ps, ds = append(ps, p), append(ds, int32(st.held[p]-st.held0[p]))
+			l, granted := st.limit[p]
+			ls, gs = append(ls, int32(l)), append(gs, granted && st.held[p] > st.held0[p])
+		}
+		if optimistic {
+			b.Queue(`WITH u AS (UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS t(p, d, l, g)
+				WHERE product = t.p AND (NOT t.g OR held + t.d <= t.l) RETURNING 1)
+				SELECT 1 / (CASE WHEN count(*) = $5 THEN 1 ELSE 0 END) FROM u`, ps, ds, ls, gs, len(ps))
+		} else {
+			b.Queue(`UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[]) AS t(p, d) WHERE product = t.p`, ps, ds)
 		}
 	}
-	// Decided: the callers may prepare their answers while it commits.
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// A statement the database refused was not committed; a
+		// connection lost on the way may have committed or not.
+		var pe *pgconn.PgError
+		return !errors.As(err, &pe), err
+	}
+	for _, p := range products {
+		s.products[p] = true
+	}
 	for _, o := range batch {
 		close(o.decided)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return true, err
 	}
 	s.head, s.headKnown = head, true
 	s.mu.Lock()
@@ -552,7 +635,7 @@ func (s *Store) decideAcquire(st *txState, o *op) {
 // oldestOf is the earliest expiry among product's seats as far as the
 // batch knows them.
 func (st *txState) oldestOf(product string) time.Time {
-	t := st.oldest[product]
+	t := st.oldest(product)
 	for _, l := range st.leases {
 		if l != nil && l.Product == product && (t.IsZero() || l.Expires.Before(t)) {
 			t = l.Expires
@@ -594,4 +677,41 @@ func (s *Store) decideRelease(st *txState, o *op) {
 	st.changed[req.Product] = true
 	st.events = append(st.events, store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor})
 	o.lease = *l
+}
+
+// oldestExpiry is when the first of product's seats lapses unless renewed
+// (asked only of a full pool). Every lease's due is at most its expiry, so
+// reading leases in order of due, the earliest expiry seen is the answer
+// once the next due is not earlier.
+func oldestExpiry(ctx context.Context, conn *pgxpool.Conn, product string) time.Time {
+	var best time.Time
+	after := time.Time{}
+	for range 64 { // bounded: a pool renewed out of order gives an estimate
+		rows, err := conn.Query(ctx, `SELECT due, expires FROM licensor_leases WHERE product = $1 AND due > $2 ORDER BY due LIMIT 64`, product, after)
+		if err != nil {
+			return best
+		}
+		n := 0
+		done := false
+		for rows.Next() {
+			var due, exp time.Time
+			if rows.Scan(&due, &exp) != nil {
+				break
+			}
+			n++
+			if !best.IsZero() && !due.Before(best) {
+				done = true
+				break
+			}
+			if best.IsZero() || exp.Before(best) {
+				best = exp
+			}
+			after = due
+		}
+		rows.Close()
+		if done || n < 64 {
+			return best.UTC()
+		}
+	}
+	return best.UTC()
 }

@@ -13,13 +13,18 @@ CREATE TABLE licensor_leases (
 	since       timestamptz NOT NULL,
 	renewed     timestamptz NOT NULL,
 	expires     timestamptz NOT NULL,
+	-- due is when the reaper looks at the lease next: its expiry when it
+	-- was last written by a grant, never later than expires. A renewal
+	-- moves expires only, so that it touches no index (a HOT update, with
+	-- the room fillfactor leaves); a lease found due but renewed since is
+	-- moved to its new expiry then, once per lease time-to-live.
+	due         timestamptz NOT NULL,
 	revoked     timestamptz,
 	revoked_by  text NOT NULL DEFAULT '',
 	node        text NOT NULL DEFAULT '', -- the node that last granted or renewed it
 	PRIMARY KEY (product, instance_id)
-);
-CREATE INDEX licensor_leases_expires ON licensor_leases (expires);
-CREATE INDEX licensor_leases_product_expires ON licensor_leases (product, expires);
+) WITH (fillfactor = 50);
+CREATE INDEX licensor_leases_product_due ON licensor_leases (product, due);
 CREATE TABLE licensor_nodes (
 	name       text PRIMARY KEY,
 	high_water timestamptz,
