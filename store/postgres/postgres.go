@@ -93,7 +93,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	closed bool
-	high   time.Time // the latest time this node has seen
+	high   time.Time     // the latest time this node has seen
 	reaped []store.Lease // lapsed leases this node removed since its last Expire
 
 	// The writer's own: the head of this node's audit chain (nil until
