@@ -175,8 +175,11 @@ func newServer(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.lic.Store(l)
-	if err := s.store.Record(ctx, store.Event{Time: now, Kind: store.KindStart, Actor: "server",
-		Detail: fmt.Sprintf("license %s for %s, server key %s", l.license.ID, l.license.Holder, s.serverKid)}); err != nil {
+	detail := fmt.Sprintf("license %s for %s, server key %s", l.license.ID, l.license.Holder, s.serverKid)
+	if cs, ok := s.store.(store.Cluster); ok {
+		detail += fmt.Sprintf(", node %q of a shared store", cs.Node())
+	}
+	if err := s.store.Record(ctx, store.Event{Time: now, Kind: store.KindStart, Actor: "server", Detail: detail}); err != nil {
 		return nil, codes.Errorf(codes.StoreUnavailable, "cannot write the audit log: %w", err)
 	}
 	ok = true
@@ -300,7 +303,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { s.upstreamLoop(reapCtx) })
 	}
 	s.ready.Store(true)
-	s.log.Info("serving", "addr", ln.Addr().String(), "license", s.lic.Load().license.ID, "server_key", s.serverKid)
+	attrs := []any{"addr", ln.Addr().String(), "license", s.lic.Load().license.ID, "server_key", s.serverKid}
+	if cs, ok := s.store.(store.Cluster); ok {
+		attrs = append(attrs, "node", cs.Node())
+	}
+	s.log.Info("serving", attrs...)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

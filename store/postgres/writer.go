@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -594,6 +595,12 @@ func (s *Store) decideAcquire(st *txState, o *op) {
 		}
 		c := *l
 		if req.Kind == store.SeatInstance {
+			if l.Node != "" && l.Node != st.node {
+				// The seat moves with its product to this node: say so,
+				// since the audit shows no other trace of the move.
+				st.events = append(st.events, store.Event{Time: req.Now, Kind: store.KindResume, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder,
+					Detail: fmt.Sprintf("seat moved from node %q", l.Node)})
+			}
 			c.Renewed, c.Expires = req.Now, req.Now.Add(req.TTL)
 			st.write(k, &c)
 			o.grant = store.Grant{Lease: c, Resumed: true, Held: st.held[req.Product]}
