@@ -131,12 +131,29 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	if err := license.ValidText(o.issuer); err != nil || o.issuer == "" {
 		return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--issuer must be 1 to 128 printable bytes")
 	}
+	// The command line first: a mistake in it (exit 2) is reported before
+	// any file is read, so a missing file (exit 1) does not hide it.
+	now := e.Clock.Now()
+	l = &license.License{Holder: o.holder, Issuer: o.issuer, Issued: now}
+	for _, spec := range o.products {
+		p, err := license.ParseProductSpec(spec, now)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		l.Products = append(l.Products, p)
+	}
+	for _, m := range o.machines {
+		if !fingerprint.ValidCode(m) {
+			return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--machine %q is not a machine code: it is the 32 hex digits on the first line of 'licensor fingerprint'", m)
+		}
+	}
+	if l.KeyFile, err = keyFilePolicy(o); err != nil {
+		return nil, nil, "", err
+	}
 	vendor, err := keys.LoadPrivate(o.key)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	now := e.Clock.Now()
-	l = &license.License{Holder: o.holder, Issuer: o.issuer, Issued: now}
 	switch {
 	case len(o.requests) == 1:
 		req, err := readRequest(o.requests[0])
@@ -151,9 +168,6 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 		}
 	default:
 		for _, m := range o.machines {
-			if !fingerprint.ValidCode(m) {
-				return nil, nil, "", codes.Errorf(codes.InvalidArgument, "--machine %q is not a machine code: it is the 32 hex digits on the first line of 'licensor fingerprint'", m)
-			}
 			l.Machines = append(l.Machines, fingerprint.Machine{Code: m})
 		}
 		pub, err := keys.LoadPublic(o.serverKey)
@@ -165,16 +179,6 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	l.MatchMin = o.match
 	if o.match < 0 {
 		l.MatchMin = defaultMatch(l.Nodes())
-	}
-	for _, spec := range o.products {
-		p, err := license.ParseProductSpec(spec, now)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		l.Products = append(l.Products, p)
-	}
-	if l.KeyFile, err = keyFilePolicy(o); err != nil {
-		return nil, nil, "", err
 	}
 	file, err = license.Sign(l, vendor)
 	if err != nil {

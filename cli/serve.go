@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,7 +113,9 @@ reopens, as logrotate needs ('licensor doctor --log FILE' scans it).
 
 Unknown keys are refused with the key named; "//" outside a string starts
 a comment that runs to the end of the line (examples/config/server.json is
-a commented example). Flags override the file.
+a commented example). Flags override the file. A bad value in the file
+is code 608 (exit status 1); a bad flag value (--listen nonsense) is a
+mistake in the command line, code 604 (exit status 2), naming the flag.
 
 --check-config validates the configuration and exits: it parses, and the
 files it names load as they would at start (the vendor public key, the
@@ -152,6 +155,12 @@ Endpoints (client certificate roles in brackets):
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("serve takes no arguments")
+				}
+				// A flag's bad value is a mistake in the command line
+				// (exit 2); only the file's are the configuration's (608).
+				if err := checkServeFlags(map[string]string{"listen": *listen, "log-format": *logFormat,
+					"log-level": *logLevel, "debug-addr": *debugAddr}); err != nil {
+					return err
 				}
 				server.TuneGC()
 				cfg := server.Default()
@@ -315,6 +324,38 @@ func serveDebug(ctx context.Context, addr string) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
+	return nil
+}
+
+// checkServeFlags checks the values given to serve's flags that have a
+// form (flag name -> value, "" when not given), by the configuration's own
+// rules, and names the flag of a bad one.
+func checkServeFlags(flags map[string]string) error {
+	if v := flags["debug-addr"]; v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return codes.Errorf(codes.InvalidArgument, "--debug-addr %q is not host:port (127.0.0.1:6060, say)", v)
+		}
+	}
+	for _, name := range []string{"listen", "log-format", "log-level"} {
+		v := flags[name]
+		if v == "" {
+			continue
+		}
+		cfg := server.Default()
+		field := strings.ReplaceAll(name, "-", "_")
+		switch name {
+		case "listen":
+			cfg.Listen = v
+		case "log-format":
+			cfg.LogFormat = v
+		case "log-level":
+			cfg.LogLevel = v
+		}
+		if err := cfg.Validate(); err != nil {
+			msg := strings.TrimPrefix(codes.As(err).Detail(), field+": ")
+			return codes.Errorf(codes.InvalidArgument, "--%s %s", name, msg)
+		}
+	}
 	return nil
 }
 

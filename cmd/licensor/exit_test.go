@@ -21,6 +21,10 @@ func TestExitStatus(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "garbage.pem"), []byte("not a certificate\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "bad-listen.json"), []byte(`{"listen": "nonsense"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const code = "0123456789abcdef0123456789abcdef"
 	tests := []struct {
 		name   string
 		args   []string
@@ -39,6 +43,22 @@ func TestExitStatus(t *testing.T) {
 		{"malformed-machine-code", []string{"vendor", "approve", "31478b54", "--data", "$DIR/wl",
 			"--customer", "A", "--until", "2099-01-01", "--product", "ocr"}, 2, "", "code=604"},
 		{"malformed-flag-value", []string{"bench", "--server", "https://127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c", "--clients", "lots"}, 2, "", "clients"},
+		{"serve-bad-listen-flag", []string{"serve", "--listen", "nonsense"}, 2, "", `code=604 invalid_argument: --listen "nonsense"`},
+		{"serve-bad-log-level-flag", []string{"serve", "--log-level", "loud"}, 2, "", `--log-level "loud"`},
+		{"serve-bad-log-format-flag", []string{"serve", "--check-config", "--log-format", "xml"}, 2, "", `--log-format "xml"`},
+		{"serve-bad-debug-addr-flag", []string{"serve", "--debug-addr", "6060"}, 2, "", `--debug-addr "6060"`},
+		{"serve-bad-flag-beside-bad-file", []string{"serve", "--config", "$DIR/bad-listen.json", "--log-level", "loud"}, 2, "", "--log-level"},
+		{"serve-bad-config-value", []string{"serve", "--config", "$DIR/bad-listen.json"}, 1, "", "code=608"},
+		{"serve-bad-config-value-check", []string{"serve", "--check-config", "--config", "$DIR/bad-listen.json"}, 1, "", "code=608"},
+		{"serve-bad-file-good-flag", []string{"serve", "--config", "$DIR/bad-listen.json", "--listen", "127.0.0.1:1", "--log-level", "debug"}, 1, "", "code=608"},
+		{"issue-malformed-product-before-key", []string{"issue", "--key", "$DIR/none.key", "--holder", "A", "--product", "ocr:seats=3",
+			"--machine", code, "--server-key", "$DIR/none.pub", "--out", "$DIR/x.lic"}, 2, "", "code=604"},
+		{"issue-malformed-machine-before-key", []string{"issue", "--key", "$DIR/none.key", "--holder", "A", "--product", "ocr:days=30",
+			"--machine", "31478b54", "--server-key", "$DIR/none.pub", "--out", "$DIR/x.lic"}, 2, "", "code=604"},
+		{"issue-malformed-keyfile-host-before-request", []string{"issue", "--key", "$DIR/none.key", "--holder", "A", "--product", "ocr:days=30",
+			"--request", "$DIR/none.json", "--keyfile-host", "x", "--out", "$DIR/x.lic"}, 2, "", "code=604"},
+		{"issue-key-missing", []string{"issue", "--key", "$DIR/none.key", "--holder", "A", "--product", "ocr:days=30",
+			"--machine", code, "--server-key", "$DIR/none.pub", "--out", "$DIR/x.lic"}, 1, "", "code=605"},
 		{"file-missing", []string{"keys", "show", "$DIR/none.key"}, 1, "", "code=605"},
 		{"not-a-certificate", []string{"pki", "show", "$DIR/garbage.pem"}, 1, "", "code=610"},
 		{"explain", []string{"explain", "509"}, 0, "code=509 fingerprint", ""},
