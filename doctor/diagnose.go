@@ -273,93 +273,102 @@ func (d *diagnosis) license() Result {
 // server runs the network checks against one server, in order; each
 // needs the one before it.
 func (d *diagnosis) server(ctx context.Context, raw string) {
-	o := d.o
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		d.add(Result{Name: "resolve", Status: Fail, Code: int(codes.InvalidArgument), Found: fmt.Sprintf("%q is not an https://HOST:PORT URL", raw),
 			Fix: "Give the server as https://HOST:PORT (8443 by default)."})
 		return
 	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "443"
+	p := &probe{d: d, raw: raw, host: u.Hostname(), port: u.Port()}
+	if p.port == "" {
+		p.port = "443"
 	}
 	at := func(r Result) Result { r.Found = raw + ": " + r.Found; return r }
-	skipRest := func(after string) {
-		started := false
-		for _, n := range CheckNames {
-			if started && n != "log-scan" {
-				d.add(skip(n, raw+": skipped: "+after+" failed"))
-			}
-			if n == after {
-				started = true
-			}
-		}
-	}
+	d.add(runChecks(ctx, []Check{
+		{Name: "resolve", Run: p.resolve},
+		{Name: "tcp", Needs: []string{"resolve"}, Run: p.tcp},
+		{Name: "tls", Needs: []string{"tcp"}, Run: p.tls},
+		{Name: "server-cert", Needs: []string{"tls"}, Run: p.serverCert},
+		{Name: "client-ca-accepted", Needs: []string{"tls"}, Run: p.clientCA},
+		{Name: "clock-skew", Needs: []string{"client-ca-accepted"}, Run: func(ctx context.Context) Result { return d.clockSkew(ctx, raw) }},
+		{Name: "round-trip", Needs: []string{"client-ca-accepted"}, Run: func(ctx context.Context) Result { return d.roundTrip(ctx, raw) }},
+	}, at)...)
+}
 
-	// resolve
-	var addrs []string
-	if ip := net.ParseIP(host); ip != nil {
-		addrs = []string{host}
-		d.add(at(pass("resolve", "%s is an IP address", host)))
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
-		res := o.Resolver
-		if res == nil {
-			res = net.DefaultResolver
-		}
-		addrs, err = res.LookupHost(rctx, host)
-		cancel()
-		if err != nil {
-			d.add(at(fail("resolve", codes.Errorf(codes.Resolve, "%s does not resolve: %v", host, err))))
-			skipRest("resolve")
-			return
-		}
-		d.add(at(pass("resolve", "%s resolves to %s", host, strings.Join(addrs, ", "))))
-	}
+// probe is what the server checks learn, each from the one before.
+type probe struct {
+	d          *diagnosis
+	raw        string
+	host, port string
+	addrs      []string
+	conn       net.Conn
+	state      tls.ConnectionState
+	asked      bool
+	accepted   [][]byte
+	herr       error
+}
 
-	// tcp
+func (p *probe) resolve(ctx context.Context) Result {
+	if ip := net.ParseIP(p.host); ip != nil {
+		p.addrs = []string{p.host}
+		return pass("resolve", "%s is an IP address", p.host)
+	}
+	rctx, cancel := context.WithTimeout(ctx, p.d.o.ConnectTimeout)
+	defer cancel()
+	res := p.d.o.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	addrs, err := res.LookupHost(rctx, p.host)
+	if err != nil {
+		return fail("resolve", codes.Errorf(codes.Resolve, "%s does not resolve: %v", p.host, err))
+	}
+	p.addrs = addrs
+	return pass("resolve", "%s resolves to %s", p.host, strings.Join(addrs, ", "))
+}
+
+func (p *probe) tcp(ctx context.Context) Result {
+	o := p.d.o
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, Resolver: o.Resolver}
-	addr := net.JoinHostPort(addrs[0], port)
+	addr := net.JoinHostPort(p.addrs[0], p.port)
 	start := time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		c := sdk.Classify(raw, err)
+		c := sdk.Classify(p.raw, err)
 		r := fail("tcp", c)
 		switch {
 		case c.Code == codes.Timeout:
 			r.Found = fmt.Sprintf("connecting to %s timed out after %s: a firewall drops the packets, or the host is down", addr, o.ConnectTimeout)
 		case strings.Contains(err.Error(), "refused"):
-			r.Found = fmt.Sprintf("%s refused the connection: nothing listens on port %s", addr, port)
+			r.Found = fmt.Sprintf("%s refused the connection: nothing listens on port %s", addr, p.port)
 		case strings.Contains(err.Error(), "unreachable"):
 			r.Found = fmt.Sprintf("%s is unreachable: no route to the host", addr)
 		}
-		d.add(at(r))
-		skipRest("tcp")
-		return
+		return r
 	}
-	d.add(at(pass("tcp", "connected to %s in %s", addr, time.Since(start).Round(time.Microsecond))))
+	p.conn = conn
+	return pass("tcp", "connected to %s in %s", addr, time.Since(start).Round(time.Microsecond))
+}
 
-	// tls: does it speak TLS, what chain does it present, which CAs does
-	// it accept client certificates from?
-	var accepted [][]byte
-	asked := false
+// tls: does the port speak TLS, what chain does it present, which CAs
+// does it accept client certificates from?
+func (p *probe) tls(ctx context.Context) Result {
 	tcfg := &tls.Config{
-		ServerName:         host,
-		InsecureSkipVerify: true, // the chain is checked below, with reasons
+		ServerName:         p.host,
+		InsecureSkipVerify: true, // the chain is checked by server-cert, with reasons
 		MinVersion:         tls.VersionTLS12,
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			asked, accepted = true, cri.AcceptableCAs
-			if d.cert != nil {
-				return d.cert, nil
+			p.asked, p.accepted = true, cri.AcceptableCAs
+			if p.d.cert != nil {
+				return p.d.cert, nil
 			}
 			return &tls.Certificate{}, nil
 		},
 	}
-	tc := tls.Client(conn, tcfg)
-	conn.SetDeadline(time.Now().Add(o.ReadTimeout))
+	tc := tls.Client(p.conn, tcfg)
+	p.conn.SetDeadline(time.Now().Add(p.d.o.ReadTimeout))
 	herr := tc.HandshakeContext(ctx)
-	state := tc.ConnectionState()
+	p.state = tc.ConnectionState()
 	if herr == nil {
 		// A server that refuses our certificate says so after the
 		// handshake in TLS 1.3: read once to hear its alert.
@@ -370,34 +379,30 @@ func (d *diagnosis) server(ctx context.Context, raw string) {
 		}
 	}
 	tc.Close()
+	p.herr = herr
 	var rh tls.RecordHeaderError
 	switch {
 	case errors.As(herr, &rh):
-		d.add(at(fail("tls", codes.Errorf(codes.Protocol, "port %s does not speak TLS (it answered %q): plain HTTP, or another service", port, printable(rh.RecordHeader[:])))))
-		skipRest("tls")
-		return
-	case len(state.PeerCertificates) == 0 && herr != nil:
-		d.add(at(fail("tls", sdk.Classify(raw, herr))))
-		skipRest("tls")
-		return
+		return fail("tls", codes.Errorf(codes.Protocol, "port %s does not speak TLS (it answered %q): plain HTTP, or another service", p.port, printable(rh.RecordHeader[:])))
+	case len(p.state.PeerCertificates) == 0 && herr != nil:
+		return fail("tls", sdk.Classify(p.raw, herr))
 	}
-	d.add(at(pass("tls", "%s, %s", tls.VersionName(state.Version), tls.CipherSuiteName(state.CipherSuite))))
+	return pass("tls", "%s, %s", tls.VersionName(p.state.Version), tls.CipherSuiteName(p.state.CipherSuite))
+}
 
-	// server-cert
-	rep := ExplainChain(state.PeerCertificates, ChainOptions{Roots: d.pool, Host: host, Now: o.Now()})
-	d.add(at(summarize("server-cert", rep, fmt.Sprintf("%q issued by %q, valid until %s, covers %s", state.PeerCertificates[0].Subject.CommonName,
-		state.PeerCertificates[0].Issuer.CommonName, state.PeerCertificates[0].NotAfter.UTC().Format(time.RFC3339), host))))
+func (p *probe) serverCert(ctx context.Context) Result {
+	leaf := p.state.PeerCertificates[0]
+	rep := ExplainChain(p.state.PeerCertificates, ChainOptions{Roots: p.d.pool, Host: p.host, Now: p.d.o.Now()})
+	return summarize("server-cert", rep, fmt.Sprintf("%q issued by %q, valid until %s, covers %s", leaf.Subject.CommonName,
+		leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339), p.host))
+}
 
-	// client-ca-accepted
-	d.add(at(d.clientCAAccepted(asked, accepted, herr)))
-	if herr != nil {
-		skipRest("client-ca-accepted")
-		return
-	}
-
-	// clock-skew and round-trip go through the SDK's transport.
-	d.add(at(d.clockSkew(ctx, raw)))
-	d.add(at(d.roundTrip(ctx, raw)))
+// clientCA: when the handshake failed, the checks that need a working
+// connection (clock-skew, round-trip) are skipped, whatever it found.
+func (p *probe) clientCA(ctx context.Context) Result {
+	r := p.d.clientCAAccepted(p.asked, p.accepted, p.herr)
+	r.blocks = p.herr != nil
+	return r
 }
 
 func isTimeout(err error) bool {

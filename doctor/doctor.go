@@ -40,6 +40,9 @@ type Result struct {
 	// for the license and key-file checks: what 'licensor license verify',
 	// 'licensor keyfile verify' and the SDK report.
 	Stages []license.Stage `json:"stages,omitempty"`
+	// blocks, set on a result that did not fail, still skips the checks
+	// that need this one (a warning about a connection that broke).
+	blocks bool
 }
 
 // pass, warn, fail and skip build Results.
