@@ -8,7 +8,10 @@
 //	LICENSOR_SERVERS=https://127.0.0.1:8443 LICENSOR_ASYNC=1 \
 //	LICENSOR_CA=ca.crt LICENSOR_CERT=app1.crt LICENSOR_KEY=app1.key \
 //	LICENSOR_VENDOR_PUB=vendor.pub LICENSOR_PRODUCT=demo \
-//	go run ./examples/protected -n 1000000
+//	go run ./examples/protected
+//
+// It works until interrupted (SIGINT or SIGTERM: it releases its seat and
+// exits 0), or for -n units of work.
 package main
 
 import (
@@ -27,7 +30,7 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 0, "units of work to do (0: until interrupted)")
+	n := flag.Int("n", 0, "units of work to do, then exit (0: until interrupted by SIGINT or SIGTERM)")
 	flag.Parse()
 	if err := run(*n); err != nil {
 		fmt.Fprintln(os.Stderr, "protected:", err)
@@ -45,9 +48,12 @@ func run(n int) error {
 	}
 	// Tell operators when something needs their attention.
 	cfg.OnStateChange = func(ok bool, err error) {
-		if ok {
+		switch {
+		case ok:
 			slog.Info("license: authorized")
-		} else {
+		case errors.Is(err, sdk.ErrClosed):
+			slog.Info("license: seat released") // our own Close, at shutdown
+		default:
 			slog.Warn("license: not authorized", "err", err)
 		}
 	}
@@ -55,14 +61,16 @@ func run(n int) error {
 	cfg.OnExpiryApproaching = func(product string, notAfter time.Time) {
 		slog.Warn("license ends soon: ask the vendor to renew it", "product", product, "not_after", notAfter)
 	}
+	// Caught from the start, so that a signal while the client starts
+	// still ends with the seat released and exit status 0.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	client, err := sdk.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer client.Close() // releases the seat
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	start := time.Now()
 	done, refused := 0, 0
 	for n == 0 || done+refused < n {
@@ -71,6 +79,9 @@ func run(n int) error {
 		}
 		// The hot path: one check per unit of work.
 		if err := client.Authorize(ctx); err != nil {
+			if ctx.Err() != nil {
+				break // interrupted during the check: stop, as asked
+			}
 			if codes.Of(err) == codes.QPSExceeded {
 				refused++ // over this instance's share of the licensed QPS: try later
 				continue
