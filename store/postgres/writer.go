@@ -126,6 +126,9 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error
 	return o.expired, nil
 }
 
+// groupWindow is how long a batch of grants and releases gathers.
+var groupWindow = 300 * time.Microsecond
+
 // writer commits the queued requests, a batch per transaction.
 func (s *Store) writer() {
 	defer s.done.Done()
@@ -148,6 +151,10 @@ func (s *Store) writer() {
 			continue
 		}
 		batch := []*op{first}
+		// A transaction's statements cost the database the same for one
+		// request as for many: let the batch gather for up to
+		// groupWindow, as the embedded store does.
+		window := time.NewTimer(groupWindow)
 	gather:
 		for len(batch) < maxBatch {
 			select {
@@ -158,10 +165,11 @@ func (s *Store) writer() {
 					break gather
 				}
 				batch = append(batch, o)
-			default:
+			case <-window.C:
 				break gather
 			}
 		}
+		window.Stop()
 		s.run(batch)
 	}
 }
@@ -394,8 +402,8 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		})
 		// What came due: the lapsed leases go, the renewed ones are
 		// looked at again at their new expiry.
-		b.Queue(`UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2`, products, minNow)
-		b.Queue(`DELETE FROM licensor_leases WHERE product = ANY($1) AND due < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
+		b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
+			DELETE FROM licensor_leases WHERE product = ANY($1) AND due < $2 AND expires < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				l, _, err := scanLease(rows)
 				if err != nil {
@@ -445,8 +453,10 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		}
 	}
 
-	// The writes: one statement each for the upserts, the deletes, the
-	// counts, the audit events and the time mark.
+	// The writes, one statement each, pipelined with COMMIT: the deletes,
+	// the upserts, the audit events and the counts. (Made the parts of
+	// one WITH statement they cost the database more, not less: each
+	// combination of parts is a statement of its own to plan.)
 	b := &pgx.Batch{}
 	if len(products) == 0 {
 		b.Queue("BEGIN")
@@ -472,7 +482,7 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	}
 	// Seats that existed are locked: written over. New ones are inserted,
 	// and fail the transaction if another node took the id meanwhile.
-	for _, w := range []struct {
+	for _, set := range []struct {
 		rows       []*store.Lease
 		onConflict string
 	}{
@@ -480,10 +490,10 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 				renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, due = EXCLUDED.due, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`},
 		{fresh, ""},
 	} {
-		if len(w.rows) == 0 {
+		if len(set.rows) == 0 {
 			continue
 		}
-		onConflict, up := w.onConflict, w.rows
+		onConflict, up := set.onConflict, set.rows
 		n := len(up)
 		ps, is, kinds, holders, bys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		since, renewed, expires, revoked := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
@@ -520,9 +530,10 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 			nodes, seqs, ats, kinds, ps, is, actors, cs, details, prevs, hashes)
 	}
 	s.observe(latest) // written with the next ObserveTime, and at Close
-	// Last before COMMIT, so that the pools' row locks are held only for
-	// the commit: the counts change by what the batch did; optimistic, a
-	// count that would pass the limit fails the transaction (1/0).
+	// The counts, in the last statement before COMMIT, so that the pools'
+	// row locks are held only for the commit: they change by what the
+	// batch did; optimistic, a count that would pass the limit fails the
+	// transaction (1/0).
 	if len(st.changed) > 0 {
 		var ps []string
 		var ds, ls []int32
