@@ -41,13 +41,23 @@ type InstanceRequest struct {
 	// Calls is how many checks the instance answered since its last
 	// heartbeat (async mode), for QPS accounting.
 	Calls int64 `json:"calls,omitempty"`
+	// Verdict, on a heartbeat, says whether the answer must carry a new
+	// signed verdict. Absent or true, it does, as every heartbeat did
+	// before the field existed. False asks for the renewal alone: the
+	// lease's new expiry and the QPS share, nothing signed (the server
+	// still signs when the license the client holds is not the one in
+	// force). Authorize always answers with a verdict.
+	Verdict *bool `json:"verdict,omitempty"`
 }
 
-// VerdictBody is a granted authorization.
+// VerdictBody is a granted authorization, or a heartbeat's renewal. A
+// renewal (the answer to a heartbeat sent with "verdict": false) has no
+// verdict and no license: it moves the lease's expiry and the QPS share,
+// and vouches for nothing else.
 type VerdictBody struct {
 	Code    int       `json:"code"`
 	Name    string    `json:"name"`
-	Verdict string    `json:"verdict"`
+	Verdict string    `json:"verdict,omitempty"`
 	License string    `json:"license,omitempty"`
 	Lease   LeaseBody `json:"lease"`
 	QPS     *QPSBody  `json:"qps,omitempty"`

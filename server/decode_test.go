@@ -41,6 +41,11 @@ func TestDecodeInstanceRequest(t *testing.T) {
 		{"null-field", `{"product":"ocr","instance_id":"i","nonce":null}`, codes.RequestMalformed},
 		{"fraction", `{"product":"ocr","instance_id":"i","calls":1.5}`, codes.RequestMalformed},
 		{"escaped", `{"product":"\u006fcr","instance_id":"i"}`, codes.OK},
+		{"verdict-false", `{"product":"ocr","instance_id":"i","verdict":false}`, codes.OK},
+		{"verdict-true", `{"product":"ocr","instance_id":"i","verdict":true}`, codes.OK},
+		{"verdict-string", `{"product":"ocr","instance_id":"i","verdict":"no"}`, codes.RequestMalformed},
+		{"verdict-null", `{"product":"ocr","instance_id":"i","verdict":null}`, codes.RequestMalformed},
+		{"verdict-number", `{"product":"ocr","instance_id":"i","verdict":0}`, codes.RequestMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,13 +63,14 @@ func TestDecodeInstanceRequest(t *testing.T) {
 func FuzzDecodeInstanceRequest(f *testing.F) {
 	f.Add(`{"product":"ocr","instance_id":"host-1","mode":"async","nonce":"n","have_license":"lic_1","calls":3}`)
 	f.Add(`{"product":"ocr","instance_id":"a b"}`)
+	f.Add(`{"product":"ocr","instance_id":"i","verdict":false}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		req, err := decodeInstanceRequest([]byte(body))
 		if err == nil {
 			// The hand-written decoder accepts only what encoding/json
 			// accepts, with the same meaning.
 			var want api.InstanceRequest
-			if jerr := decodeJSON([]byte(body), &want); jerr != nil || want != req {
+			if jerr := decodeJSON([]byte(body), &want); jerr != nil || !reflect.DeepEqual(want, req) {
 				t.Fatalf("decoded %q as %+v; encoding/json: %+v, %v", body, req, want, jerr)
 			}
 			err = validate(&req)
@@ -140,6 +146,7 @@ func FuzzDecodeKeyFileRequest(f *testing.F) {
 func FuzzAppendVerdictBody(f *testing.F) {
 	f.Add("tok.en.sig", "", "ocr", "i-1", int64(1795435200), true, 20.0, 3, 10, 0, 0.0)
 	f.Add("t", "LICENSE", "a\"b", "\xff\u2028", int64(-5), false, 1.0/3, -1, 0, 50, 12.5)
+	f.Add("", "", "ocr", "i-1", int64(1795435200), true, 30.0, 1, 3, 100, 100.0) // a renewal: no verdict
 	f.Fuzz(func(t *testing.T, tok, lic, product, id string, at int64, resumed bool, hb float64, held, limit, qps int, share float64) {
 		b := api.VerdictBody{Code: 0, Name: "ok", Verdict: tok, License: lic, Lease: api.LeaseBody{Product: product, InstanceID: id,
 			Since: time.Unix(at, 123).UTC(), Expires: time.Unix(at+60, 0).UTC(), Resumed: resumed, HeartbeatIn: hb, Held: held, Limit: limit}}

@@ -253,7 +253,22 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, p peer)
 			return
 		}
 	}
-	s.grant(w, r, p, req, l, prod, g, &granted{}, now, start)
+	var a granted
+	if renewalOnly(req, l) {
+		a.renew(s, prod, g)
+	}
+	s.grant(w, r, p, req, l, prod, g, &a, now, start)
+}
+
+// renewalOnly reports whether a heartbeat is answered with the renewal
+// alone, unsigned: the client said it needs no verdict ("verdict": false),
+// and it holds the license in force. A client that sends no "verdict"
+// (older SDKs) gets a signed verdict on every heartbeat, as before; one
+// whose license is not the one in force gets the verdict and the license
+// whatever it asked, so that a license change always reaches the product
+// signed and bound to its request.
+func renewalOnly(req *api.InstanceRequest, l *loaded) bool {
+	return req.Verdict != nil && !*req.Verdict && req.HaveLicense == l.license.ID
 }
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
@@ -287,7 +302,8 @@ func share(p license.Product, held int) float64 {
 	return float64(p.QPS) / float64(max(held, 1))
 }
 
-// granted is a granted verdict's body, made while its grant is committed.
+// granted is a granted verdict's body, made while its grant is committed,
+// or a heartbeat's renewal (no verdict).
 type granted struct {
 	body api.VerdictBody
 	made bool
@@ -295,23 +311,30 @@ type granted struct {
 
 // make signs the verdict for g into a.
 func (a *granted) make(s *Server, req *api.InstanceRequest, l *loaded, prod license.Product, g store.Grant, now time.Time) {
+	a.renew(s, prod, g)
 	lease := g.Lease
-	share := share(prod, g.Held)
 	c := &verdict.Claims{
 		Issuer: verdict.Issuer, Subject: req.InstanceID, Audience: verdict.Audience(req.Product),
 		IssuedAt: now.Unix(), NotBefore: now.Add(-time.Minute).Unix(), Expires: lease.Expires.Unix(),
 		ID: verdict.NewID(), Nonce: req.Nonce, Product: req.Product, Functions: prod.Functions,
-		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share, Machine: l.machine,
+		LicenseID: l.license.ID, Lease: lease.Expires.Unix(), QPS: share(prod, g.Held), Machine: l.machine,
 	}
-	a.body = api.VerdictBody{Code: 0, Name: "ok", Verdict: s.signer.Sign(c), Lease: api.LeaseBody{
-		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: g.Resumed,
-		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
-	}}
+	a.body.Verdict = s.signer.Sign(c)
 	if req.HaveLicense != l.license.ID {
 		a.body.License = l.compact
 	}
+}
+
+// renew puts the renewal of g into a: the lease and the QPS share, with
+// no verdict.
+func (a *granted) renew(s *Server, prod license.Product, g store.Grant) {
+	lease := g.Lease
+	a.body = api.VerdictBody{Code: 0, Name: "ok", Lease: api.LeaseBody{
+		Product: lease.Product, InstanceID: lease.InstanceID, Since: lease.Since, Expires: lease.Expires, Resumed: g.Resumed,
+		HeartbeatIn: (time.Duration(s.cfg.LeaseTTL) / 3).Seconds(), Limit: prod.InstanceSize, Held: g.Held,
+	}}
 	if prod.QPS > 0 {
-		a.body.QPS = &api.QPSBody{Licensed: prod.QPS, Share: share}
+		a.body.QPS = &api.QPSBody{Licensed: prod.QPS, Share: share(prod, g.Held)}
 	}
 	a.made = true
 }
@@ -334,7 +357,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 	}
 	if s.log.Enabled(r.Context(), level) {
 		s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
-			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "took", time.Since(start).String())
+			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "signed", body.Verdict != "", "took", time.Since(start).String())
 	}
 	writeBody(w, http.StatusOK, append(appendVerdictBody(make([]byte, 0, 1024+len(body.License)), body), '\n'))
 }

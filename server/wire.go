@@ -39,6 +39,9 @@ func readInstanceRequest(data []byte) (api.InstanceRequest, error) {
 			r.HaveLicense = d.String()
 		case "calls":
 			r.Calls = d.Int64()
+		case "verdict":
+			v := d.Bool()
+			r.Verdict = &v
 		default:
 			d.Unknown(name)
 		}
@@ -53,8 +56,10 @@ func appendVerdictBody(dst []byte, b *api.VerdictBody) []byte {
 	dst = jsonwrite.Int(dst, int64(b.Code))
 	dst = jsonwrite.Key(dst, "name")
 	dst = jsonwrite.String(dst, b.Name)
-	dst = jsonwrite.Key(dst, "verdict")
-	dst = jsonwrite.String(dst, b.Verdict)
+	if b.Verdict != "" {
+		dst = jsonwrite.Key(dst, "verdict")
+		dst = jsonwrite.String(dst, b.Verdict)
+	}
 	if b.License != "" {
 		dst = jsonwrite.Key(dst, "license")
 		dst = jsonwrite.String(dst, b.License)

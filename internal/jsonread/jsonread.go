@@ -8,7 +8,7 @@
 // writes.
 //
 // A Decoder is read by the caller in the document's shape: Object with a
-// function per member, and String, Int, Time, Strings or StringMap for
+// function per member, and String, Int, Bool, Time, Strings or StringMap for
 // values. The first error sticks; Finish reports it.
 package jsonread
 
@@ -423,6 +423,24 @@ func (d *Decoder) Int64() int64 {
 		return 0
 	}
 	return n
+}
+
+// Bool reads true or false.
+func (d *Decoder) Bool() bool {
+	if d.err != nil {
+		return false
+	}
+	d.space()
+	switch rest := d.data[d.pos:]; {
+	case strings.HasPrefix(rest, "true"):
+		d.pos += 4
+		return true
+	case strings.HasPrefix(rest, "false"):
+		d.pos += 5
+		return false
+	}
+	d.unexpected("true or false")
+	return false
 }
 
 // Int reads an integer that fits an int.

@@ -41,6 +41,11 @@ func TestValues(t *testing.T) {
 		{"exponent", `1e3`, integer, nil, "not an integer"},
 		{"bare minus", `-`, integer, nil, "want a digit"},
 		{"not a number", `"1"`, integer, nil, "want a number"},
+		{"true", ` true `, boolean, true, ""},
+		{"false", `false`, boolean, false, ""},
+		{"bool truncated", `tru`, boolean, nil, "want true or false"},
+		{"bool as string", `"true"`, boolean, nil, "want true or false"},
+		{"bool null", `null`, boolean, nil, "want true or false"},
 		{"time", `"2026-11-23T12:00:00Z"`, tm, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), ""},
 		{"time escaped", `"2026-11-23T12:00:00\u005a"`, tm, nil, "RFC 3339"},
 		{"time not RFC 3339", `"2026-11-23 12:00:00"`, tm, nil, "RFC 3339"},
@@ -98,6 +103,7 @@ func TestValues(t *testing.T) {
 
 func str(d *Decoder) any     { return d.String() }
 func integer(d *Decoder) any { return d.Int64() }
+func boolean(d *Decoder) any { return d.Bool() }
 func tm(d *Decoder) any      { return d.Time() }
 func strs(d *Decoder) any    { return d.Strings() }
 func smap(d *Decoder) any    { return d.StringMap() }
