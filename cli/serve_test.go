@@ -98,7 +98,8 @@ func TestQuickstartServeStatusAudit(t *testing.T) {
 	if status := h.run("serve", "--config", q.ServerConfig, "--listen", ln.Addr().String()); status != 1 || !strings.Contains(h.stderr.String(), tag(codes.ListenFailed)) {
 		t.Fatalf("serve on a busy port: exit %d\n%s", status, h.stderr)
 	}
-	if status := h.run("serve", "--config", q.ServerConfig, "--listen", "nonsense"); status != 1 || !strings.Contains(h.stderr.String(), "code=608") {
+	// A bad flag value is a mistake in the command line, not in the file.
+	if status := h.run("serve", "--config", q.ServerConfig, "--listen", "nonsense"); status != 2 || !strings.Contains(h.stderr.String(), `code=604 invalid_argument: --listen "nonsense"`) {
 		t.Fatalf("serve with a bad --listen: exit %d\n%s", status, h.stderr)
 	}
 }
