@@ -71,6 +71,13 @@ The service logs to standard error (under systemd, the journal:
 				if len(args) > 0 {
 					return usageErrorf("vendor serve takes no arguments")
 				}
+				if *listen != "" {
+					// A flag's value is the command line's: a bad one is
+					// a usage mistake, not a configuration error.
+					if _, _, err := net.SplitHostPort(*listen); err != nil {
+						return codes.Errorf(codes.InvalidArgument, "--listen %q is not host:port (\":9443\" listens on every address)", *listen)
+					}
+				}
 				cfg := whitelist.Default()
 				if *config != "" {
 					var err error

@@ -47,6 +47,7 @@ func TestExitStatus(t *testing.T) {
 		{"serve-bad-log-level-flag", []string{"serve", "--log-level", "loud"}, 2, "", `--log-level "loud"`},
 		{"serve-bad-log-format-flag", []string{"serve", "--check-config", "--log-format", "xml"}, 2, "", `--log-format "xml"`},
 		{"serve-bad-debug-addr-flag", []string{"serve", "--debug-addr", "6060"}, 2, "", `--debug-addr "6060"`},
+		{"vendor-serve-bad-listen-flag", []string{"vendor", "serve", "--listen", "nonsense"}, 2, "", `code=604 invalid_argument: --listen "nonsense"`},
 		{"serve-bad-flag-beside-bad-file", []string{"serve", "--config", "$DIR/bad-listen.json", "--log-level", "loud"}, 2, "", "--log-level"},
 		{"serve-bad-config-value", []string{"serve", "--config", "$DIR/bad-listen.json"}, 1, "", "code=608"},
 		{"serve-bad-config-value-check", []string{"serve", "--check-config", "--config", "$DIR/bad-listen.json"}, 1, "", "code=608"},
