@@ -158,21 +158,29 @@ func (rec *recorder) setReplay(b []byte) {
 
 // TestAsyncReplayRefused: a real server's async answers, captured on the
 // way and replayed to the same instance while they are still in time, are
-// refused (518): every async request carries a fresh nonce, and the
-// verdict must echo it.
+// refused (518): every async request carries a fresh nonce, and any
+// verdict in the answer must echo it, whether the request asked for a
+// verdict or only for a renewal. A replayed renewal, which carries no
+// verdict, is taken for what it is, and no more: the next heartbeat that
+// asks for a verdict refuses it.
 func TestAsyncReplayRefused(t *testing.T) {
 	e := newEnv(t)
 	r := e.site.NewServer("a", products()...).Start("")
 	rec, url := e.recorder(r.URL)
 	cfg := e.config("ocr", url)
 	cfg.Async = true
+	cfg.StaleAfter = 40 * time.Second // a verdict is due after 10 s
 	c := e.client(cfg)
 	if err := c.Authorize(context.Background()); err != nil {
 		t.Fatalf("Authorize through the recorder = %v", err)
 	}
-	c.refresh(context.Background()) // a heartbeat, answered by the server
+	e.site.Clock.Advance(cfg.StaleAfter / 4)
+	c.refresh(context.Background()) // a heartbeat that asks for a verdict, answered by the server
 	if err := c.Authorize(context.Background()); err != nil {
 		t.Fatalf("after a heartbeat = %v", err)
+	}
+	if !strings.Contains(string(rec.answer(api.PathHeartbeat)), `"verdict":"`) {
+		t.Fatalf("the heartbeat due a verdict was answered without one: %s", rec.answer(api.PathHeartbeat))
 	}
 	for _, path := range []string{api.PathAuthorize, api.PathHeartbeat} {
 		t.Run(strings.TrimPrefix(path, "/v1/"), func(t *testing.T) {
@@ -181,7 +189,7 @@ func TestAsyncReplayRefused(t *testing.T) {
 				t.Fatalf("no %s answer captured", path)
 			}
 			rec.setReplay(captured)
-			c.refresh(context.Background())
+			c.refresh(context.Background()) // a heartbeat asking for the renewal alone
 			if err := c.Authorize(context.Background()); codes.Of(err) != codes.VerdictReplayed {
 				t.Fatalf("Authorize after a replayed %s answer = %v, want verdict_replayed", path, err)
 			}
@@ -193,6 +201,32 @@ func TestAsyncReplayRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("renewal", func(t *testing.T) {
+		c.refresh(context.Background()) // the verdict is new: the renewal alone
+		captured := rec.answer(api.PathHeartbeat)
+		if strings.Contains(string(captured), `"verdict"`) {
+			t.Fatalf("a heartbeat with a new verdict in hand was answered with a verdict: %s", captured)
+		}
+		rec.setReplay(captured)
+		c.refresh(context.Background())
+		if err := c.Authorize(context.Background()); err != nil {
+			t.Fatalf("a replayed renewal before the verdict is due: %v", err)
+		}
+		refreshed := c.Status().Refreshed
+		e.site.Clock.Advance(cfg.StaleAfter / 4)
+		c.refresh(context.Background())
+		if err := c.Authorize(context.Background()); codes.Of(err) != codes.VerdictForged {
+			t.Fatalf("a renewal replayed to a heartbeat due a verdict: Authorize = %v, want verdict_forged", err)
+		}
+		if got := c.state.Load().refreshed; !got.Equal(refreshed) {
+			t.Errorf("the replayed renewals moved the verdict's time from %s to %s", refreshed, got)
+		}
+		rec.setReplay(nil)
+		c.refresh(context.Background())
+		if err := c.Authorize(context.Background()); err != nil {
+			t.Fatalf("after a genuine answer again: %v", err)
+		}
+	})
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	seen := map[string]bool{}

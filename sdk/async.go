@@ -22,6 +22,33 @@ const retryInterval = time.Second
 // when the server holding the lease fails, and marks the verdict stale
 // when none of that has worked for StaleAfter. If it ever stops, the
 // answer becomes 506.
+//
+// Most heartbeats ask for the renewal alone, which the server answers
+// without signing anything. The rule for asking for a verdict (signed,
+// bound to the request's own nonce): every registration (the first
+// contact, after a failure, after the lease was lost, and after a
+// failover, which registers on the next server) gets one; a heartbeat asks
+// for one when the verdict held is StaleAfter/4 old or more (2.5 minutes
+// by default), and at once after a renewal from a server other than the
+// one holding the lease or one offering a larger QPS share than the
+// verdict signed; the server adds one by itself when the license the
+// client holds is not the one in force. The refresher wakes by
+// StaleAfter/4 whatever the lease's interval, so a verdict is asked for
+// at least three quarters of StaleAfter before it would be stale, and
+// every heartbeat after that asks again.
+//
+// What a renewal cannot do: it carries no signature, so it is trusted
+// only for what it may change. It moves the lease's expiry (when to
+// heartbeat next) and may lower the QPS share, never raise it past the
+// share the verdict signed. It never moves the time staleness counts
+// from, which is when the last verdict was accepted; it is accepted only
+// while that verdict is good (a denied client registers, and registering
+// always gets a verdict); and any verdict it does carry must echo this
+// request's nonce. So a replayed or forged renewal can at most keep the
+// product running on its last verdict until that verdict is StaleAfter/4
+// old, when the refresher asks a verdict of the server and the impostor,
+// which cannot sign one, is refused: never past StaleAfter, the bound a
+// server that stops answering has too.
 func (c *Client) refresher() {
 	defer func() {
 		if r := recover(); r != nil {
@@ -53,14 +80,27 @@ func (c *Client) refresher() {
 }
 
 // nextRefresh is when to heartbeat: as the server asked, or soon after a
-// failure.
+// failure, and no later than when the verdict is due for renewal.
 func (c *Client) nextRefresh() time.Duration {
 	st := c.state.Load()
 	if st.err != nil || st.refreshed.IsZero() {
 		return retryInterval
 	}
-	left := st.expires.Sub(c.clock.Now())
-	return max(min(left/3, 30*time.Second), 100*time.Millisecond)
+	now := c.clock.Now()
+	next := min(st.expires.Sub(now)/3, 30*time.Second)
+	if due := c.verdictAt(st).Sub(now); due > 0 && due < next {
+		next = due
+	}
+	return max(next, 100*time.Millisecond)
+}
+
+// verdictAt is when the verdict held is old enough that the next
+// heartbeat asks for a new one.
+func (c *Client) verdictAt(st *state) time.Time { return st.refreshed.Add(c.cfg.StaleAfter / 4) }
+
+// wantVerdict reports whether a heartbeat now asks for a verdict.
+func (c *Client) wantVerdict(st *state, now time.Time) bool {
+	return st.verdictDue || !now.Before(c.verdictAt(st))
 }
 
 // refresh renews the lease (or takes one) on the current server, failing
@@ -83,9 +123,9 @@ func (c *Client) refresh(ctx context.Context) {
 	if c.bucket != nil {
 		calls = c.bucket.spent.Swap(0)
 	}
-	a, err := c.ask(ctx, path, "async", calls)
+	a, err := c.ask(ctx, path, "async", calls, path == api.PathAuthorize || c.wantVerdict(st, c.clock.Now()))
 	if codes.Of(err) == codes.LeaseUnknown && path == api.PathHeartbeat {
-		a, err = c.ask(ctx, api.PathAuthorize, "async", calls)
+		a, err = c.ask(ctx, api.PathAuthorize, "async", calls, true)
 	}
 	c.record(a, err)
 	now := c.clock.Now()
@@ -95,22 +135,50 @@ func (c *Client) refresh(ctx context.Context) {
 			// The verdict in memory stays good until it is stale.
 			return
 		}
-		c.setState(&state{err: e, refreshed: st.refreshed, expires: st.expires, qps: st.qps})
+		c.setState(&state{err: e, refreshed: st.refreshed, expires: st.expires, qps: st.qps, share: st.share})
 		return
 	}
 	c.mu.Lock()
 	c.current = a.server
 	lic := c.lic
 	c.mu.Unlock()
-	qps := a.body.QPS != nil && a.body.QPS.Licensed > 0
-	if qps {
-		c.bucket.setRate(a.claims.QPS)
+	if a.renewal {
+		c.renewed(st, a, current)
+	} else {
+		qps := a.body.QPS != nil && a.body.QPS.Licensed > 0
+		if qps {
+			c.bucket.setRate(a.claims.QPS)
+		}
+		c.setState(&state{refreshed: now, expires: a.body.Lease.Expires, qps: qps, share: a.claims.QPS})
 	}
-	c.setState(&state{refreshed: now, expires: a.body.Lease.Expires, qps: qps})
 	if p, ok := lic.Product(c.cfg.Product); ok && c.cfg.OnExpiryApproaching != nil &&
 		p.NotAfter.Sub(now) < c.cfg.ExpiryWarning && now.Sub(c.warned) > 24*time.Hour {
 		c.warned = now
 		c.cfg.OnExpiryApproaching(c.cfg.Product, p.NotAfter)
+	}
+}
+
+// renewed applies a renewal without a verdict to st: the lease's new
+// expiry, and the QPS share when it is no larger than the verdict's. The
+// verdict's time stays, and with it the bound on how long the product
+// runs without a new one. A renewal from another server than the one
+// holding the lease (current), or offering a larger share, makes the
+// refresher ask for a verdict at once.
+func (c *Client) renewed(st *state, a *answer, current int) {
+	next := *st
+	next.expires = a.body.Lease.Expires
+	if a.server != current {
+		next.verdictDue = true
+	}
+	if q := a.body.QPS; st.qps && q != nil {
+		if q.Share > st.share {
+			next.verdictDue = true
+		}
+		c.bucket.setRate(min(q.Share, st.share))
+	}
+	c.setState(&next)
+	if next.verdictDue {
+		c.kick()
 	}
 }
 

@@ -33,7 +33,9 @@ func FuzzConfigFromEnv(f *testing.F) {
 }
 
 // FuzzCheckAnswer feeds arbitrary server answers to the chain-of-trust
-// check: nothing but a verdict signed by the licensed server key may pass.
+// check: nothing but a verdict signed by the licensed server key may pass,
+// or, to a heartbeat that asked for the renewal alone (renewal), a
+// renewal for this very instance and product, with no license in it.
 func FuzzCheckAnswer(f *testing.F) {
 	vendorPub, vendorPriv, _ := keys.Generate()
 	serverPub, serverPriv, _ := keys.Generate()
@@ -50,7 +52,7 @@ func FuzzCheckAnswer(f *testing.F) {
 	tok, _ := verdict.Sign(serverPriv, keys.ID(serverPub), &verdict.Claims{Issuer: verdict.Issuer, Subject: "i-1", Audience: verdict.Audience("ocr"),
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Nonce: "n1", Product: "ocr", LicenseID: l.ID, Machine: host.Code})
 	good, _ := json.Marshal(api.VerdictBody{Verdict: tok, License: signed.Compact})
-	f.Add(200, good)
+	f.Add(200, good, false)
 	// A cluster license, and a verdict by its second node.
 	node2Pub, node2Priv, _ := keys.Generate()
 	node2 := strings.Repeat("b", 32)
@@ -66,14 +68,25 @@ func FuzzCheckAnswer(f *testing.F) {
 	ctok, _ := verdict.Sign(node2Priv, keys.ID(node2Pub), &verdict.Claims{Issuer: verdict.Issuer, Subject: "i-1", Audience: verdict.Audience("ocr"),
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix(), Nonce: "n1", Product: "ocr", LicenseID: cl.ID, Machine: node2})
 	clusterGood, _ := json.Marshal(api.VerdictBody{Verdict: ctok, License: cs.Compact})
-	f.Add(200, clusterGood)
-	f.Add(403, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
-	f.Add(429, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`))
-	f.Add(403, []byte(`{"code":0,"name":"ok"}`))
-	f.Add(200, []byte(`{"verdict":"a.b.c","license":"x"}`))
-	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		c := &Client{cfg: Config{Product: "ocr", InstanceID: "i-1"}, clock: fixedClock(now), vendor: vendorPub}
-		a, err := c.check("s", status, body, "n1")
+	f.Add(200, clusterGood, false)
+	f.Add(403, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`), false)
+	f.Add(429, []byte(`{"code":501,"name":"instance_limit","message":"full","fix":"wait"}`), false)
+	f.Add(403, []byte(`{"code":0,"name":"ok"}`), false)
+	f.Add(200, []byte(`{"verdict":"a.b.c","license":"x"}`), false)
+	renewal := []byte(`{"code":0,"name":"ok","lease":{"product":"ocr","instance_id":"i-1","expires":"2026-11-23T12:01:30Z"}}`)
+	f.Add(200, renewal, true)
+	f.Add(200, renewal, false)
+	f.Add(200, []byte(`{"code":0,"name":"ok","license":"x","lease":{"product":"ocr","instance_id":"i-1"}}`), true)
+	f.Add(200, good, true)
+	f.Fuzz(func(t *testing.T, status int, body []byte, renewalOK bool) {
+		c := &Client{cfg: Config{Product: "ocr", InstanceID: "i-1"}, clock: fixedClock(now), vendor: vendorPub, lic: l, licRaw: signed.Compact}
+		a, err := c.check("s", status, body, "n1", renewalOK)
+		if err == nil && a.renewal {
+			if !renewalOK || status != 200 || a.claims != nil || a.body.Lease.InstanceID != "i-1" || a.body.Lease.Product != "ocr" || a.body.License != "" {
+				t.Fatalf("accepted status %d body %q as a renewal", status, body)
+			}
+			return
+		}
 		if err == nil && (status != 200 || a.claims.Subject != "i-1" || a.claims.Product != "ocr" || a.claims.Nonce != "n1") {
 			t.Fatalf("accepted status %d body %q", status, body)
 		}

@@ -17,7 +17,11 @@
 // into the product) signs the license, the license names the site server's
 // key, and that key signs the verdict, which is bound to this instance, this
 // product, this license and this request: every request, sync or async,
-// carries a fresh nonce the verdict must echo. A failure answer is never
+// carries a fresh nonce the verdict must echo. In async mode most
+// heartbeats ask for the renewal alone, which the server does not sign;
+// the SDK asks for a new verdict when the one it holds is StaleAfter/4
+// old, and a renewal never extends the time a verdict is trusted (see
+// the refresher's rule in async.go). A failure answer is never
 // ok: a body whose code is 0, not in the table, or not the one its HTTP
 // status goes with is a weird reply (8).
 //
@@ -240,10 +244,17 @@ type server struct {
 
 // state is the async answer, swapped whole.
 type state struct {
-	err       *codes.Error // nil: authorized
-	refreshed time.Time    // last verdict from a server
-	expires   time.Time    // the lease's expiry
+	err *codes.Error // nil: authorized
+	// refreshed is when the last verdict was accepted: signed, and bound
+	// to the nonce of a request sent just before. Staleness counts from
+	// it, and a renewal without a verdict never moves it.
+	refreshed time.Time
+	expires   time.Time // the lease's expiry, which renewals move
 	qps       bool
+	share     float64 // the QPS share the last verdict signed
+	// verdictDue makes the next refresh ask for a verdict whatever its
+	// age (a renewal came from another server, or offered a larger share).
+	verdictDue bool
 }
 
 // New checks cfg, loads the certificates and keys, and in async mode
@@ -359,17 +370,19 @@ func (c *Client) authorizeSync(ctx context.Context) error {
 	if c.closed.Load() {
 		return errClosed()
 	}
-	a, err := c.ask(ctx, api.PathAuthorize, "sync", 0)
+	a, err := c.ask(ctx, api.PathAuthorize, "sync", 0, true)
 	c.record(a, err)
 	return err
 }
 
 // ask sends an instance request to the first server that answers and
 // checks the answer. Every request, sync or async, carries a fresh nonce
-// that the verdict must echo: an answer captured earlier, even one for
-// this instance and still in time, is refused (518). It returns the
+// that any verdict in the answer must echo: an answer captured earlier,
+// even one for this instance and still in time, is refused (518). A
+// heartbeat sent with wantVerdict false asks for the renewal alone, and
+// may be answered without a verdict (answer.renewal). It returns the
 // verdict claims and the body.
-func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answer, error) {
+func (c *Client) ask(ctx context.Context, path, mode string, calls int64, wantVerdict bool) (*answer, error) {
 	nonce := newNonce()
 	c.mu.Lock()
 	haveLicense := ""
@@ -378,7 +391,12 @@ func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answ
 	}
 	start := c.current
 	c.mu.Unlock()
-	body, _ := json.Marshal(api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID, Mode: mode, Nonce: nonce, HaveLicense: haveLicense, Calls: calls})
+	req := api.InstanceRequest{Product: c.cfg.Product, InstanceID: c.cfg.InstanceID, Mode: mode, Nonce: nonce, HaveLicense: haveLicense, Calls: calls}
+	renewalOK := path == api.PathHeartbeat && !wantVerdict && haveLicense != ""
+	if renewalOK {
+		req.Verdict = new(bool)
+	}
+	body, _ := json.Marshal(req)
 	var reasons []string
 	tried := 0
 	for i := range c.servers {
@@ -400,7 +418,7 @@ func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answ
 			}
 			continue
 		}
-		a, err := c.check(s.url, status, resp, nonce)
+		a, err := c.check(s.url, status, resp, nonce, renewalOK)
 		if a != nil {
 			a.server = idx
 		}
@@ -419,7 +437,7 @@ func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answ
 		status, resp, err := s.t.Do(ctx, http.MethodPost, path, body)
 		if err == nil {
 			s.up.Store(true)
-			a, err := c.check(s.url, status, resp, nonce)
+			a, err := c.check(s.url, status, resp, nonce, renewalOK)
 			return a, err
 		}
 		c.markDown(s, err)
@@ -433,18 +451,24 @@ func (c *Client) ask(ctx context.Context, path, mode string, calls int64) (*answ
 	return nil, codes.Errorf(codes.AllServersDown, "every server failed: %s", strings.Join(reasons, "; "))
 }
 
-// answer is a checked verdict.
+// answer is a checked verdict, or a checked renewal (renewal set, claims
+// nil).
 type answer struct {
-	claims *verdict.Claims
-	body   api.VerdictBody
-	server int
+	claims  *verdict.Claims
+	body    api.VerdictBody
+	server  int
+	renewal bool
 }
 
 // check turns an HTTP answer from server into a checked verdict or its
 // code. A failure status is never ok: its body must be a licensor error
-// body that the table vouches for, or the answer is weird (8). The verdict
-// must echo nonce, which is never empty.
-func (c *Client) check(server string, status int, resp []byte, nonce string) (*answer, error) {
+// body that the table vouches for, or the answer is weird (8). Any verdict
+// must echo nonce, which is never empty, whether the request asked for
+// one or not. With renewalOK (a heartbeat that asked for no verdict) an
+// answer without a verdict is a renewal: it must be for this instance and
+// product, carry no license, and the license held must still be in its
+// dates; it vouches for nothing more (see refresh).
+func (c *Client) check(server string, status int, resp []byte, nonce string, renewalOK bool) (*answer, error) {
 	if status != http.StatusOK {
 		return nil, transport.ErrorFromBody(server, status, resp)
 	}
@@ -455,11 +479,28 @@ func (c *Client) check(server string, status int, resp []byte, nonce string) (*a
 	if err := json.Unmarshal(resp, &v); err != nil {
 		return nil, codes.Errorf(codes.Protocol, "the server's answer is not a verdict: %v", err)
 	}
+	now := c.clock.Now()
+	if v.Verdict == "" && renewalOK {
+		if v.Code != 0 || v.License != "" || v.Lease.Product != c.cfg.Product || v.Lease.InstanceID != c.cfg.InstanceID {
+			return nil, codes.Errorf(codes.WeirdReply, "%s answered a heartbeat with a renewal that is not for instance %q of %q, or carries a license without a verdict (code %d, lease %q of %q)",
+				server, c.cfg.InstanceID, c.cfg.Product, v.Code, v.Lease.InstanceID, v.Lease.Product)
+		}
+		lic, err := c.license("")
+		if err != nil {
+			return nil, err
+		}
+		if err := lic.CheckProduct(c.cfg.Product, now); err != nil {
+			return nil, err
+		}
+		return &answer{body: v, renewal: true}, nil
+	}
+	if v.Verdict == "" {
+		return nil, codes.Errorf(codes.VerdictForged, "%s answered with no verdict a request that needs one (a registration, or a heartbeat whose verdict was due)", server)
+	}
 	lic, err := c.license(v.License)
 	if err != nil {
 		return nil, err
 	}
-	now := c.clock.Now()
 	serverKey, err := verdictKey(lic, v.Verdict)
 	if err != nil {
 		return nil, err
@@ -630,7 +671,9 @@ type Status struct {
 	Held       int          `json:"held"`
 	Limit      int          `json:"limit"`
 	QPSShare   float64      `json:"qps_share,omitempty"`
-	Refreshed  time.Time    `json:"refreshed"`
+	// Refreshed is when the last verdict was accepted; in async mode,
+	// heartbeats answered with the renewal alone do not move it.
+	Refreshed time.Time `json:"refreshed"`
 }
 
 // Status returns the client's last answer and what it knows of the license.
@@ -672,8 +715,15 @@ func (c *Client) record(a *answer, err error) {
 	}
 	c.seated.Store(true)
 	b := a.body
+	share := c.last.QPSShare
+	switch {
+	case !a.renewal:
+		share = a.claims.QPS
+	case b.QPS != nil:
+		share = min(share, b.QPS.Share) // as refresh applies it
+	}
 	c.last = Status{Authorized: true, Server: c.servers[a.server].url, Lease: b.Lease.Expires, Resumed: b.Lease.Resumed,
-		Held: b.Lease.Held, Limit: b.Lease.Limit, QPSShare: a.claims.QPS, Refreshed: c.clock.Now()}
+		Held: b.Lease.Held, Limit: b.Lease.Limit, QPSShare: share, Refreshed: c.clock.Now()}
 }
 
 // Close releases the lease, if this client took one, and stops every
