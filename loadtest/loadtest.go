@@ -38,7 +38,8 @@ const (
 	// /v1/release): one operation is both requests.
 	Cycle Mode = "cycle"
 	// Heartbeat registers once before the clock starts, then renews its
-	// lease (POST /v1/heartbeat).
+	// lease (POST /v1/heartbeat), asking for the renewal alone as the
+	// SDK's async refresher does between verdicts.
 	Heartbeat Mode = "heartbeat"
 	// Authorize asks again and again for the seat it already holds, as a
 	// sync-mode SDK does on every check.
@@ -383,11 +384,15 @@ func newRunID() string {
 }
 
 // body is an instance request for id from a client that holds the license
-// have, in async mode or not.
-func (r *run) body(id, have string, async bool) []byte {
+// have, in async mode or not; renewal asks a heartbeat for the renewal
+// alone ("verdict": false), as the SDK's heartbeats mostly do.
+func (r *run) body(id, have string, async, renewal bool) []byte {
 	req := api.InstanceRequest{Product: r.product, InstanceID: id, Mode: "sync", HaveLicense: have}
 	if async {
 		req.Mode = "async"
+	}
+	if renewal {
+		req.Verdict = new(bool)
 	}
 	b, _ := json.Marshal(req)
 	return b
@@ -414,20 +419,25 @@ type client struct {
 	id string
 	// held is set while the instance holds a seat (heartbeat mode).
 	held bool
-	// body is the request body made for the license and mode the run
-	// knew then (have, async), made again when either changes: encoding
-	// it for every request would charge the load tool's work to the server
-	// it shares the machine with.
-	body  []byte
-	have  *string
-	async bool
+	// body and renewal are the authorize and heartbeat bodies made for
+	// the license and mode the run knew then (have, async), made again
+	// when either changes: encoding them for every request would charge
+	// the load tool's work to the server it shares the machine with.
+	body, renewal []byte
+	have          *string
+	async         bool
 }
 
-// request returns the client's authorize and heartbeat body.
-func (c *client) request() []byte {
+// request returns the client's authorize body, or with renewal its
+// heartbeat body.
+func (c *client) request(renewal bool) []byte {
 	have, async := c.r.haveLicense.Load(), c.r.async.Load()
 	if c.body == nil || have != c.have || async != c.async {
-		c.body, c.have, c.async = c.r.body(c.id, *have, async), have, async
+		c.body, c.renewal = c.r.body(c.id, *have, async, false), c.r.body(c.id, *have, async, true)
+		c.have, c.async = have, async
+	}
+	if renewal {
+		return c.renewal
 	}
 	return c.body
 }
@@ -437,7 +447,7 @@ func (r *run) newClient(n int) *client {
 }
 
 func (c *client) authorize(ctx context.Context) outcome {
-	o, data := c.p.post(ctx, api.PathAuthorize, c.request())
+	o, data := c.p.post(ctx, api.PathAuthorize, c.request(false))
 	c.r.learn(o, data)
 	return o
 }
@@ -462,7 +472,7 @@ func (c *client) heartbeat(ctx context.Context) outcome {
 	if !c.held {
 		return c.register(ctx)
 	}
-	o, data := c.p.post(ctx, api.PathHeartbeat, c.request())
+	o, data := c.p.post(ctx, api.PathHeartbeat, c.request(true))
 	c.r.learn(o, data)
 	if o.code == codes.LeaseUnknown {
 		c.held = false
