@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,10 +35,11 @@ servers sharing one pool (the nodes of a cluster): --server URL1,URL2, and
 the clients are spread over them in turn.
 
 Modes: cycle registers and releases (one operation is both requests);
-heartbeat registers each instance once, then renews its lease; authorize
-asks again for the seat the instance holds, as a sync-mode check does.
-Products with QPS control are asked in async mode. Every seat is released
-at the end.
+heartbeat registers each instance once, then renews its lease, asking for
+the renewal alone (no signed verdict), as the SDK's heartbeats mostly do;
+authorize asks again for the seat the instance holds, as a sync-mode
+check does, and gets a signed verdict each time. Products with QPS
+control are asked in async mode. Every seat is released at the end.
 
 Prints operations, throughput, latency percentiles and the failures by
 code; --json prints them with stable keys (mode, clients,
@@ -54,12 +56,19 @@ are refused with code=501 instance_limit, counted under errors; bench
 warns of it on stderr before it starts. To measure without denials, give
 --clients no more than the seats that are free.
 
---probe measures the machine instead, as a scale reference: the same
-clients against two trivial HTTPS handlers started on 127.0.0.1 with the
-site server's TLS configuration, one answering a fixed body and one that
-also makes an Ed25519 signature. --pki-dir names a site PKI directory
-(ca.crt, server.crt, server.key; the client is --cert/--key, or the first
-in DIR/clients); without it a throwaway PKI is made and removed.`,
+--probe measures the machine instead, as the scale reference for a
+server's figures: the same clients, in the same way, against two trivial
+servers on 127.0.0.1, each a process of its own (this binary, started
+and stopped by bench) with the site server's TLS and HTTP settings.
+probe-trivial answers each request with a fixed body the size of a
+heartbeat's renewal and is driven as heartbeat mode is; probe-ed25519
+makes one Ed25519 signature per request, as a verdict takes, answers a
+body the size of a verdict, and is driven as authorize mode is. Read a
+server's heartbeats against probe-trivial and its authorize against
+probe-ed25519, measured in the same run. --pki-dir names a site PKI
+directory (ca.crt, server.crt, server.key; the client is --cert/--key,
+or the first in DIR/clients); without it a throwaway PKI is made and
+removed.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o benchOptions
 			fs.StringVar(&o.server, "server", "", "the site server's URL, https://host:port (several, comma-separated: the nodes of one pool)")
@@ -73,7 +82,7 @@ in DIR/clients); without it a throwaway PKI is made and removed.`,
 			fs.IntVar(&o.requests, "requests", 0, "measure this many operations instead of --duration")
 			fs.DurationVar(&o.warmup, "warmup", time.Second, "run this long first, uncounted")
 			fs.DurationVar(&o.timeout, "timeout", loadtest.DefaultTimeout, "bound on each request")
-			fs.BoolVar(&o.probe, "probe", false, "measure trivial handlers on this machine instead of a server")
+			fs.BoolVar(&o.probe, "probe", false, "measure trivial server processes on this machine instead of a server")
 			fs.StringVar(&o.pkiDir, "pki-dir", "", "with --probe: a site PKI directory to take the TLS files from")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
@@ -129,7 +138,7 @@ func (o *benchOptions) check() error {
 	if o.probe {
 		for _, f := range []string{"server", "product", "mode"} {
 			if o.given(f) {
-				return usageErrorf("bench --probe measures trivial handlers on this machine; --%s does not apply", f)
+				return usageErrorf("bench --probe measures trivial servers on this machine; --%s does not apply", f)
 			}
 		}
 		if (o.cert == "") != (o.key == "") {
@@ -197,35 +206,51 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 func (e *Env) benchProbe(ctx context.Context, o *benchOptions) error {
 	cfg := loadtest.ProbeConfig{Clients: o.clients, Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout}
 	now := e.Clock.Now()
+	pkiDir := o.pkiDir
 	var err error
-	if o.pkiDir == "" {
+	if pkiDir == "" {
 		tmp, err := os.MkdirTemp("", "licensor-bench-")
 		if err != nil {
 			return unwritable.File{Path: filepath.Join(os.TempDir(), "licensor-bench-*"), Noun: "temporary directory", By: "'licensor bench'", Dir: true,
 				Then: "then run the command again (TMPDIR says where the temporary directory is made)."}.Error(err)
 		}
 		defer os.RemoveAll(tmp)
-		if cfg.ServerTLS, cfg.ClientTLS, err = loadtest.ThrowawayTLS(filepath.Join(tmp, "pki"), now); err != nil {
+		pkiDir = filepath.Join(tmp, "pki")
+		if _, cfg.ClientTLS, err = loadtest.ThrowawayTLS(pkiDir, now); err != nil {
 			return err
 		}
 	} else {
-		if cfg.ServerTLS, err = pki.ServerTLSConfig(filepath.Join(o.pkiDir, pki.CACertFile),
-			filepath.Join(o.pkiDir, pki.ServerCertFile), filepath.Join(o.pkiDir, pki.ServerKeyFile), now); err != nil {
+		// The probe process loads these too; loading them here first
+		// reports a missing or expired file before anything starts.
+		if _, err = pki.ServerTLSConfig(filepath.Join(pkiDir, pki.CACertFile),
+			filepath.Join(pkiDir, pki.ServerCertFile), filepath.Join(pkiDir, pki.ServerKeyFile), now); err != nil {
 			return err
 		}
 		cert, key := o.cert, o.key
 		if cert == "" {
-			if cert, key, err = benchFirstClient(o.pkiDir); err != nil {
+			if cert, key, err = benchFirstClient(pkiDir); err != nil {
 				return err
 			}
 		}
 		ca := o.ca
 		if ca == "" {
-			ca = filepath.Join(o.pkiDir, pki.CACertFile)
+			ca = filepath.Join(pkiDir, pki.CACertFile)
 		}
 		if cfg.ClientTLS, err = pki.ClientTLSConfig(ca, cert, key, now); err != nil {
 			return err
 		}
+	}
+	exe := e.Executable
+	if exe == nil {
+		exe = os.Executable
+	}
+	self, err := exe()
+	if err != nil {
+		return codes.Errorf(codes.Unknown, "cannot find licensor's own binary to start the probe server: %w", err)
+	}
+	cfg.Command = func(mode loadtest.Mode) *exec.Cmd {
+		return exec.Command(self, benchProbeServer, "--mode", string(mode), "--ca", filepath.Join(pkiDir, pki.CACertFile),
+			"--cert", filepath.Join(pkiDir, pki.ServerCertFile), "--key", filepath.Join(pkiDir, pki.ServerKeyFile))
 	}
 	p, err := loadtest.Probe(ctx, cfg)
 	if err != nil {

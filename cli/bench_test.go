@@ -216,37 +216,3 @@ func TestBenchFailures(t *testing.T) {
 		t.Errorf("closed port: exit %d\n%s", status, h.stderr)
 	}
 }
-
-func TestBenchProbe(t *testing.T) {
-	h := newHarness(t)
-	h.clock.Set(time.Now()) // the throwaway certificates meet the real TLS clock
-	out := h.mustRun("bench", "--probe", "--clients", "2", "--requests", "20", "--warmup", "0s")
-	for _, want := range []string{"mode=probe-trivial clients=2", "mode=probe-ed25519 clients=2", "operations   20  ("} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	var p map[string]map[string]any
-	if err := json.Unmarshal([]byte(h.mustRun("bench", "--probe", "--clients", "2", "--requests", "20", "--warmup", "0s", "--json")), &p); err != nil {
-		t.Fatal(err)
-	}
-	if p["trivial"]["operations"] != 20.0 || p["ed25519"]["operations"] != 20.0 {
-		t.Errorf("--probe --json = %v", p)
-	}
-
-	// With --pki-dir, the site's own files.
-	dir := filepath.Join(h.dir, "pki")
-	if _, err := pki.InitSite(dir, []string{"127.0.0.1"}, h.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if status := h.run("bench", "--probe", "--pki-dir", dir, "--requests", "5"); status != ExitFailure || !strings.Contains(h.stderr.String(), "code=58") {
-		t.Errorf("--pki-dir without a client: exit %d\n%s", status, h.stderr)
-	}
-	if _, err := pki.IssueClient(dir, "app", pki.RoleInstance, 1, h.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	out = h.mustRun("bench", "--probe", "--pki-dir", dir, "--clients", "2", "--requests", "10", "--warmup", "0s")
-	if strings.Count(out, "errors       none") != 2 {
-		t.Errorf("--pki-dir:\n%s", out)
-	}
-}

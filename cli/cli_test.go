@@ -293,6 +293,9 @@ func TestHelpEveryCommand(t *testing.T) {
 	h := newHarness(t)
 	out := h.mustRun("help")
 	for _, c := range commands {
+		if c.hidden {
+			continue // TestBenchProbeServer
+		}
 		if !strings.Contains(out, c.name) {
 			t.Errorf("'licensor help' does not list %q", c.name)
 		}

@@ -21,6 +21,10 @@ type command struct {
 	// setup registers the command's flags and returns the function that
 	// runs it with their values and the positional arguments.
 	setup func(fs *flag.FlagSet) runFunc
+	// hidden commands are licensor's own plumbing (bench-probe-server):
+	// they run and have help, but the overview and shell completion leave
+	// them out.
+	hidden bool
 }
 
 type runFunc func(ctx context.Context, e *Env, args []string) error
@@ -57,8 +61,14 @@ func group(word string) []*command {
 	return out
 }
 
+// sorted returns the commands a person runs, hidden ones left out, by name.
 func sorted() []*command {
-	out := append([]*command(nil), commands...)
+	var out []*command
+	for _, c := range commands {
+		if !c.hidden {
+			out = append(out, c)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }

@@ -67,8 +67,12 @@ func parallel(b *testing.B, newOp func(n int) func(context.Context) outcome) {
 func benchServer(b *testing.B, mode Mode) {
 	server.TuneGC() // as licensor serve runs
 	s := newSite(b, nil, product("ocr", 1000, 0, time.Now()))
-	url := s.start()
-	r, err := newRun(context.Background(), Config{Server: url, TLS: s.clientTLS("app"), Product: "ocr", Mode: mode, Clients: benchClients, Timeout: DefaultTimeout})
+	benchRun(b, Config{Server: s.start(), TLS: s.clientTLS("app"), Product: "ocr", Mode: mode, Clients: benchClients, Timeout: DefaultTimeout})
+}
+
+// benchRun drives the server of cfg with Run's clients, in cfg.Mode.
+func benchRun(b *testing.B, cfg Config) {
+	r, err := newRun(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +84,7 @@ func benchServer(b *testing.B, mode Mode) {
 		mu.Lock()
 		clients = append(clients, c)
 		mu.Unlock()
-		switch mode {
+		switch cfg.Mode {
 		case Heartbeat:
 			if o := c.register(context.Background()); o.code != codes.OK {
 				b.Errorf("register %s: code %d %s", c.id, o.code, o.msg)
@@ -106,11 +110,13 @@ func BenchmarkHeartbeat(b *testing.B) { benchServer(b, Heartbeat) }
 func BenchmarkAuthorize(b *testing.B) { benchServer(b, Authorize) }
 
 // BenchmarkProbe is the scale reference: the same clients and mutual TLS
-// against a handler that answers a fixed body, and one that also makes an
-// Ed25519 signature.
+// against a probe server process answering a renewal-sized body (driven
+// as heartbeats are), and one that also makes an Ed25519 signature and
+// answers a verdict-sized body (driven as authorize is).
 func BenchmarkProbe(b *testing.B) {
 	server.TuneGC() // as the server benchmarks run
-	serverTLS, clientTLS, err := ThrowawayTLS(filepath.Join(b.TempDir(), "pki"), time.Now())
+	dir := filepath.Join(b.TempDir(), "pki")
+	_, clientTLS, err := ThrowawayTLS(dir, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,13 +125,13 @@ func BenchmarkProbe(b *testing.B) {
 		mode Mode
 	}{{"trivial", ProbeTrivial}, {"ed25519", ProbeEd25519}} {
 		b.Run(tt.name, func(b *testing.B) {
-			cfg := ProbeConfig{ServerTLS: serverTLS, ClientTLS: clientTLS, Clients: benchClients, Timeout: DefaultTimeout}
-			ps, err := startProbeServer(cfg, tt.mode)
+			pc := &probeChildren{dir: dir}
+			pp, err := startProbeProcess(pc.command(tt.mode))
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer ps.stop(context.Background())
-			parallel(b, func(n int) func(context.Context) outcome { return ps.op(n) })
+			defer pp.stop()
+			benchRun(b, Config{Server: pp.url, TLS: clientTLS, Mode: probeClientMode[tt.mode], Clients: benchClients, Timeout: DefaultTimeout})
 		})
 	}
 }

@@ -193,29 +193,6 @@ func TestRunRefusedBeforeStart(t *testing.T) {
 	}
 }
 
-func TestProbe(t *testing.T) {
-	serverTLS, clientTLS, err := ThrowawayTLS(filepath.Join(t.TempDir(), "pki"), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Probe(context.Background(), ProbeConfig{ServerTLS: serverTLS, ClientTLS: clientTLS, Clients: 4, Requests: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []*Result{p.Trivial, p.Ed25519} {
-		if r.Operations != 50 || r.Failed != 0 || len(r.Errors) != 0 || !strings.HasPrefix(r.Server, "https://127.0.0.1:") {
-			t.Errorf("%s: %+v", r.Mode, r)
-		}
-		checkPercentiles(t, r)
-	}
-	if p.Trivial.Mode != ProbeTrivial || p.Ed25519.Mode != ProbeEd25519 {
-		t.Errorf("modes %q, %q", p.Trivial.Mode, p.Ed25519.Mode)
-	}
-	if _, err := Probe(context.Background(), ProbeConfig{Requests: 1}); codes.Of(err) != codes.InvalidArgument {
-		t.Errorf("Probe without TLS = %v", err)
-	}
-}
-
 func TestPercentile(t *testing.T) {
 	ms := func(n ...int) []time.Duration {
 		var out []time.Duration
