@@ -4,9 +4,11 @@
 // latency of each operation. It is the engine of 'licensor bench'; its
 // benchmarks run it against a server started in-process.
 //
-// Probe runs the same client loop against trivial HTTPS handlers with the
-// same TLS configuration, so that the license server's figures can be read
-// against what this machine does with no license logic at all.
+// Probe runs the same clients against trivial servers, each a process of
+// its own with the site server's TLS and HTTP settings (ServeProbeProcess,
+// 'licensor bench-probe-server'), so that the license server's figures
+// can be read against what this machine does with no license logic at
+// all, measured the same way.
 package loadtest
 
 import (
