@@ -29,6 +29,10 @@ func RunShared(t *testing.T, backend SharedBackend) {
 		{"expiry-seen-by-all-reaped-once", testExpireShared},
 		{"high-water-is-the-clusters", testHighWaterShared},
 		{"each-node-keeps-its-chain", testChains},
+		{"churn-on-few-seats-keeps-counts-and-events", testChurn},
+		{"lowered-limit-while-seats-are-released", testLoweredLimit},
+		{"keyfile-seats-under-churn-never-shorten", testKeyFileUnderChurn},
+		{"lapsed-ids-retaken-while-reaping", testLapsedRetaken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
