@@ -32,7 +32,9 @@ const retryInterval = time.Second
 // by default), and at once after a renewal from a server other than the
 // one holding the lease or one offering a larger QPS share than the
 // verdict signed; the server adds one by itself when the license the
-// client holds is not the one in force. The refresher wakes by
+// client holds is not the one in force. A server older than renewals,
+// which refuses the field (602), gets heartbeats that ask for a verdict
+// from then on. The refresher wakes by
 // StaleAfter/4 whatever the lease's interval, so a verdict is asked for
 // at least three quarters of StaleAfter before it would be stale, and
 // every heartbeat after that asks again.
@@ -100,7 +102,7 @@ func (c *Client) verdictAt(st *state) time.Time { return st.refreshed.Add(c.cfg.
 
 // wantVerdict reports whether a heartbeat now asks for a verdict.
 func (c *Client) wantVerdict(st *state, now time.Time) bool {
-	return st.verdictDue || !now.Before(c.verdictAt(st))
+	return st.verdictDue || c.verdictAlways.Load() || !now.Before(c.verdictAt(st))
 }
 
 // refresh renews the lease (or takes one) on the current server, failing
@@ -123,7 +125,15 @@ func (c *Client) refresh(ctx context.Context) {
 	if c.bucket != nil {
 		calls = c.bucket.spent.Swap(0)
 	}
-	a, err := c.ask(ctx, path, "async", calls, path == api.PathAuthorize || c.wantVerdict(st, c.clock.Now()))
+	want := path == api.PathAuthorize || c.wantVerdict(st, c.clock.Now())
+	a, err := c.ask(ctx, path, "async", calls, want)
+	if !want && codes.Of(err) == codes.RequestMalformed {
+		// A server older than renewals refuses the "verdict" field: ask
+		// for a verdict on every heartbeat, as such servers sign anyway.
+		c.verdictAlways.Store(true)
+		c.log.Info("licensor: the server does not answer renewals alone; every heartbeat asks for a verdict", "product", c.cfg.Product, "instance", c.cfg.InstanceID)
+		a, err = c.ask(ctx, path, "async", calls, true)
+	}
 	if codes.Of(err) == codes.LeaseUnknown && path == api.PathHeartbeat {
 		a, err = c.ask(ctx, api.PathAuthorize, "async", calls, true)
 	}

@@ -1,13 +1,19 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/internal/sitetest"
+	"github.com/licensor/licensor/pki"
 )
 
 // TestAsyncVerdictBeforeStale: an async client heartbeats for twenty
@@ -130,5 +136,60 @@ func TestAsyncRenewalShare(t *testing.T) {
 	}
 	if err := c.Authorize(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAsyncServerWithoutRenewals: a server older than renewals refuses a
+// heartbeat's "verdict" field as an unknown field (602). The client takes
+// the hint: it heartbeats again asking for a verdict, and from then on
+// every heartbeat does, so the product keeps running.
+func TestAsyncServerWithoutRenewals(t *testing.T) {
+	e := newEnv(t)
+	r := e.site.NewServer("a", products()...).Start("")
+	cert, key := e.site.Client("app1")
+	tlsCfg, err := pki.ClientTLSConfig(e.site.CA(), cert, key, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	t.Cleanup(hc.CloseIdleConnections)
+	var refused, forwarded atomic.Int32
+	url := e.tlsServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var fields map[string]any
+		if json.Unmarshal(body, &fields) == nil {
+			if _, ok := fields["verdict"]; ok {
+				refused.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"code":602,"name":"request_malformed","message":"the body is not the JSON object expected (unknown field \"verdict\")","fix":"Send the request exactly as licensor produced it."}`)
+				return
+			}
+		}
+		forwarded.Add(1)
+		out, _ := http.NewRequestWithContext(req.Context(), req.Method, r.URL+req.URL.RequestURI(), bytes.NewReader(body))
+		resp, err := hc.Do(out)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	cfg := e.config("ocr", url)
+	cfg.Async = true
+	c := e.client(cfg)
+	for range 5 {
+		e.site.Clock.Advance(30 * time.Second)
+		c.refresh(context.Background())
+		if err := c.Authorize(context.Background()); err != nil {
+			t.Fatalf("Authorize with a server older than renewals = %v", err)
+		}
+	}
+	if refused.Load() != 1 {
+		t.Errorf("%d heartbeats sent the verdict field to a server that refuses it; want only the first", refused.Load())
+	}
+	if !c.state.Load().refreshed.Equal(e.site.Clock.Now()) {
+		t.Errorf("the last heartbeat brought no verdict: refreshed %s, now %s", c.state.Load().refreshed, e.site.Clock.Now())
 	}
 }

@@ -232,6 +232,9 @@ type Client struct {
 	closed   atomic.Bool
 	seated   atomic.Bool   // a server granted this client a seat
 	refreshC chan struct{} // asks the refresher to act now
+	// verdictAlways is set when a server refused a heartbeat asking for
+	// the renewal alone, as servers older than renewals do.
+	verdictAlways atomic.Bool
 }
 
 // server is one site server as the client sees it.
