@@ -91,6 +91,7 @@ type Store struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 
+	gate   sync.RWMutex // sends to the queues hold it to read; Close, to write
 	mu     sync.Mutex
 	closed bool
 	high   time.Time     // the latest time this node has seen
@@ -669,13 +670,16 @@ func (s *Store) open() error {
 
 // Close finishes the requests in flight and closes the connections.
 func (s *Store) Close() error {
+	s.gate.Lock() // no send is in flight past this
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.gate.Unlock()
 		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.gate.Unlock()
 	close(s.stop)
 	s.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)

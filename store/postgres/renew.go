@@ -29,15 +29,8 @@ type renewOp struct {
 func (s *Store) Renew(ctx context.Context, req store.RenewRequest) (store.Grant, error) {
 	req.Now = micro(req.Now)
 	o := &renewOp{req: req, done: make(chan struct{})}
-	if err := s.open(); err != nil {
+	if err := s.enqueueRenew(ctx, o); err != nil {
 		return store.Grant{}, err
-	}
-	select {
-	case s.renews <- o:
-	case <-s.stop:
-		return store.Grant{}, store.ErrClosed
-	case <-ctx.Done():
-		return store.Grant{}, ctx.Err()
 	}
 	<-o.done
 	return o.grant, o.err
@@ -95,31 +88,39 @@ func (s *Store) renewer() {
 func (s *Store) renewBatch(batch []*renewOp) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	// One row per lease (the latest request wins), in key order so that
-	// two nodes' batches lock the rows they share in the same order.
-	latest := map[key]*renewOp{}
+	// One row per lease and asker (the asker's latest request), in key
+	// order: another identity's request for a lease never stands in for
+	// its holder's.
+	type asked struct {
+		key
+		holder string
+	}
+	latest := map[asked]*renewOp{}
 	for _, o := range batch {
-		k := key{o.req.Product, o.req.InstanceID}
-		if p := latest[k]; p == nil || o.req.Now.After(p.req.Now) {
-			latest[k] = o
+		a := asked{key{o.req.Product, o.req.InstanceID}, o.req.Holder}
+		if p := latest[a]; p == nil || o.req.Now.After(p.req.Now) {
+			latest[a] = o
 		}
 	}
-	keys := make([]key, 0, len(latest))
-	for k := range latest {
-		keys = append(keys, k)
+	keys := make([]asked, 0, len(latest))
+	for a := range latest {
+		keys = append(keys, a)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].product != keys[j].product {
 			return keys[i].product < keys[j].product
 		}
-		return keys[i].instance < keys[j].instance
+		if keys[i].instance != keys[j].instance {
+			return keys[i].instance < keys[j].instance
+		}
+		return keys[i].holder < keys[j].holder
 	})
 	n := len(keys)
 	ps, is, hs := make([]string, n), make([]string, n), make([]string, n)
 	nows, exps := make([]time.Time, n), make([]time.Time, n)
-	for i, k := range keys {
-		o := latest[k]
-		ps[i], is[i], hs[i], nows[i], exps[i] = k.product, k.instance, o.req.Holder, o.req.Now, o.req.Now.Add(o.req.TTL)
+	for i, a := range keys {
+		o := latest[a]
+		ps[i], is[i], hs[i], nows[i], exps[i] = a.product, a.instance, a.holder, o.req.Now, o.req.Now.Add(o.req.TTL)
 	}
 	renewed := map[key]store.Grant{}
 	// The rows are locked in the order the database meets them: a
@@ -156,9 +157,9 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 	}
 	// The others: no seat, a lapsed one, or another's.
 	var mp, mi []string
-	for _, k := range keys {
-		if _, ok := renewed[k]; !ok {
-			mp, mi = append(mp, k.product), append(mi, k.instance)
+	for _, a := range keys {
+		if _, ok := renewed[a.key]; !ok {
+			mp, mi = append(mp, a.product), append(mi, a.instance)
 		}
 	}
 	found := map[key]store.Lease{}
@@ -182,11 +183,15 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 	}
 	for _, o := range batch {
 		k := key{o.req.Product, o.req.InstanceID}
-		if g, ok := renewed[k]; ok {
+		g, ok := renewed[k]
+		if ok && g.Holder == o.req.Holder {
 			o.grant = g
 			continue
 		}
 		l, ok := found[k]
+		if g, renewedForAnother := renewed[k]; renewedForAnother {
+			l, ok = g.Lease, true
+		}
 		switch {
 		case !ok || !l.Live(o.req.Now):
 			o.err = store.ErrNoLease
@@ -208,4 +213,20 @@ func prefixed(p, cols string) string {
 		parts[i] = p + strings.TrimSpace(c)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// enqueueRenew sends o to the renewers, unless the store is closed (see
+// enqueue).
+func (s *Store) enqueueRenew(ctx context.Context, o *renewOp) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if err := s.open(); err != nil {
+		return err
+	}
+	select {
+	case s.renews <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sort"
 	"time"
 
@@ -59,19 +61,29 @@ func (o *op) product() string {
 	return ""
 }
 
-// submit hands o to the writer and waits for its answer. Once handed over,
-// o runs to the end whatever ctx does: its change may be committed.
-func (s *Store) submit(ctx context.Context, o *op, decided func()) error {
-	o.decided, o.done = make(chan struct{}), make(chan struct{})
+// enqueue sends o to the writer, unless the store is closed: Close waits
+// for the sends in flight (the gate), so that nothing is queued after the
+// writer and renewers have drained their queues and stopped.
+func (s *Store) enqueue(ctx context.Context, o *op) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	if err := s.open(); err != nil {
 		return err
 	}
 	select {
 	case s.queue <- o:
-	case <-s.stop:
-		return store.ErrClosed
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// submit hands o to the writer and waits for its answer. Once handed over,
+// o runs to the end whatever ctx does: its change may be committed.
+func (s *Store) submit(ctx context.Context, o *op, decided func()) error {
+	o.decided, o.done = make(chan struct{}), make(chan struct{})
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
 	}
 	<-o.decided
 	if o.err == nil && decided != nil {
@@ -203,7 +215,7 @@ func (s *Store) run(batch []*op) {
 		if err == nil {
 			return
 		}
-		if optimistic && conflict(err) {
+		if conflict(err) {
 			optimistic = false // decide again under the pool's lock
 			continue
 		}
@@ -364,7 +376,6 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	sort.Strings(products)
 
 	b1 := &pgx.Batch{}
-	b1.Queue("BEGIN")
 	if len(products) > 0 {
 		var ps, is []string
 		for _, o := range batch {
@@ -383,8 +394,51 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 			}
 		}
 		if len(unknown) > 0 {
-			b.Queue(`INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, unknown)
+			// Made outside the transaction, so that no pool row is locked
+			// before the seats are (see the lock order below).
+			if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, unknown); err != nil {
+				return false, err
+			}
 		}
+		b.Queue("BEGIN")
+		// Locks are taken in one order by every batch of every node: the
+		// seats the batch is about (by key: an advisory lock on each, for
+		// the ids no row holds yet, and the rows there are), then the
+		// lapsed seats it reaps (skipping those another batch is
+		// reaping), then the pools' rows (by product) — pessimistic here,
+		// optimistic in the last statement before COMMIT.
+		b.Queue(`SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o`, seatLocks(ps, is))
+		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY product, instance_id FOR UPDATE`, ps, is).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				l, _, err := scanLease(rows)
+				if err != nil {
+					return err
+				}
+				k := key{l.Product, l.InstanceID}
+				st.leases[k], st.existed[k] = &l, true
+			}
+			return rows.Err()
+		})
+		// What came due: the lapsed leases go, the renewed ones are
+		// looked at again at their new expiry.
+		b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
+			DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT product, instance_id FROM licensor_leases
+				WHERE product = ANY($1) AND due < $2 AND expires < $2 FOR UPDATE SKIP LOCKED) RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				l, _, err := scanLease(rows)
+				if err != nil {
+					return err
+				}
+				k := key{l.Product, l.InstanceID}
+				if st.existed[k] { // one of the batch's own: gone before any request sees it
+					delete(st.leases, k)
+					delete(st.existed, k)
+				}
+				st.lapse(l, minNow)
+			}
+			return rows.Err()
+		})
 		lock := " ORDER BY product FOR UPDATE"
 		if optimistic {
 			lock = ""
@@ -396,34 +450,9 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 				if err := rows.Scan(&p, &n); err != nil {
 					return err
 				}
-				st.held[p], st.held0[p] = n, n
-			}
-			return rows.Err()
-		})
-		// What came due: the lapsed leases go, the renewed ones are
-		// looked at again at their new expiry.
-		b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
-			DELETE FROM licensor_leases WHERE product = ANY($1) AND due < $2 AND expires < $2 RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				l, _, err := scanLease(rows)
-				if err != nil {
-					return err
-				}
-				st.lapse(l, minNow)
-			}
-			return rows.Err()
-		})
-		// The seats the batch is about, locked: no other node changes
-		// them until this commits.
-		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-			ORDER BY product, instance_id FOR UPDATE`, ps, is).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				l, _, err := scanLease(rows)
-				if err != nil {
-					return err
-				}
-				k := key{l.Product, l.InstanceID}
-				st.leases[k], st.existed[k] = &l, true
+				// held already carries the reaped seats taken off it.
+				st.held[p] += n
+				st.held0[p] = n
 			}
 			return rows.Err()
 		})
@@ -465,6 +494,10 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	var delKeys []key
 	for _, k := range st.order {
 		switch l := st.writes[k]; {
+		case l == nil && !st.existed[k]:
+			// Made and ended within the batch (granted, then released):
+			// there is no row of ours to delete, and a row there now is
+			// another node's.
 		case l == nil:
 			delKeys = append(delKeys, k)
 		case st.existed[k]:
@@ -542,6 +575,15 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 			ps, ds = append(ps, p), append(ds, int32(st.held[p]-st.held0[p]))
 			l, granted := st.limit[p]
 			ls, gs = append(ls, int32(l)), append(gs, granted && st.held[p] > st.held0[p])
+		}
+		sort.Strings(ps) // (ds, ls and gs follow below)
+		ds, ls, gs = ds[:0], ls[:0], gs[:0]
+		for _, p := range ps {
+			l, granted := st.limit[p]
+			ds, ls, gs = append(ds, int32(st.held[p]-st.held0[p])), append(ls, int32(l)), append(gs, granted && st.held[p] > st.held0[p])
+		}
+		if len(ps) > 1 {
+			b.Queue(`SELECT 1 FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, ps)
 		}
 		if optimistic {
 			b.Queue(`WITH u AS (UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS t(p, d, l, g)
@@ -732,4 +774,24 @@ func oldestExpiry(ctx context.Context, conn *pgxpool.Conn, product string) time.
 		}
 	}
 	return best.UTC()
+}
+
+// seatLocks are the advisory lock keys of the seats (product, id), sorted
+// and without repeats: two batches lock a seat they share in one order.
+func seatLocks(ps, is []string) []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for i := range ps {
+		h := fnv.New64a()
+		h.Write([]byte(ps[i]))
+		h.Write([]byte{0})
+		h.Write([]byte(is[i]))
+		x := int64(h.Sum64())
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

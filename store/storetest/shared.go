@@ -33,6 +33,8 @@ func RunShared(t *testing.T, backend SharedBackend) {
 		{"lowered-limit-while-seats-are-released", testLoweredLimit},
 		{"keyfile-seats-under-churn-never-shorten", testKeyFileUnderChurn},
 		{"lapsed-ids-retaken-while-reaping", testLapsedRetaken},
+		{"another-identitys-renewal-beside-the-holders", testRenewAgainstThief},
+		{"grant-and-revoke-race-another-nodes-grant", testGrantRevokeRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
