@@ -86,27 +86,16 @@ func testNodesRace(t *testing.T, open func(string) (store.Store, error)) {
 	nodes := openNodes(t, open, 3)
 	const clients, limit = 1000, 100
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	granted, full := 0, 0
+	var tally acquires
 	for i := range clients {
 		wg.Go(func() {
 			_, _, err := acquire(nodes[i%len(nodes)], "ocr", fmt.Sprint("i-", i), limit, t0)
-			mu.Lock()
-			defer mu.Unlock()
-			var f *store.FullError
-			switch {
-			case err == nil:
-				granted++
-			case errors.As(err, &f):
-				full++
-			default:
-				t.Errorf("Acquire = %v", err)
-			}
+			tally.count(t, err)
 		})
 	}
 	wg.Wait()
-	if granted != limit || full != clients-limit {
-		t.Fatalf("granted %d, refused %d; want %d and %d", granted, full, limit, clients-limit)
+	if tally.granted != limit || tally.full != clients-limit {
+		t.Fatalf("granted %d, refused %d; want %d and %d", tally.granted, tally.full, limit, clients-limit)
 	}
 	for i, s := range nodes {
 		if n := held(t, s, "ocr", t0); n != limit {

@@ -260,24 +260,13 @@ func testConcurrent(t *testing.T, open func() (store.Store, error)) {
 	s := mustOpen(t, open)
 	const clients, limit = 1000, 100
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	granted, full := 0, 0
+	var tally acquires
 	for i := range clients {
 		wg.Go(func() {
 			// Each instance asks twice, as a reconnecting client would.
 			for range 2 {
 				_, _, err := acquire(s, "ocr", fmt.Sprint("i-", i), limit, t0)
-				mu.Lock()
-				var f *store.FullError
-				switch {
-				case err == nil:
-					granted++
-				case errors.As(err, &f):
-					full++
-				default:
-					t.Errorf("Acquire = %v", err)
-				}
-				mu.Unlock()
+				tally.count(t, err)
 			}
 		})
 	}
@@ -285,8 +274,8 @@ func testConcurrent(t *testing.T, open func() (store.Store, error)) {
 	if n := held(t, s, "ocr", t0); n != limit {
 		t.Fatalf("held = %d, want exactly %d", n, limit)
 	}
-	if granted != 2*limit || full != 2*(clients-limit) {
-		t.Fatalf("granted %d (resumes included), refused %d; want %d and %d", granted, full, 2*limit, 2*(clients-limit))
+	if tally.granted != 2*limit || tally.full != 2*(clients-limit) {
+		t.Fatalf("granted %d (resumes included), refused %d; want %d and %d", tally.granted, tally.full, 2*limit, 2*(clients-limit))
 	}
 }
 
@@ -603,5 +592,26 @@ func testDecided(t *testing.T, open func() (store.Store, error)) {
 	req.InstanceID, req.Holder = "i-1", "CN=mallory"
 	if _, err := s.Acquire(ctx, req); err == nil || len(seen) != 2 {
 		t.Fatalf("another holder's Acquire = %v; Decided saw %+v", err, seen)
+	}
+}
+
+// acquires counts the answers of concurrent Acquires: granted, or refused
+// because the pool is full; anything else fails the test.
+type acquires struct {
+	mu            sync.Mutex
+	granted, full int
+}
+
+func (a *acquires) count(t *testing.T, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var f *store.FullError
+	switch {
+	case err == nil:
+		a.granted++
+	case errors.As(err, &f):
+		a.full++
+	default:
+		t.Errorf("Acquire = %v", err)
 	}
 }
