@@ -279,32 +279,39 @@ func (e *Env) serve(ctx context.Context, cfg server.Config, ready func(addr stri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	onHangup(ctx, func() {
+		if logFile != nil {
+			// What is buffered belongs to the file being rotated.
+			logOut.Flush()
+			if err := logFile.Reopen(); err != nil {
+				e := codes.As(err)
+				log.Error("reopen-log", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
+			}
+		}
+		srv.ReloadTLS(ctx)
+		srv.Reload(ctx)
+	})
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return srv.Run(ctx, ln)
+}
+
+// onHangup calls reload on each SIGHUP until ctx ends.
+func onHangup(ctx context.Context, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
+		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if logFile != nil {
-					// What is buffered belongs to the file being rotated.
-					logOut.Flush()
-					if err := logFile.Reopen(); err != nil {
-						e := codes.As(err)
-						log.Error("reopen-log", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
-					}
-				}
-				srv.ReloadTLS(ctx)
-				srv.Reload(ctx)
+				reload()
 			}
 		}
 	}()
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-	return srv.Run(ctx, ln)
 }
 
 // serveDebug serves the profiler until ctx ends. It is off unless asked

@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -252,19 +250,7 @@ func (e *Env) serveWhitelist(ctx context.Context, cfg whitelist.Config, ready fu
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				srv.ReloadTLS()
-			}
-		}
-	}()
+	onHangup(ctx, func() { srv.ReloadTLS() })
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
