@@ -1,17 +1,12 @@
 package cli
 
 import (
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/codes"
-	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/license"
-	"github.com/licensor/licensor/pki"
 )
 
 // TestRevokeAndStatus revokes an instance's seat (freed) and a key-file
@@ -19,38 +14,9 @@ import (
 // status' shows the two kinds apart with the date, and that the revoked
 // host's next renewal is refused with 529.
 func TestRevokeAndStatus(t *testing.T) {
-	site := sitetest.New(t)
-	r := site.NewServer("a", sitetest.Product("ocr", 3, 0)).Start("")
-	h := newHarness(t)
-	h.clock, h.env.Clock = site.Clock, site.Clock
-	renewCert, renewKey := site.Client("renewer")
-	keyPath := filepath.Join(h.dir, "host.key")
-	host := sitetest.FakeHost("render-01")
-	h.host = host
-	renew := []string{"renew", keyPath, r.URL, "--ca", site.CA(), "--cert", renewCert, "--key", renewKey, "--vendor-pub", site.VendorPubFile()}
-	if status := h.run(renew...); status != 0 {
-		t.Fatalf("renew: exit %d\n%s", status, h.stderr)
-	}
-	until := license.FormatTime(site.Clock.Now().Add(7 * 24 * time.Hour))
-
-	// An instance takes a seat and keeps it.
-	appCert, appKey := site.Client("app1")
-	tlsCfg, err := pki.ClientTLSConfig(site.CA(), appCert, appKey, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{TLSClientConfig: tlsCfg}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Post(r.URL+api.PathAuthorize, "application/json", strings.NewReader(`{"product":"ocr","instance_id":"i-1"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("authorize: HTTP %d", resp.StatusCode)
-	}
-	opsCert, opsKey := site.Client("ops")
-	admin := []string{"--server", r.URL, "--ca", site.CA(), "--cert", opsCert, "--key", opsKey}
+	ss := newSeatSite(t)
+	h, host, renew, admin := ss.h, ss.h.host, ss.renew, ss.admin
+	until := license.FormatTime(ss.issued.Add(7 * 24 * time.Hour))
 	out := h.mustRun(append([]string{"status"}, admin...)...)
 	for _, want := range []string{"Total of 2 in use: 1 by instances, 1 by key-file hosts", "key-file hosts", host.Code, "held until " + until} {
 		if !strings.Contains(out, want) {

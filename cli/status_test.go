@@ -2,16 +2,11 @@ package cli
 
 import (
 	"encoding/json"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/licensor/licensor/api"
-	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/license"
-	"github.com/licensor/licensor/pki"
 )
 
 // TestStatusSeatKinds: an instance's seat shows its heartbeat; a key-file
@@ -19,34 +14,10 @@ import (
 // file issued for 7 days reads 7 days left, not 6. Every time says UTC in
 // the text and is RFC 3339 in --json.
 func TestStatusSeatKinds(t *testing.T) {
-	site := sitetest.New(t)
-	r := site.NewServer("a", sitetest.Product("ocr", 3, 0)).Start("")
-	h := newHarness(t)
-	h.clock, h.env.Clock = site.Clock, site.Clock
-	renewCert, renewKey := site.Client("renewer")
-	h.host = sitetest.FakeHost("render-01")
-	issued := site.Clock.Now()
-	h.mustRun("renew", filepath.Join(h.dir, "host.key"), r.URL, "--ca", site.CA(), "--cert", renewCert, "--key", renewKey, "--vendor-pub", site.VendorPubFile())
-
-	appCert, appKey := site.Client("app1")
-	tlsCfg, err := pki.ClientTLSConfig(site.CA(), appCert, appKey, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{TLSClientConfig: tlsCfg}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Post(r.URL+api.PathAuthorize, "application/json", strings.NewReader(`{"product":"ocr","instance_id":"i-1"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("authorize: HTTP %d", resp.StatusCode)
-	}
+	ss := newSeatSite(t)
+	h, site, issued, admin := ss.h, ss.site, ss.issued, ss.admin
 	site.Clock.Advance(time.Minute)
 
-	opsCert, opsKey := site.Client("ops")
-	admin := []string{"--server", r.URL, "--ca", site.CA(), "--cert", opsCert, "--key", opsKey}
 	out := h.mustRun(append([]string{"status"}, admin...)...)
 	var instance, keyFileHost string
 	for _, line := range strings.Split(out, "\n") {
