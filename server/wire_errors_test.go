@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/server"
 )
-
-// lockedBuffer is a log the server writes while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // mtlsClient is an HTTP client presenting the site's client certificate
 // name, trusting the site CA.
@@ -68,7 +48,7 @@ var internalText = []string{
 // line carries it.
 func TestWireErrorsCarryNoInternalText(t *testing.T) {
 	site := sitetest.New(t)
-	logs := &lockedBuffer{}
+	logs := &sitetest.Buffer{}
 	site.Logs = logs
 	srv := site.NewServer("a", sitetest.Product("ocr", 5, 0))
 	r := srv.Start("")

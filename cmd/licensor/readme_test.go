@@ -13,12 +13,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/licensor/licensor/api"
+	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/pki"
 	"github.com/licensor/licensor/server"
 )
@@ -268,26 +268,8 @@ type readmeProcess struct {
 	cmd  string
 	port string
 	proc *exec.Cmd
-	out  *lockedBuffer
+	out  *sitetest.Buffer
 	done chan error
-}
-
-// lockedBuffer is a process's output, read while the process writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func (s *readmeSession) run(readme string) {
@@ -316,7 +298,7 @@ func (s *readmeSession) run(readme string) {
 	c := exec.Command("sh", "-c", script)
 	c.Dir = s.dir
 	c.Env = append(append([]string(nil), s.env...), "PWD="+s.dir, "README_TEST_STATE="+state)
-	var stdout, both lockedBuffer // stdout and stderr are copied by two goroutines
+	var stdout, both sitetest.Buffer // stdout and stderr are copied by two goroutines
 	c.Stdout = io.MultiWriter(&stdout, &both)
 	c.Stderr = &both
 	if err := c.Run(); err != nil {
@@ -365,7 +347,7 @@ func (s *readmeSession) start(readme, cmd, port string) {
 	c.Dir = s.dir
 	c.Env = append(append([]string(nil), s.env...), "PWD="+s.dir)
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedBuffer{}
+	out := &sitetest.Buffer{}
 	c.Stdout, c.Stderr = out, out
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -458,7 +440,7 @@ func (s *readmeSession) exampleStopsOnSIGTERM() {
 	}
 	c := exec.Command(bin)
 	c.Env = s.env
-	out := &lockedBuffer{}
+	out := &sitetest.Buffer{}
 	c.Stdout, c.Stderr = out, out
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
