@@ -77,10 +77,7 @@ var completionCases = []struct {
 
 // TestCompletionBash sources the bash script in bash and completes.
 func TestCompletionBash(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
+	bash := tool(t, "bash")
 	script := writeCompletion(t, "bash")
 	out, err := exec.Command(bash, "--norc", "--noprofile", "-c", "source "+script+" && complete -p licensor").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "-F _licensor licensor") {
@@ -105,10 +102,7 @@ func TestCompletionBash(t *testing.T) {
 // TestCompletionZsh checks the zsh script's syntax and, with zsh's
 // completion functions stood in for, what it offers.
 func TestCompletionZsh(t *testing.T) {
-	zsh, err := exec.LookPath("zsh")
-	if err != nil {
-		t.Skip("no zsh: the content check of TestCompletionNamesEveryCommand still ran")
-	}
+	zsh := tool(t, "zsh")
 	script := writeCompletion(t, "zsh")
 	if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("zsh -n: %v\n%s", err, out)
@@ -150,10 +144,7 @@ _files() { :; }
 // TestCompletionFish checks the fish script's syntax and completes with
 // fish's own 'complete -C'.
 func TestCompletionFish(t *testing.T) {
-	fish, err := exec.LookPath("fish")
-	if err != nil {
-		t.Skip("no fish: the content check of TestCompletionNamesEveryCommand still ran")
-	}
+	fish := tool(t, "fish")
 	script := writeCompletion(t, "fish")
 	if out, err := exec.Command(fish, "--no-execute", script).CombinedOutput(); err != nil {
 		t.Fatalf("fish --no-execute: %v\n%s", err, out)

@@ -139,10 +139,7 @@ func TestSystemdUnitsNameRealFlags(t *testing.T) {
 // systemd-analyze is installed: 'verify' (syntax, unknown keys, the
 // binary executable) and, offline, 'security' (the exposure level).
 func TestSystemdAnalyze(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze is not installed")
-	}
+	analyze := tool(t, "systemd-analyze")
 	self, err := os.Executable() // stands in for /usr/local/bin/licensor: verify checks it is executable
 	if err != nil {
 		t.Fatal(err)
