@@ -84,10 +84,11 @@ type AcquireRequest struct {
 	TTL        time.Duration
 	Now        time.Time
 	// Decided, when set, is called in the caller's goroutine with the
-	// grant once it is decided and before it is durable, so that the
-	// caller can prepare its answer (sign a verdict) while the grant is
-	// committed. Nothing it prepares may be shown unless Acquire returns
-	// without an error.
+	// grant once it is decided, so that the caller can prepare its answer
+	// (sign a verdict) while the grant is committed; a backend whose
+	// commit goes with the decision (store/postgres) calls it after. It
+	// is called at most once. Nothing it prepares may be shown unless
+	// Acquire returns without an error.
 	Decided func(Grant)
 }
 
