@@ -72,6 +72,8 @@ const (
 	KeyFileHostRefused Code = 527
 	LeaseNotOwned      Code = 528
 	KeyFileRevoked     Code = 529
+	HWTokenMissing     Code = 530
+	HWTokenWrong       Code = 531
 
 	// Bad input: files, requests and arguments.
 	LicenseMalformed Code = 601
@@ -101,6 +103,17 @@ const (
 	TokenNotYetValid   Code = 806
 	TokenWrongIssuer   Code = 807
 	TokenWrongAudience Code = 808
+
+	// Hardware tokens (PKCS#11) as the token package reports them.
+	HWModule       Code = 901
+	HWNoToken      Code = 902
+	HWPINIncorrect Code = 903
+	HWPINLocked    Code = 904
+	HWKeyMissing   Code = 905
+	HWTimeout      Code = 906
+	HWUnsupported  Code = 907
+	HWDevice       Code = 908
+	HWProofFailed  Code = 909
 
 	AllServersDown Code = 2012
 )
@@ -168,6 +181,8 @@ var table = []Info{
 
 	{LeaseNotOwned, "lease_not_owned", "The lease belongs to another client identity: it was taken with a client certificate of another name, and only that identity (or an operator's revoke) may resume, renew or release it.", "Give each host its own client certificate ('licensor pki client NAME'); a renewed certificate keeps the host's seats only if it has the same name. To free a seat held by a host that is gone, revoke it with an admin certificate ('licensor revoke --product P --instance ID').", http.StatusForbidden, false},
 	{KeyFileRevoked, "keyfile_revoked", "An operator revoked this host's key-file seat: its key file stays valid (offline, it cannot be recalled) and its seat stays counted until the key file expires, but it is not renewed.", "Ask the site's operator why the host was revoked; once the key file it holds has expired, the host may take a seat again with 'licensor renew'.", http.StatusForbidden, false},
+	{HWTokenMissing, "hardware_token_missing", "The license binds this server to a hardware token, and no token holding the license's key has answered a presence check for longer than token_grace: the server grants no seats until the token is back.", "Plug the token in (or check the reader and the PKCS#11 module with 'licensor token list --module M'); the server resumes at its next presence check, without a restart. 'licensor doctor' runs the token checks.", http.StatusForbidden, false},
+	{HWTokenWrong, "hardware_token_wrong", "A hardware token is present, but it is not the one the license binds: its key's thumbprint (or its serial) is not the license's.", "Plug in the token the vendor bound the license to; 'licensor token check --module M --license FILE --vendor-pub FILE' names the key and serial the license wants and those each token holds.", http.StatusForbidden, false},
 
 	{LicenseMalformed, "license_malformed", "The file is not a licensor license: truncated, not a signed license at all, too large, or with a header no licensor license has (a kid that is no key id: the header was edited).", "Install the license file exactly as the vendor sent it, without edits or truncation.", http.StatusBadRequest, false},
 	{RequestMalformed, "request_malformed", "The request is malformed: not JSON of the expected shape, or a field is missing or out of range.", "Send the request exactly as licensor produced it; the message names the field at fault.", http.StatusBadRequest, false},
@@ -199,6 +214,16 @@ var table = []Info{
 	{TokenNotYetValid, "token_not_yet_valid", "The token's nbf or iat is in the future (beyond the allowed clock skew).", "Check both clocks (NTP); a token from the future means one of them is wrong.", http.StatusUnauthorized, false},
 	{TokenWrongIssuer, "token_wrong_issuer", "The token's iss is not the issuer expected.", "Check which service issued the token and which issuer the verifier is configured for.", http.StatusUnauthorized, false},
 	{TokenWrongAudience, "token_wrong_audience", "The token's aud does not name this audience: it was issued for another service or product.", "Request a token for this audience, or configure the verifier with the audience the issuer uses.", http.StatusUnauthorized, false},
+
+	{HWModule, "token_module_unusable", "The PKCS#11 module cannot be loaded or initialised: the path names no file, a file that is not a PKCS#11 library, or a library that fails C_Initialize (the token's driver or its configuration is missing).", "Give the module path of the token vendor's PKCS#11 library (for example /usr/lib/softhsm/libsofthsm2.so, /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so); check that its driver service runs and that this user can read its configuration.", 0, false},
+	{HWNoToken, "token_not_present", "The PKCS#11 module loads, but no slot holds a token (or none with the label or serial asked for): the token is unplugged, its reader unseen, or the device not accessible to this user.", "Plug the token in; 'licensor token list --module M' lists every slot and token the module sees. If the token is plugged in but not listed, check the device's permissions (udev rules, the pcscd service for smart cards).", 0, false},
+	{HWPINIncorrect, "token_pin_incorrect", "The token refused the PIN.", "Give the token's user PIN in the PIN file (token_pin_file, --pin-file) or LICENSOR_TOKEN_PIN; a few more wrong PINs lock the token.", 0, false},
+	{HWPINLocked, "token_pin_locked", "The token's user PIN is locked after too many wrong PINs.", "Unlock the token with its security officer PIN (the token vendor's tool, or 'softhsm2-util' / 'pkcs11-tool --init-pin' for SoftHSM) and set a user PIN; then correct the PIN file.", 0, false},
+	{HWKeyMissing, "token_key_missing", "The token holds no key of the label, id or thumbprint asked for, or none that licensor can use (ECDSA P-256 or Ed25519 with a private key that signs).", "'licensor token list --module M' lists each token's keys and their thumbprints; plug in the token that holds the license's key, or ask the vendor which key the license binds.", 0, false},
+	{HWTimeout, "token_timeout", "The PKCS#11 module did not answer within the timeout: the driver hangs, or the device stopped answering.", "Check the token's driver service and the device (unplug and replug it); the server keeps answering meanwhile and checks again at the next interval.", 0, false},
+	{HWUnsupported, "token_unsupported", "This licensor binary was built without hardware token support (CGO_ENABLED=0): it cannot load a PKCS#11 module.", "Use a licensor binary built with cgo (the default 'go build' and 'go install' on Linux), or run the token commands on a host that has one.", 0, false},
+	{HWDevice, "token_device_error", "The PKCS#11 module reported an error the token package does not expect (CKR_… named in the message): the device was removed mid-operation, or it failed.", "Replug the token and run 'licensor token list --module M'; if the error stays, the message's CKR_ name is what the token vendor's documentation explains.", 0, false},
+	{HWProofFailed, "token_proof_failed", "The token's signature over a fresh challenge does not verify with the key the license binds: the module reports a public key that its private key does not match.", "The token or its module is not the genuine one the license binds; plug in the vendor's token. Nothing on this server was changed.", 0, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }
