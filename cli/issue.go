@@ -23,6 +23,7 @@ func init() {
 		help: `Usage: licensor issue --key vendor.key --holder NAME --product SPEC [--product SPEC…] --out site.lic
                       (--request req.json [--request req.json…] | --machine CODE [--machine CODE…] --server-key server.pub)
                       [--keyfile-host CODE…] [--keyfile-validity DURATION]
+                      [--binding machine|token|machine+token] [--token-serial]
 
 Signs a license with the vendor key, bound to the machine(s) and site
 server key of an activation request (or given directly), and writes it
@@ -54,7 +55,16 @@ may issue offline key files to, by their machine codes ('licensor
 fingerprint' on each host); the server refuses any other host with code
 527. Without it, any host with a renew certificate gets one.
 --keyfile-validity (whole hours, 1h..2160h) is how long each key file is
-valid; without it, the server's keyfile_validity (168h by default) counts.`,
+valid; without it, the server's keyfile_validity (168h by default) counts.
+
+A hardware token: when the activation request was made with --token-module
+(it then names a token key's thumbprint and the token's serial), the
+license binds that key too. --binding says what the site server must
+prove: machine+token (the default for such a request: its machine and the
+token's presence), token (the token alone: the server may move to any
+machine while the token goes with it) or machine (the token is ignored).
+--token-serial also binds the token's serial, so a copy of the key on
+another token is refused. See "Hardware tokens" in the README.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o issueOptions
 			fs.StringVar(&o.key, "key", "", "the vendor's private key file")
@@ -68,6 +78,8 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 			fs.StringVar(&o.out, "out", "", "where to write the license file")
 			fs.Var(&o.keyFileHosts, "keyfile-host", "a host's machine `CODE` that may hold key files (repeatable)")
 			fs.DurationVar(&o.keyFileValidity, "keyfile-validity", 0, "how long each key file is valid: a `DURATION` in whole hours, 1h..2160h")
+			fs.StringVar(&o.binding, "binding", "", "what the server must prove: `machine`, token or machine+token (default: machine+token when the request names a token)")
+			fs.BoolVar(&o.tokenSerial, "token-serial", false, "also bind the token's serial number")
 			asJSON := fs.Bool("json", false, "print the license as JSON after writing it")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -93,6 +105,9 @@ valid; without it, the server's keyfile_validity (168h by default) counts.`,
 				if l.KeyFile != nil {
 					fmt.Fprintf(e.Stdout, "  key files: %s\n", keyFilePolicyText(l.KeyFile))
 				}
+				if l.Token != nil {
+					fmt.Fprintf(e.Stdout, "  binding: %s; %s\n", l.Binding(), l.Token.Describe())
+				}
 				return nil
 			}
 		},
@@ -104,6 +119,8 @@ type issueOptions struct {
 	requests, machines, products, keyFileHosts stringList
 	match                                      int
 	keyFileValidity                            time.Duration
+	binding                                    string
+	tokenSerial                                bool
 }
 
 // issue builds and signs a license from o; it returns the license, its
@@ -150,6 +167,14 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	if l.KeyFile, err = keyFilePolicy(o); err != nil {
 		return nil, nil, "", err
 	}
+	switch o.binding {
+	case "", license.BindMachine, license.BindToken, license.BindMachineToken:
+	default:
+		return nil, nil, "", usageErrorf("--binding %q: use machine, token or machine+token", o.binding)
+	}
+	if (o.binding == license.BindToken || o.binding == license.BindMachineToken || o.tokenSerial) && len(o.requests) != 1 {
+		return nil, nil, "", usageErrorf("--binding %s and --token-serial need one --request made with --token-module: a token is bound through its activation request", o.binding)
+	}
 	vendor, err := keys.LoadPrivate(o.key)
 	if err != nil {
 		return nil, nil, "", err
@@ -162,6 +187,9 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 		}
 		l.Machines = []fingerprint.Machine{req.Machine()}
 		l.ServerKey = req.ServerKey
+		if err := bindToken(l, req, o); err != nil {
+			return nil, nil, "", err
+		}
 	case len(o.requests) > 1:
 		if l.Cluster, err = clusterNodes(o.requests); err != nil {
 			return nil, nil, "", err
@@ -185,6 +213,24 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 		return nil, nil, "", err
 	}
 	return l, file, keys.ID(vendor.Public().(ed25519.PublicKey)), nil
+}
+
+// bindToken binds the token of req as o asks.
+func bindToken(l *license.License, req *license.Request, o issueOptions) error {
+	switch {
+	case o.binding == license.BindMachine:
+		return nil
+	case req.Token == nil && o.binding == "" && !o.tokenSerial:
+		return nil
+	case req.Token == nil:
+		return codes.Errorf(codes.InvalidArgument, "the activation request %s names no hardware token: make it with 'licensor activation-request --token-module M --token-label L' on the site server host", o.requests[0])
+	}
+	l.Token = req.Token.Binding(o.tokenSerial)
+	l.Bind = o.binding
+	if l.Bind == "" {
+		l.Bind = license.BindMachineToken
+	}
+	return nil
 }
 
 func readRequest(path string) (*license.Request, error) {

@@ -208,6 +208,16 @@ func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time)
 			fmt.Fprintf(w, "  machine:     %s (%d components recorded)\n", m.Code, len(m.Components))
 		}
 	}
+	fmt.Fprintf(w, "  binding:     %s\n", bindingText(l))
+	if t := l.Token; t != nil {
+		fmt.Fprintf(w, "  token key:   %s %s\n", t.Alg, t.Thumbprint)
+		if t.Label != "" {
+			fmt.Fprintf(w, "  key label:   %s\n", t.Label)
+		}
+		if t.Serial != "" {
+			fmt.Fprintf(w, "  token serial: %s\n", t.Serial)
+		}
+	}
 	if l.MatchMin > 0 {
 		fmt.Fprintf(w, "  match:       at least %d components\n", l.MatchMin)
 	} else {
@@ -231,4 +241,15 @@ func printLicense(e *Env, l *license.License, vendorKeyID string, now time.Time)
 			fmt.Fprintf(w, "    host:      %s\n", h)
 		}
 	}
+}
+
+// bindingText says what the site server must prove for l.
+func bindingText(l *license.License) string {
+	switch l.Binding() {
+	case license.BindToken:
+		return "token (the server proves a hardware token holding the key below is present; any machine)"
+	case license.BindMachineToken:
+		return "machine+token (the server runs on the machine below and proves a hardware token holding the key below is present)"
+	}
+	return "machine (the server runs on the machine below)"
 }

@@ -61,6 +61,14 @@ func decodeJSON(data string) (License, error) {
 				return
 			}
 			l.KeyFile = decodeKeyFilePolicy(d)
+		case "binding":
+			l.Bind = d.String()
+		case "token":
+			if d.Null() {
+				l.Token = nil
+				return
+			}
+			l.Token = decodeTokenBinding(d)
 		default:
 			d.Unknown(name)
 		}

@@ -94,8 +94,11 @@ func FuzzDecode(f *testing.F) {
 	cl := newClusterFixture(f).license()
 	cl.Info, cl.Version, cl.FingerType, cl.ID = "license", Version, FingerTypeMachine, "lic_2"
 	cluster, _ := json.Marshal(cl)
+	l.Token, l.Bind = &TokenBinding{Thumbprint: tokenThumb, Alg: TokenES256, Serial: "S1"}, BindToken
+	token, _ := json.Marshal(l)
 	f.Add(plain)
 	f.Add(policy)
+	f.Add(token)
 	f.Add(cluster)
 	f.Add([]byte(`{"nodes":[{"code":"","components":null,"serverKey":{"kty":""}}],"machines":[],"nodes":null}`))
 	f.Add([]byte(`{"holder":"A\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","machines":null,"productLicenses":[]}`))

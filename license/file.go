@@ -92,6 +92,12 @@ func armor(l *License, compact string) []byte {
 		}
 		fmt.Fprintf(&b, "  node:     %s on machine %s\n            server key %s\n", string(name), n.Code, n.KeyID())
 	}
+	if l.Token != nil {
+		fmt.Fprintf(&b, "  binding:  %s\n  token:    %s key %s\n", l.Binding(), l.Token.Alg, l.Token.Thumbprint)
+		if l.Token.Serial != "" {
+			fmt.Fprintf(&b, "            serial %s\n", l.Token.Serial)
+		}
+	}
 	for _, p := range l.Products {
 		fmt.Fprintf(&b, "  product:  %s instances=%d qps=%d %s .. %s UTC\n", p.Subject, p.InstanceSize, p.QPS, FormatTime(p.NotBefore), FormatTime(p.NotAfter))
 	}

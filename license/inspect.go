@@ -77,6 +77,8 @@ func (s *Signed) Inspect(vendor ed25519.PublicKey, o Checks) (*License, Report) 
 		return nil, r
 	}
 	switch {
+	case !l.BindsMachine():
+		r.Skip(StageMachine, "", "not checked: the license binds a hardware token, not a machine ("+l.Token.Describe()+")")
 	case o.Host == nil:
 		r.Skip(StageMachine, "", "not checked: the license binds the site server's host")
 	default:

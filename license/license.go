@@ -71,6 +71,11 @@ type License struct {
 	// nil leaves the choice to the server (any host with a renew
 	// certificate, for the server's keyfile_validity).
 	KeyFile *KeyFilePolicy `json:"keyFile,omitempty"`
+	// Bind is the binding in force (see Binding): empty in a license
+	// that names no token, which binds the machine alone.
+	Bind string `json:"binding,omitempty"`
+	// Token is the hardware token the site server must prove it holds.
+	Token *TokenBinding `json:"token,omitempty"`
 }
 
 // Node is one site server a license binds: the machine it runs on and
@@ -332,7 +337,7 @@ func (l *License) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return l.validateToken()
 }
 
 // validateServers checks the servers the license binds, in either form,

@@ -24,6 +24,32 @@ type Request struct {
 	ServerKey   keys.JWK          `json:"server_key"`
 	Hostname    string            `json:"hostname"`
 	Created     time.Time         `json:"created"`
+	// Token is the hardware token the license may bind, when the
+	// request was made with one.
+	Token *RequestToken `json:"token,omitempty"`
+}
+
+// RequestToken is the token an activation request names: its key's
+// thumbprint and algorithm, the key's label, and the token's serial and
+// make, as the token reported them.
+type RequestToken struct {
+	Thumbprint   string `json:"thumbprint"`
+	Alg          string `json:"alg"`
+	Label        string `json:"label,omitempty"` // the key's label
+	Serial       string `json:"serial"`
+	TokenLabel   string `json:"token_label,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+}
+
+// Binding is the license's token binding for t; withSerial also binds
+// the token's serial.
+func (t *RequestToken) Binding(withSerial bool) *TokenBinding {
+	b := &TokenBinding{Thumbprint: t.Thumbprint, Alg: t.Alg, Label: t.Label}
+	if withSerial {
+		b.Serial = t.Serial
+	}
+	return b
 }
 
 // NewRequest builds the activation request for host and server key.
@@ -83,6 +109,18 @@ func ParseRequest(data []byte) (*Request, error) {
 	}
 	if r.Created.IsZero() {
 		return bad("created is missing")
+	}
+	if t := r.Token; t != nil {
+		if err := t.Binding(true).Validate(); err != nil {
+			return bad("%s", codes.As(err).Msg)
+		}
+		for _, f := range []struct{ name, v string }{{"token.token_label", t.TokenLabel}, {"token.manufacturer", t.Manufacturer}, {"token.model", t.Model}} {
+			if f.v != "" {
+				if err := ValidText(f.v); err != nil {
+					return bad("%s: %v", f.name, err)
+				}
+			}
+		}
 	}
 	return &r, nil
 }

@@ -73,6 +73,10 @@ func FuzzParseRequest(f *testing.F) {
 	pub, _, _ := keys.Generate()
 	good, _ := json.Marshal(NewRequest(host(siteRaw), pub, "auth-01", t0))
 	f.Add(good)
+	r := NewRequest(host(siteRaw), pub, "auth-01", t0)
+	r.Token = &RequestToken{Thumbprint: tokenThumb, Alg: TokenEdDSA, Serial: "9f2c"}
+	withToken, _ := json.Marshal(r)
+	f.Add(withToken)
 	f.Add([]byte(`{"version":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseRequest(data)

@@ -24,6 +24,14 @@ type View struct {
 	Nodes           []NodeView            `json:"nodes,omitempty"`
 	ProductLicenses []ProductView         `json:"productLicenses"`
 	KeyFile         *KeyFilePolicy        `json:"keyFile,omitempty"`
+	// SecurityType is the binding in force: machine, token or
+	// machine+token (License.Binding).
+	SecurityType string        `json:"securityType"`
+	Token        *TokenBinding `json:"token,omitempty"`
+	// DogCount is how many tokens holding the license's key the server
+	// saw at its last presence check; set by the server, and only for a
+	// license that binds a token.
+	DogCount *int `json:"dogCount,omitempty"`
 }
 
 // NodeView is one node of a cluster license in a View.
@@ -52,6 +60,7 @@ func (l *License) View(vendorKeyID string) View {
 		Machines: l.Machines, MatchMin: l.MatchMin,
 		VendorKeyID: vendorKeyID, ServerKeyID: l.ServerKey.Kid,
 		ProductLicenses: make([]ProductView, len(l.Products)), KeyFile: l.KeyFile,
+		SecurityType: l.Binding(), Token: l.Token,
 	}
 	if l.IsCluster() {
 		v.Machines = nil

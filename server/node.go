@@ -17,6 +17,15 @@ import (
 // machine with another key is codes.ServerKeyMismatch naming the node's
 // key and this server's.
 func (s *Server) findNode(l *license.License, host *fingerprint.Fingerprint) (int, error) {
+	if !l.BindsMachine() {
+		// A license bound to a token alone runs on any machine: the
+		// token's presence checks stand in for the machine's.
+		if kid := l.ServerKeyIDs()[0]; kid != s.serverKid {
+			return -1, codes.Errorf(codes.ServerKeyMismatch, "the license trusts server key %s; this server's key (%s) is %s",
+				kid, filepath.Join(s.cfg.DataDir, ServerKeyFile), s.serverKid)
+		}
+		return 0, nil
+	}
 	if err := l.CheckMachine(host); err != nil {
 		return -1, err
 	}
