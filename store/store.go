@@ -110,6 +110,21 @@ type ReleaseRequest struct {
 	Reason string
 	Actor  string // who asks: for a release, the lease's holder
 	Now    time.Time
+	// Note is an operator's reason for a revoke, kept in its audit
+	// event's detail.
+	Note string
+}
+
+// EventDetail is the detail of the release's audit event: what the store
+// says of it ("" for none), and the note.
+func (r ReleaseRequest) EventDetail(what string) string {
+	switch {
+	case r.Note == "":
+		return what
+	case what == "":
+		return r.Note
+	}
+	return what + "; " + r.Note
 }
 
 // FullError is Acquire's answer when the pool is full.

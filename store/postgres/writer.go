@@ -728,14 +728,14 @@ func (s *Store) decideRelease(st *txState, o *op) {
 		c.Revoked, c.RevokedBy = req.Now, req.Actor
 		st.write(k, &c)
 		st.events = append(st.events, store.Event{Time: req.Now, Kind: store.KindRevoke, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor,
-			Detail: "key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339)})
+			Detail: req.EventDetail("key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339))})
 		o.lease = c
 		return
 	}
 	st.write(k, nil)
 	st.held[req.Product]--
 	st.changed[req.Product] = true
-	st.events = append(st.events, store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor})
+	st.events = append(st.events, store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor, Detail: req.EventDetail("")})
 	o.lease = *l
 }
 

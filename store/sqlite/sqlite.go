@@ -729,12 +729,12 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (store.Le
 		s.pool.put(&c)
 		s.cur.setLease(k, &c)
 		s.event(store.Event{Time: req.Now, Kind: store.KindRevoke, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor,
-			Detail: "key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339)})
+			Detail: req.EventDetail("key-file seat not renewed; counted until " + c.Expires.UTC().Format(time.RFC3339))})
 		return c, s.endWait(ctx)
 	}
 	s.pool.remove(k)
 	s.cur.setLease(k, nil)
-	s.event(store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor})
+	s.event(store.Event{Time: req.Now, Kind: req.Reason, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Actor, Detail: req.EventDetail("")})
 	return *l, s.endWait(ctx)
 }
 

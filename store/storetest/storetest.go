@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func Run(t *testing.T, backend Backend) {
 		{"lease-belongs-to-its-holder", testOwner},
 		{"answered-changes-are-durable", testDurable},
 		{"decided-sees-the-grant-once", testDecided},
+		{"revoke-keeps-its-reason", testRevokeNote},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -613,5 +615,36 @@ func (a *acquires) count(t *testing.T, err error) {
 		a.full++
 	default:
 		t.Errorf("Acquire = %v", err)
+	}
+}
+
+// testRevokeNote: an operator's reason for a revoke is in its audit
+// event, with the operator's identity, for either kind of seat.
+func testRevokeNote(t *testing.T, open func() (store.Store, error)) {
+	s := mustOpen(t, open)
+	mustAcquire(t, s, "ocr", "i-1", 3, t0)
+	if _, err := acquireKeyFile(s, "ocr", "m1", 3, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"i-1", store.KeyFileSeat("m1")} {
+		if _, err := s.Release(ctx, store.ReleaseRequest{Product: "ocr", InstanceID: id, Reason: store.KindRevoke, Actor: "CN=ops", Now: t0.Add(time.Second), Note: "console: left the company"}); err != nil {
+			t.Fatalf("revoke %s: %v", id, err)
+		}
+	}
+	got := map[string]store.Event{}
+	s.Audit(ctx, 0, func(e store.Event) error {
+		if e.Kind == store.KindRevoke {
+			got[e.InstanceID] = e
+		}
+		return nil
+	})
+	for _, id := range []string{"i-1", store.KeyFileSeat("m1")} {
+		e := got[id]
+		if e.Actor != "CN=ops" || !strings.HasSuffix(e.Detail, "console: left the company") {
+			t.Errorf("revoke event of %s: actor %q, detail %q", id, e.Actor, e.Detail)
+		}
+	}
+	if d := got[store.KeyFileSeat("m1")].Detail; !strings.HasPrefix(d, "key-file seat not renewed; counted until ") {
+		t.Errorf("key-file revoke detail %q lost what the store says", d)
 	}
 }
