@@ -253,7 +253,9 @@ func Index(ctx context.Context, src Source, now time.Time, maxEvents int) (int, 
 		if st.At.IsZero() {
 			prev = time.Time{}
 		}
-		hours, next, n, err := summarise(ctx, src, state, until, maxEvents)
+		// A day at a time: one transaction each, and a store shared with
+		// a running server is never held long.
+		hours, next, n, err := summarise(ctx, src, state, minTime(until, state.at.Add(24*time.Hour)), maxEvents)
 		if err != nil {
 			return kept, err
 		}
@@ -267,8 +269,10 @@ func Index(ctx context.Context, src Source, now time.Time, maxEvents int) (int, 
 		}
 		kept += len(hours)
 		st.At, state = next.at, next
-		if maxEvents > 0 && n >= maxEvents {
-			break
+		if maxEvents > 0 {
+			if maxEvents -= n; maxEvents <= 0 {
+				break
+			}
 		}
 	}
 	return kept, nil

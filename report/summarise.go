@@ -191,7 +191,6 @@ type summed struct {
 type hourWork struct {
 	sum         hourSum
 	inst, hosts map[uint64]struct{}
-	qps         map[time.Time]float64 // minute → rate, summed over nodes
 }
 
 // sweep walks time forward over the seats, hour by hour.

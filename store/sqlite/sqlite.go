@@ -58,16 +58,42 @@ CREATE TABLE IF NOT EXISTS audit (
 	prev        BLOB,
 	hash        BLOB NOT NULL
 );
+` + reportSchema
+
+// reportSchema is what usage reports add (package report): an index of
+// the audit log by time, the rate samples, the hourly summaries and where
+// they end.
+const reportSchema = `CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE TABLE IF NOT EXISTS usage_samples (
+	at      INTEGER NOT NULL,
+	node    TEXT NOT NULL,
+	product TEXT NOT NULL,
+	rate    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_samples_at ON usage_samples (at);
+CREATE TABLE IF NOT EXISTS report_hours (
+	hour    INTEGER NOT NULL,
+	product TEXT NOT NULL,
+	data    BLOB NOT NULL,
+	PRIMARY KEY (hour, product)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_state (
+	one  INTEGER PRIMARY KEY CHECK (one = 1),
+	at   INTEGER NOT NULL,
+	data BLOB NOT NULL
+);
+INSERT OR IGNORE INTO report_state (one, at, data) VALUES (1, 0, x'');
 `
 
 const highWaterKey = "time_high_water"
 
 // schemaVersion is the layout this code writes, kept in meta under
 // schemaKey: 1 had no seat kinds, 2 adds kind, revoked and revoked_by to
-// leases. A file of a later version is refused rather than misread.
+// leases, 3 adds what usage reports keep (reportSchema). A file of a
+// later version is refused rather than misread.
 const (
 	schemaKey     = "schema_version"
-	schemaVersion = 2
+	schemaVersion = 3
 )
 
 // migrations bring a file of version i+1 to version i+2.
@@ -76,6 +102,7 @@ var migrations = []string{
 	ALTER TABLE leases ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE leases ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';
 	UPDATE leases SET kind = 'keyfile' WHERE instance_id LIKE 'keyfile:%';`,
+	reportSchema,
 }
 
 // Store is the SQLite backend.
@@ -165,6 +192,7 @@ type batch struct {
 	order  []key
 	events []store.Event
 	high   time.Time
+	report reportBatch
 	done   chan struct{}
 	err    error
 }
@@ -173,7 +201,9 @@ func newBatch() *batch {
 	return &batch{leases: map[key]*store.Lease{}, done: make(chan struct{})}
 }
 
-func (b *batch) empty() bool { return len(b.order) == 0 && len(b.events) == 0 && b.high.IsZero() }
+func (b *batch) empty() bool {
+	return len(b.order) == 0 && len(b.events) == 0 && b.high.IsZero() && b.report.empty()
+}
 
 func (b *batch) setLease(k key, l *store.Lease) {
 	if _, ok := b.leases[k]; !ok {
@@ -500,6 +530,9 @@ func (s *Store) commit(b *batch) (err error) {
 		if _, err := meta.Exec(highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
 		}
+	}
+	if err := b.report.commit(s.wconn); err != nil {
+		return err
 	}
 	_, err = s.stmts.commit.Exec()
 	return err
