@@ -115,6 +115,13 @@ const (
 	HWDevice       Code = 908
 	HWProofFailed  Code = 909
 
+	// Usage reports.
+	ReportMalformed       Code = 1001
+	ReportSignature       Code = 1002
+	ReportWrongServer     Code = 1003
+	ReportPeriodUncovered Code = 1004
+	ReportChainGap        Code = 1005
+
 	AllServersDown Code = 2012
 )
 
@@ -224,6 +231,12 @@ var table = []Info{
 	{HWUnsupported, "token_unsupported", "This licensor binary was built without hardware token support (CGO_ENABLED=0): it cannot load a PKCS#11 module.", "Use a licensor binary built with cgo (the default 'go build' and 'go install' on Linux), or run the token commands on a host that has one.", 0, false},
 	{HWDevice, "token_device_error", "The PKCS#11 module reported an error the token package does not expect (CKR_… named in the message): the device was removed mid-operation, or it failed.", "Replug the token and run 'licensor token list --module M'; if the error stays, the message's CKR_ name is what the token vendor's documentation explains.", 0, false},
 	{HWProofFailed, "token_proof_failed", "The token's signature over a fresh challenge does not verify with the key the license binds: the module reports a public key that its private key does not match.", "The token or its module is not the genuine one the license binds; plug in the vendor's token. Nothing on this server was changed.", 0, false},
+
+	{ReportMalformed, "report_malformed", "The file is not a licensor signed usage report: truncated, not JSON of a signed report's shape, with fields out of range, or its readable copy of the report differs from the signed one (it was edited).", "Ask the site for the file exactly as 'licensor report --signed --out FILE' wrote it, without edits; a mail or transfer that changed line endings or truncated it breaks it too.", http.StatusBadRequest, false},
+	{ReportSignature, "report_signature", "The usage report's signature does not verify with the server key it names: the report was edited after the site server signed it.", "Ask the site for a new signed report ('licensor report --signed --out FILE'); a report edited by even one byte is refused.", 0, false},
+	{ReportWrongServer, "report_wrong_server", "The usage report was signed by a server key that the license does not trust: another server made it, or the license it carries is not the one the vendor issued for that site (or it does not verify with the vendor key given).", "Check --vendor-pub and --license name the vendor's key and the site's license; the report must come from a site server the license binds (any node of a cluster license).", 0, false},
+	{ReportPeriodUncovered, "report_period_uncovered", "The audit log does not cover the report's period: the log starts after the period's start (events from before were removed, or the server was installed later), or the period ends in the future.", "Ask for a period the log covers: from the log's first event (the message gives it) to a time already past, e.g. 'licensor report --signed --from DATE --to DATE'.", http.StatusBadRequest, false},
+	{ReportChainGap, "report_chain_gap", "The usage report's audit chain positions do not hold together: its end is before its start, or it does not continue the previous report given (the audit log was cut or rewritten between the two).", "Ask the site why its audit log does not continue ('licensor audit verify' on the site names the first event that does not verify); reports for consecutive periods must share their boundary position.", 0, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }
