@@ -17,7 +17,6 @@ import (
 // producer lands.
 var awaitingProducer = map[Code]bool{
 	HWTokenMissing:  true,
-	ReportMalformed: true, ReportSignature: true, ReportWrongServer: true, ReportPeriodUncovered: true, ReportChainGap: true,
 }
 
 // TestEveryCodeProduced checks that every code in the table is named by a

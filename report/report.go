@@ -113,6 +113,8 @@ func (p Period) Denied() int {
 // server and fetched whole (the admin API), not computed from afar.
 type Source interface {
 	store.Reports
+	// Audit is store.Store's: the chains in order, to verify them.
+	Audit(ctx context.Context, after int64, fn func(store.Event) error) error
 }
 
 // Settle is how old an hour must be before it is summarised and kept.
