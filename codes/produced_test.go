@@ -16,7 +16,7 @@ import (
 // must leave this list, with a test that produces it for real, when its
 // producer lands.
 var awaitingProducer = map[Code]bool{
-	HWTokenMissing:  true,
+	HWTokenMissing: true,
 }
 
 // TestEveryCodeProduced checks that every code in the table is named by a
