@@ -122,6 +122,11 @@ const (
 	ReportPeriodUncovered Code = 1004
 	ReportChainGap        Code = 1005
 
+	// The operator console.
+	ConsoleTokenRefused    Code = 1101
+	ConsoleSessionRequired Code = 1102
+	ConsoleChangeRefused   Code = 1103
+
 	AllServersDown Code = 2012
 )
 
@@ -237,6 +242,10 @@ var table = []Info{
 	{ReportWrongServer, "report_wrong_server", "The usage report was signed by a server key that the license does not trust: another server made it, or the license it carries is not the one the vendor issued for that site (or it does not verify with the vendor key given).", "Check --vendor-pub and --license name the vendor's key and the site's license; the report must come from a site server the license binds (any node of a cluster license).", 0, false},
 	{ReportPeriodUncovered, "report_period_uncovered", "The audit log does not cover the report's period: the log starts after the period's start (events from before were removed, or the server was installed later), or the period ends in the future.", "Ask for a period the log covers: from the log's first event (the message gives it) to a time already past, e.g. 'licensor report --signed --from DATE --to DATE'.", http.StatusBadRequest, false},
 	{ReportChainGap, "report_chain_gap", "The usage report's audit chain positions do not hold together: its end is before its start, or it does not continue the previous report given (the audit log was cut or rewritten between the two).", "Ask the site why its audit log does not continue ('licensor audit verify' on the site names the first event that does not verify); reports for consecutive periods must share their boundary position.", 0, false},
+
+	{ConsoleTokenRefused, "console_token_refused", "The console proxy refused the link: its one-time token is wrong, or it was used already (each link 'licensor console' prints opens one browser session, once).", "Open the link in the browser it was printed for; to open the console in another browser, stop 'licensor console' and start it again for a new link.", http.StatusForbidden, false},
+	{ConsoleSessionRequired, "console_session_required", "The console proxy answers only the browser session its one-time link opened: this request carries no session, one that expired (after 12 hours), or one from an earlier run of 'licensor console'.", "Open the link 'licensor console' printed; if it was used already or the proxy was restarted, start 'licensor console' again and open the new link.", http.StatusForbidden, false},
+	{ConsoleChangeRefused, "console_change_refused", "A change through the console (a revoke) came without the console's CSRF token, with a token issued to another session or expired, or from another site (its Origin or Sec-Fetch-Site header): it may be a forged cross-site request, and nothing was changed.", "Reload the console page and make the change from it; scripts use the admin API instead ('licensor revoke').", http.StatusForbidden, false},
 
 	{AllServersDown, "all_servers_down", "Every configured server failed its probe.", "Check that at least one site server is running and reachable; 'licensor doctor --server URL' checks each in turn.", 0, false},
 }

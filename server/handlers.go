@@ -37,6 +37,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathInstances, s.withRole(s.handleInstances, pki.RoleAdmin))
 	mux.Handle("POST "+api.PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
 	mux.Handle("POST "+api.PathReload, s.withRole(s.handleReload, pki.RoleAdmin))
+	s.routeConsole(mux)
 	mux.Handle("/", s.withRole(func(w http.ResponseWriter, r *http.Request, p peer) {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithFix("Check the server URL; the SDK and 'licensor check' know the endpoints."))
@@ -562,6 +563,8 @@ func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request, p peer)
 type RevokeRequest struct {
 	Product    string `json:"product"`
 	InstanceID string `json:"instance_id"`
+	// Reason, when given, is kept in the revoke's audit event.
+	Reason string `json:"reason,omitempty"`
 }
 
 // RevokeBody is a revoke's answer. An instance's seat is freed at once; a
@@ -584,11 +587,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, p peer) {
 	err := s.decode(w, r, &rr)
 	req := &api.InstanceRequest{Product: rr.Product, InstanceID: rr.InstanceID}
 	if err == nil {
-		err = validateSeat(rr.Product, rr.InstanceID)
+		err = validateRevoke(rr)
 	}
 	var l store.Lease
 	if err == nil {
-		l, err = s.store.Release(r.Context(), store.ReleaseRequest{Product: rr.Product, InstanceID: rr.InstanceID, Reason: store.KindRevoke, Actor: p.name, Now: now})
+		l, err = s.store.Release(r.Context(), store.ReleaseRequest{Product: rr.Product, InstanceID: rr.InstanceID, Reason: store.KindRevoke, Actor: p.name, Now: now, Note: rr.Reason})
 		if err != nil {
 			err = s.storeError(err)
 		}
