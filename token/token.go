@@ -87,7 +87,7 @@ type Token struct {
 	LoginRequired bool `json:"loginRequired,omitempty"`
 	// Keys are the keys licensor can use (ECDSA P-256, Ed25519) readable
 	// without logging in: the token's public key objects.
-	Keys []Key `json:"keys,omitempty"`
+	Keys []Key `json:"keys"`
 }
 
 // Key is a public key on a token.

@@ -63,7 +63,7 @@ func ModulePath(t testing.TB) string {
 // The PINs tokens get unless told otherwise.
 const (
 	SOPIN   = "12345678"
-	UserPIN = "1234"
+	UserPIN = "pin-7391"
 )
 
 // HSM is a token store.
