@@ -19,7 +19,7 @@ func init() {
 		summary: "diagnose authorization failures: each check with its code and fix",
 		help: `Usage: licensor doctor [--server URL[,URL…]] [--ca FILE --cert FILE --key FILE]
                        [--license FILE --vendor-pub FILE] [--keyfile FILE] [--product NAME] [--log FILE] [--journal UNIT [--since DURATION]]
-                       [--only CHECK] [--json]
+                       [--token-module FILE [--pin-file FILE]] [--only CHECK] [--json]
 
 Runs the checks that explain why a product is not authorized, in order,
 and reports each as pass, warn, fail or skip, with its code, what it found
@@ -33,6 +33,12 @@ Checks:
   license             signature with the vendor key, this machine, dates, products, QPS mode
   key-file            an offline key file: chain, this host, dates, days left (< 5: warn),
                       the clock's high-water mark
+  token-module        with --token-module: the PKCS#11 module loads and initialises
+                      (the token's driver runs)
+  token-present       a token is in a slot: serials, labels, keys, a locked PIN
+  token-key           the license's token key is on a token present and, given
+                      the PIN (--pin-file or LICENSOR_TOKEN_PIN), signs a fresh
+                      challenge that verifies with it
   resolve             the server's host name resolves            (per server)
   tcp                 connect: refused, unreachable or timed out  (per server)
   tls                 the port speaks TLS at all                  (per server)
@@ -65,6 +71,8 @@ token' a JWT, offline.`,
 			since := fs.Duration("since", 24*time.Hour, "how far back --journal reads")
 			only := fs.String("only", "", "report only this check")
 			asJSON := fs.Bool("json", false, "print JSON")
+			var hw hwTokenFlags
+			hw.register(fs)
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("doctor takes no arguments; 'licensor doctor cert' and 'licensor doctor token' explain a certificate or a token")
@@ -72,8 +80,8 @@ token' a JWT, offline.`,
 				if *only != "" && !slices.Contains(doctor.CheckNames, *only) {
 					return usageErrorf("no check %q; the checks are %s", *only, strings.Join(doctor.CheckNames, ", "))
 				}
-				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *keyFile == "" && *logFile == "" && *journal == "" {
-					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license, --keyfile, --log or --journal")
+				if o.server == "" && o.ca == "" && o.cert == "" && *lic == "" && *keyFile == "" && *logFile == "" && *journal == "" && hw.module == "" {
+					return usageErrorf("doctor needs something to check: --server, --ca/--cert/--key, --license, --keyfile, --token-module, --log or --journal")
 				}
 				if *since <= 0 {
 					return usageErrorf("doctor: --since %s: want a positive duration such as 24h", *since)
@@ -81,6 +89,9 @@ token' a JWT, offline.`,
 				host, _ := e.Hostname()
 				opts := doctor.Options{CAFile: o.ca, CertFile: o.cert, KeyFile: o.key, LicenseFile: *lic, VendorPub: *vendorPub, OfflineKeyFile: *keyFile,
 					Product: *product, LogFile: *logFile, Journal: *journal, LogSince: *since, Only: *only, Now: e.Clock.Now, Fingerprint: e.Fingerprint, Hostname: host}
+				if err := hw.apply(&opts); err != nil {
+					return err
+				}
 				for _, s := range strings.Split(o.server, ",") {
 					if s = strings.TrimSpace(s); s != "" {
 						opts.Servers = append(opts.Servers, strings.TrimRight(s, "/"))

@@ -48,16 +48,25 @@ type Options struct {
 	SkewWarn, SkewFail time.Duration
 	// Resolver replaces the system resolver (tests stay on the machine).
 	Resolver *net.Resolver
+	// TokenModule, when set, runs the hardware token checks
+	// (DiagnoseHWTokens) on that PKCS#11 module, with the PIN in
+	// TokenPINFile (or LICENSOR_TOKEN_PIN) and the license's token key.
+	TokenModule, TokenPINFile string
+	TokenTimeout              time.Duration
 }
 
 // CheckNames lists every check in the order they run.
-var CheckNames = []string{"ca-file", "client-cert", "license", "key-file", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip", "log-scan"}
+var CheckNames = []string{"ca-file", "client-cert", "license", "key-file", "token-module", "token-present", "token-key", "resolve", "tcp", "tls", "server-cert", "client-ca-accepted", "clock-skew", "round-trip", "log-scan"}
 
 // Diagnose runs the checks and returns the report.
 func Diagnose(ctx context.Context, o Options) *Report {
 	o.defaults()
 	d := &diagnosis{o: o}
 	d.local(ctx)
+	if o.TokenModule != "" {
+		d.add(DiagnoseHWTokens(ctx, HWTokenOptions{Module: o.TokenModule, Timeout: o.TokenTimeout, PINFile: o.TokenPINFile,
+			LicenseFile: o.LicenseFile, VendorPub: o.VendorPub})...)
+	}
 	for _, u := range o.Servers {
 		d.server(ctx, u)
 	}

@@ -1,8 +1,10 @@
 // Package doctor diagnoses every authorization failure an operator can
 // meet: it runs checks in order — name resolution, TCP, TLS, the server's
 // certificate chain, the client's certificate and whether the server
-// accepts its CA, clock skew, the license, a real authorization round trip
-// through the SDK, and recent error lines in the server log — and reports
+// accepts its CA, clock skew, the license, a hardware token (its PKCS#11
+// module, a token present, the license's key on it signing: DiagnoseHWTokens),
+// a real authorization round trip through the SDK, and recent error lines
+// in the server log — and reports
 // each as pass, warn, fail or skip, with its code, what it found, and the
 // fix. A failed check skips only the checks that depend on it.
 //
