@@ -20,6 +20,9 @@ const (
 	PathRevoke    = "/v1/admin/revoke"
 	PathReload    = "/v1/admin/reload"
 	PathKeyFile   = "/v1/keyfile"
+	// PathReport is the usage report (admin role): from, to, product, by,
+	// format (json or csv) and signed=1 in the query.
+	PathReport = "/v1/admin/report"
 	// PathGrant is the vendor whitelist service's endpoint: the body is the
 	// site server's activation request, the answer a GrantBody.
 	PathGrant = "/v1/grant"

@@ -362,14 +362,22 @@ func summarise(ctx context.Context, src Source, s *seats, until time.Time, maxEv
 	}
 	w.startHour(s.at)
 	n := 0
-	stopAt := time.Time{}
-	err := src.AuditBetween(ctx, s.at, until, func(e store.Event) error {
+	end := until // moved earlier by maxEvents
+	// A lapse is recorded when the server notices it, a little after the
+	// lease's expiry: expire events up to Settle after the end are read,
+	// and those whose lease lapsed before the end are counted there.
+	err := src.AuditBetween(ctx, s.at, until.Add(Settle), func(e store.Event) error {
 		t := e.Time
-		if !stopAt.IsZero() && !t.Before(stopAt) {
-			return errStop
-		}
 		if e.Kind == store.KindExpire {
 			t = lapsedAt(e)
+		}
+		if !e.Time.Before(end) {
+			if !e.Time.Before(end.Add(Settle)) {
+				return errStop
+			}
+			if e.Kind != store.KindExpire || !t.Before(end) {
+				return nil
+			}
 		}
 		if t.Before(w.last) {
 			t = w.last // a node's clock a little behind another's
@@ -378,16 +386,12 @@ func summarise(ctx context.Context, src Source, s *seats, until time.Time, maxEv
 		w.apply(e)
 		n++
 		if maxEvents > 0 && n == maxEvents {
-			stopAt = floorHour(e.Time).Add(time.Hour)
+			end = minTime(until, floorHour(e.Time).Add(time.Hour))
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, nil, n, err
-	}
-	end := until
-	if !stopAt.IsZero() && stopAt.Before(until) {
-		end = stopAt
 	}
 	w.until = end
 	w.advance(end)

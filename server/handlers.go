@@ -38,6 +38,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST "+api.PathRevoke, s.withRole(s.handleRevoke, pki.RoleAdmin))
 	mux.Handle("POST "+api.PathReload, s.withRole(s.handleReload, pki.RoleAdmin))
 	s.routeConsole(mux)
+	s.routeReport(mux)
 	mux.Handle("/", s.withRole(func(w http.ResponseWriter, r *http.Request, p peer) {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithFix("Check the server URL; the SDK and 'licensor check' know the endpoints."))
@@ -486,7 +487,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, p peer) {
 		return
 	}
 	l := s.lic.Load()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "license": l.license.ID, "holder": l.license.Holder})
+	body := map[string]any{"status": "ready", "license": l.license.ID, "holder": l.license.Holder}
+	if st, ok := s.tokenStatus(); ok {
+		body["token"] = st
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // InstancesBody lists the pool, product by product.

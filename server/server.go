@@ -74,6 +74,11 @@ type Server struct {
 	// cannot: it then refuses every decision rather than serve under
 	// another license's limits.
 	disagree atomic.Pointer[codes.Error]
+	// token proves a hardware token's presence, for a license that binds
+	// one; tokenRefusal is set while grants are refused for its absence.
+	token        *tokenGuard
+	tokenRefusal atomic.Pointer[codes.Error]
+	tokenCount   atomic.Int64
 	// clusterRates is the cluster's rate of calls per product, when
 	// several servers share the store.
 	clusterRates atomic.Pointer[map[string]float64]
@@ -174,8 +179,14 @@ func newServer(cfg Config, opts Options) (*Server, error) {
 	if err := s.checkClock(now); err != nil {
 		return nil, err
 	}
+	if err := s.openToken(ctx, l.license); err != nil {
+		return nil, err
+	}
 	s.lic.Store(l)
 	detail := fmt.Sprintf("license %s for %s, server key %s", l.license.ID, l.license.Holder, s.serverKid)
+	if g := s.token; g != nil && l.license.BindsToken() {
+		detail += fmt.Sprintf(", hardware token serial %s proved present (binding %s)", g.serial, l.license.Binding())
+	}
 	if cs, ok := s.store.(store.Cluster); ok {
 		detail += fmt.Sprintf(", node %q of a shared store", cs.Node())
 	}
@@ -231,6 +242,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err == nil {
 		l, err = s.agreeLicense(ctx, l)
 	}
+	if err == nil {
+		err = s.reloadToken(ctx, l.license)
+	}
 	ev := store.Event{Time: now, Kind: store.KindReload, Actor: "server"}
 	if err != nil {
 		e := codes.As(err)
@@ -238,6 +252,9 @@ func (s *Server) Reload(ctx context.Context) error {
 		s.log.Error("reload", "code", int(e.Code), "name", e.Code.Name(), "err", e.Detail(), "fix", e.FixText())
 	} else {
 		old := s.lic.Swap(l)
+		if !l.license.BindsToken() {
+			s.tokenRefusal.Store(nil)
+		}
 		ev.Detail = fmt.Sprintf("license %s replaces %s", l.license.ID, old.license.ID)
 		s.log.Info("reload", "code", 0, "license", l.license.ID, "holder", l.license.Holder)
 	}
@@ -255,6 +272,9 @@ func (s *Server) checkClock(now time.Time) error {
 		return e
 	}
 	if e := s.disagree.Load(); e != nil {
+		return e
+	}
+	if e := s.tokenRefusal.Load(); e != nil {
 		return e
 	}
 	n := now.UnixNano()
@@ -302,6 +322,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if len(s.cfg.Upstream) > 0 {
 		wg.Go(func() { s.upstreamLoop(reapCtx) })
 	}
+	wg.Go(func() { s.tokenLoop(reapCtx) })
 	s.ready.Store(true)
 	attrs := []any{"addr", ln.Addr().String(), "license", s.lic.Load().license.ID, "server_key", s.serverKid}
 	if cs, ok := s.store.(store.Cluster); ok {
@@ -369,6 +390,7 @@ func (s *Server) reap(ctx context.Context) {
 	}
 	s.store.ObserveTime(ctx, time.Unix(0, s.high.Load()))
 	s.usage.tick(now, 2*time.Duration(s.cfg.LeaseTTL))
+	s.reportTick(ctx, now)
 	if len(s.cfg.Upstream) > 0 {
 		s.checkGrant(ctx, now)
 	}
@@ -385,6 +407,7 @@ func (s *Server) SetShutdownTimeout(d time.Duration) { s.cfg.ShutdownTimeout = D
 
 // Close closes the store if the server opened it.
 func (s *Server) Close() error {
+	s.closeToken()
 	if s.ownStore && s.store != nil {
 		return s.store.Close()
 	}

@@ -33,6 +33,8 @@ type usage struct {
 	calls  map[string]int64
 	rates  map[string]float64
 	tickAt time.Time
+	// sampled is when the rates were last sampled for usage reports.
+	sampled time.Time
 }
 
 type usageKey struct{ product, instance string }
@@ -142,4 +144,16 @@ func (s *Server) qpsUsed(product string) float64 {
 		return (*m)[product]
 	}
 	return s.usage.rate(product)
+}
+
+// sampleDue reports whether a minute has passed since the rates were last
+// sampled for usage reports, and if so starts the next minute.
+func (u *usage) sampleDue(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.sampled.IsZero() && now.Sub(u.sampled) < time.Minute {
+		return false
+	}
+	u.sampled = now
+	return true
 }
