@@ -84,6 +84,15 @@ the admin role ('licensor pki client --role admin').`,
 func printStatus(e *Env, base string, lic license.View, pools server.InstancesBody, now time.Time) {
 	w := e.Stdout
 	fmt.Fprintf(w, "License server %s: license %s for %s, issued by %s\n", base, lic.ID, lic.Holder, lic.Issuer)
+	if t := lic.Token; t != nil {
+		state := "not reported"
+		if lic.DogCount != nil && *lic.DogCount > 0 {
+			state = fmt.Sprintf("present (%d token holds the key)", *lic.DogCount)
+		} else if lic.DogCount != nil {
+			state = "MISSING at the last check ('licensor doctor --token-module M' says why)"
+		}
+		fmt.Fprintf(w, "Binding %s: %s; token %s\n", lic.SecurityType, t.Describe(), state)
+	}
 	if len(pools.Nodes) > 0 {
 		fmt.Fprintf(w, "\nNodes sharing the store (%d; this answer from %s):\n", len(pools.Nodes), pools.Node)
 		for _, n := range pools.Nodes {

@@ -47,6 +47,13 @@ import (
 //	upstream_interval "24h"  how often the grant is fetched again
 //	upstream_timeout  "10s"  how long a vendor service may take to answer before
 //	                         the next is asked (100ms..5m)
+//	token_module      ""     the PKCS#11 module (.so) of the hardware token a license
+//	                         may bind; needed only when it binds one
+//	token_pin_file    ""     the token's user PIN, one line ("": LICENSOR_TOKEN_PIN)
+//	token_check_interval "30s" how often the server proves the token is present (5s..1h)
+//	token_grace       "2m"   how long the server keeps granting after the token stops
+//	                         answering (0..24h)
+//	token_timeout     "5s"   how long a PKCS#11 call may take before the check fails (100ms..1m)
 type Config struct {
 	Listen           string    `json:"listen"`
 	License          string    `json:"license"`
@@ -70,6 +77,12 @@ type Config struct {
 	UpstreamCA       string    `json:"upstream_ca"`
 	UpstreamInterval Duration  `json:"upstream_interval"`
 	UpstreamTimeout  Duration  `json:"upstream_timeout"`
+
+	TokenModule        string   `json:"token_module"`
+	TokenPINFile       string   `json:"token_pin_file"`
+	TokenCheckInterval Duration `json:"token_check_interval"`
+	TokenGrace         Duration `json:"token_grace"`
+	TokenTimeout       Duration `json:"token_timeout"`
 }
 
 // TLSConfig names the server's certificate files.
@@ -92,13 +105,14 @@ func Default() Config {
 		LogFormat: "text", LogLevel: "info", KeyFileValidity: Duration(7 * 24 * time.Hour),
 		ClusterInterval:  Duration(5 * time.Second),
 		UpstreamInterval: Duration(24 * time.Hour), UpstreamTimeout: Duration(10 * time.Second),
+		TokenCheckInterval: Duration(30 * time.Second), TokenGrace: Duration(2 * time.Minute), TokenTimeout: Duration(5 * time.Second),
 	}
 }
 
 // MaxConfigSize bounds a configuration file.
 const MaxConfigSize = jsonconfig.MaxSize
 
-const knownKeys = "listen, license, vendor_public_key, data_dir, store, store_password_file, node, cluster_interval, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, log_file, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout"
+const knownKeys = "listen, license, vendor_public_key, data_dir, store, store_password_file, node, cluster_interval, tls, lease_ttl, clock_tolerance, reap_interval, max_body_bytes, shutdown_timeout, log_format, log_level, log_file, keyfile_validity, upstream, upstream_ca, upstream_interval, upstream_timeout, token_module, token_pin_file, token_check_interval, token_grace, token_timeout"
 
 // Parse reads a configuration over the defaults; keys it does not know are
 // an error naming them. dir is the directory relative paths are resolved
@@ -108,7 +122,7 @@ func Parse(r io.Reader, dir string) (Config, error) {
 	if err := jsonconfig.Decode(r, &c, func() any { d := Default(); return &d }, knownKeys); err != nil {
 		return c, err
 	}
-	jsonconfig.Resolve(dir, &c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA, &c.LogFile, &c.StorePassword)
+	jsonconfig.Resolve(dir, &c.License, &c.VendorPublicKey, &c.DataDir, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.UpstreamCA, &c.LogFile, &c.StorePassword, &c.TokenPINFile)
 	if p, ok := strings.CutPrefix(c.Store, "sqlite:"); ok && p != "" {
 		jsonconfig.Resolve(dir, &p)
 		c.Store = "sqlite:" + p
@@ -149,6 +163,12 @@ func (c Config) Validate() error {
 		return bad("upstream_interval", "%s is out of range 1s..720h", time.Duration(c.UpstreamInterval))
 	case c.UpstreamTimeout < Duration(100*time.Millisecond) || c.UpstreamTimeout > Duration(5*time.Minute):
 		return bad("upstream_timeout", "%s is out of range 100ms..5m", time.Duration(c.UpstreamTimeout))
+	case c.TokenCheckInterval < Duration(5*time.Second) || c.TokenCheckInterval > Duration(time.Hour):
+		return bad("token_check_interval", "%s is out of range 5s..1h", time.Duration(c.TokenCheckInterval))
+	case c.TokenGrace < 0 || c.TokenGrace > Duration(24*time.Hour):
+		return bad("token_grace", "%s is out of range 0..24h", time.Duration(c.TokenGrace))
+	case c.TokenTimeout < Duration(100*time.Millisecond) || c.TokenTimeout > Duration(time.Minute):
+		return bad("token_timeout", "%s is out of range 100ms..1m", time.Duration(c.TokenTimeout))
 	case len(c.Upstream) > 16:
 		return bad("upstream", "%d services, at most 16", len(c.Upstream))
 	}

@@ -75,6 +75,8 @@ var (
 	daysLeft    = prometheus.NewDesc("licensor_license_days_left", "Days until the product's license ends (negative: expired).", []string{"product"}, nil)
 	certDays    = prometheus.NewDesc("licensor_server_certificate_days_left", "Days until the server's TLS certificate expires.", nil, nil)
 	nodeInfo    = prometheus.NewDesc("licensor_node_info", "1, labelled with this server's name among the nodes sharing its store, its license and version (only when several servers share a store).", []string{"node", "license", "version"}, nil)
+	tokenUp     = prometheus.NewDesc("licensor_token_present", "1 while the hardware token the license binds passed its last presence check, 0 after a failed one (only when the license binds a token).", nil, nil)
+	tokenGrant  = prometheus.NewDesc("licensor_token_refusing", "1 while grants are refused because the hardware token has been absent for longer than token_grace.", nil, nil)
 	upContact   = prometheus.NewDesc("licensor_upstream_last_contact_timestamp_seconds", "When the vendor's service last granted the license (upstream mode).", nil, nil)
 )
 
@@ -82,7 +84,7 @@ var (
 type poolCollector struct{ s *Server }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays, upContact, nodeInfo} {
+	for _, d := range []*prometheus.Desc{poolSize, poolUsed, qpsLicensed, qpsUsed, daysLeft, certDays, upContact, nodeInfo, tokenUp, tokenGrant} {
 		ch <- d
 	}
 }
@@ -106,6 +108,14 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if cs, ok := s.store.(store.Cluster); ok && l != nil {
 		ch <- prometheus.MustNewConstMetric(nodeInfo, prometheus.GaugeValue, 1, cs.Node(), l.license.ID, version())
+	}
+	if st, ok := s.tokenStatus(); ok {
+		ch <- prometheus.MustNewConstMetric(tokenUp, prometheus.GaugeValue, float64(st.Count))
+		refusing := 0.0
+		if st.Refusing {
+			refusing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(tokenGrant, prometheus.GaugeValue, refusing)
 	}
 	if n := s.upstreamAt.Load(); n != 0 {
 		ch <- prometheus.MustNewConstMetric(upContact, prometheus.GaugeValue, float64(n)/1e9)

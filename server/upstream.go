@@ -298,6 +298,9 @@ type licenseBody struct {
 
 func (s *Server) licenseView() any {
 	v := s.lic.Load().view
+	if st, ok := s.tokenStatus(); ok {
+		v.DogCount = &st.Count
+	}
 	if len(s.cfg.Upstream) == 0 {
 		return v
 	}

@@ -19,6 +19,7 @@ const (
 	KindExpire  = "expire"
 	KindReload  = "reload"
 	KindStart   = "start"
+	KindToken   = "token" // a hardware token's presence changed
 )
 
 // Event is one entry of the audit log. Each event's Hash covers its fields

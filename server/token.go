@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/store"
+	"github.com/licensor/licensor/token"
+)
+
+// tokenGuard proves, for a license that binds a hardware token, that the
+// token is present: at start, at every token_check_interval and at a
+// reload, it has the token sign a fresh random challenge and verifies the
+// signature against the key the license binds (token.Prove). The checks
+// run on their own goroutine, never on the request path: a request reads
+// one atomic pointer (refusal, in checkClock).
+//
+// While proofs fail the server keeps granting for token_grace after the
+// last good proof, then refuses every grant, renewal and key file with
+// codes.HWTokenMissing (codes.HWTokenWrong when the token present holds
+// another key) until a proof succeeds again.
+type tokenGuard struct {
+	s   *Server
+	mod *token.Module
+	pin []byte
+
+	check sync.Mutex // serialises checks
+
+	mu      sync.Mutex // guards what follows; never held across a PKCS#11 call
+	lastOK  time.Time  // the last good proof, by the server's clock
+	serial  string     // the serial of the token that last proved itself
+	failing *codes.Error
+	since   time.Time // when proofs started failing
+	state   tokenState
+}
+
+// tokenState is what the guard last said, so that each change is logged
+// and audited once.
+type tokenState int
+
+const (
+	tokenPresent  tokenState = iota
+	tokenAbsent              // proofs fail, within the grace
+	tokenRefusing            // past the grace: grants refused
+)
+
+// tokenStatus is the guard's state for /readyz, /security/license and
+// the metrics.
+type tokenStatus struct {
+	Present   bool      `json:"present"`
+	Count     int       `json:"dogCount"` // tokens holding the license's key at the last check
+	Serial    string    `json:"serial,omitempty"`
+	LastProof time.Time `json:"last_proof,omitzero"`
+	Code      int       `json:"code,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	RefuseAt  time.Time `json:"refuse_at,omitzero"` // while absent, within the grace
+	Refusing  bool      `json:"refusing,omitempty"`
+}
+
+// openToken opens the token module when the configuration names one or
+// the license binds a token, and makes the first proof: a server whose
+// license binds a token does not start without it.
+func (s *Server) openToken(ctx context.Context, l *license.License) error {
+	if !l.BindsToken() && s.cfg.TokenModule == "" {
+		return nil
+	}
+	if s.cfg.TokenModule == "" {
+		return codes.Errorf(codes.ConfigInvalid, "token_module: the license %s binds a hardware token (%s), and the configuration names no PKCS#11 module", l.ID, l.Token.Describe()).
+			WithFix("Set token_module to the token's PKCS#11 library (for example /usr/lib/softhsm/libsofthsm2.so) and its PIN in token_pin_file or LICENSOR_TOKEN_PIN; 'licensor token list --module M' lists what a module sees.")
+	}
+	pin, err := token.ReadPIN(s.cfg.TokenPINFile)
+	if err != nil {
+		return err
+	}
+	mod, err := token.Open(ctx, s.cfg.TokenModule, time.Duration(s.cfg.TokenTimeout))
+	if err != nil {
+		return err
+	}
+	g := &tokenGuard{s: s, mod: mod, pin: pin}
+	if l.BindsToken() {
+		p, err := g.prove(ctx, l)
+		if err != nil {
+			mod.Close()
+			return err
+		}
+		g.lastOK, g.serial = s.clock.Now(), p.Token.Serial
+		s.tokenCount.Store(1)
+	}
+	s.token = g
+	return nil
+}
+
+// selector picks the token and key l binds.
+func tokenSelector(l *license.License) token.Selector {
+	return token.Selector{Serial: l.Token.Serial, KeyLabel: l.Token.Label, Thumbprint: l.Token.Thumbprint}
+}
+
+// prove runs one presence proof for l, bounded by token_timeout.
+func (g *tokenGuard) prove(ctx context.Context, l *license.License) (token.Proof, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(g.s.cfg.TokenTimeout))
+	defer cancel()
+	p, err := g.mod.Prove(ctx, tokenSelector(l), g.pin, l.Token.Thumbprint)
+	if err == nil && l.Token.Serial != "" && p.Token.Serial != l.Token.Serial {
+		err = codes.Errorf(codes.HWTokenWrong, "the token in slot %d has serial %s; the license binds serial %s", p.Token.Slot, p.Token.Serial, l.Token.Serial)
+	}
+	return p, err
+}
+
+// reloadToken proves the token a reloaded license binds before it
+// replaces the license in force: a reload never puts a token binding in
+// force without its token.
+func (s *Server) reloadToken(ctx context.Context, l *license.License) error {
+	if !l.BindsToken() {
+		return nil
+	}
+	g := s.token
+	if g == nil {
+		return codes.Errorf(codes.ConfigInvalid, "token_module: the license %s binds a hardware token (%s), and this server was started without a PKCS#11 module", l.ID, l.Token.Describe()).
+			WithFix("Set token_module (and token_pin_file) in the configuration and restart the server; the license in force stays until then.")
+	}
+	g.check.Lock()
+	defer g.check.Unlock()
+	p, err := g.prove(ctx, l)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.lastOK, g.serial, g.failing, g.state = s.clock.Now(), p.Token.Serial, nil, tokenPresent
+	g.mu.Unlock()
+	s.tokenCount.Store(1)
+	s.tokenRefusal.Store(nil)
+	return nil
+}
+
+// tokenLoop checks the token at every token_check_interval until ctx ends.
+func (s *Server) tokenLoop(ctx context.Context) {
+	if s.token == nil {
+		return
+	}
+	t := time.NewTicker(time.Duration(s.cfg.TokenCheckInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.CheckToken(ctx)
+		}
+	}
+}
+
+// CheckToken runs one presence check now (the token loop runs it at
+// every token_check_interval) and returns its error. Past token_grace
+// since the last good proof, a failing check makes the server refuse to
+// grant; a good one lifts the refusal.
+func (s *Server) CheckToken(ctx context.Context) error {
+	g := s.token
+	l := s.lic.Load().license
+	if g == nil || !l.BindsToken() {
+		s.tokenRefusal.Store(nil)
+		return nil
+	}
+	g.check.Lock()
+	defer g.check.Unlock()
+	p, err := g.prove(ctx, l)
+	now := s.clock.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		g.lastOK, g.failing, g.serial = now, nil, p.Token.Serial
+		s.tokenCount.Store(1)
+		if g.state != tokenPresent {
+			s.tokenRefusal.Store(nil)
+			s.log.Info("token", "code", 0, "event", "present", "serial", p.Token.Serial, "key", p.Key.Thumbprint,
+				"absent_for", now.Sub(g.since).Round(time.Second).String())
+			s.auditToken(ctx, now, 0, fmt.Sprintf("token present again: serial %s, key %s (absent since %s)",
+				p.Token.Serial, p.Key.Thumbprint, g.since.UTC().Format(time.RFC3339)))
+			g.state = tokenPresent
+		}
+		s.log.Debug("token", "code", 0, "event", "proof", "serial", p.Token.Serial, "took", p.Took.String())
+		return nil
+	}
+	e := codes.As(err)
+	s.tokenCount.Store(0)
+	if g.state == tokenPresent {
+		g.since = now
+	}
+	g.failing = e
+	grace := time.Duration(s.cfg.TokenGrace)
+	refuseAt := g.lastOK.Add(grace)
+	if now.Before(refuseAt) {
+		if g.state != tokenAbsent {
+			s.log.Warn("token", "code", int(e.Code), "name", e.Code.Name(), "event", "absent", "err", e.Detail(),
+				"granting_until", refuseAt.UTC().Format(time.RFC3339), "fix", e.FixText())
+			s.auditToken(ctx, now, e.Code, fmt.Sprintf("token check failed: %s; granting until %s (token_grace %s)",
+				e.Detail(), refuseAt.UTC().Format(time.RFC3339), grace))
+			g.state = tokenAbsent
+		}
+		return err
+	}
+	refusal := refusalFor(e, l, g.lastOK, grace)
+	s.tokenRefusal.Store(refusal)
+	if g.state != tokenRefusing {
+		s.log.Error("token", "code", int(refusal.Code), "name", refusal.Code.Name(), "event", "refusing", "err", refusal.Detail(), "fix", refusal.FixText())
+		s.auditToken(ctx, now, refusal.Code, "granting stopped: "+refusal.Detail())
+		g.state = tokenRefusing
+	}
+	return err
+}
+
+// refusalFor is the error every grant gets once the token has failed its
+// checks for longer than the grace: HWTokenWrong when another token
+// answered, HWTokenMissing for every other failure, naming its cause.
+func refusalFor(cause *codes.Error, l *license.License, lastOK time.Time, grace time.Duration) *codes.Error {
+	since := "it has never passed a check"
+	if !lastOK.IsZero() {
+		since = "the last good check was at " + lastOK.UTC().Format(time.RFC3339)
+	}
+	if cause.Code == codes.HWTokenWrong {
+		return codes.Errorf(codes.HWTokenWrong, "the hardware token present is not the one license %s binds (%s): %s; %s, more than token_grace %s ago",
+			l.ID, l.Token.Describe(), cause.Msg, since, grace)
+	}
+	return codes.Errorf(codes.HWTokenMissing, "license %s binds a hardware token (%s), and no token has proved it holds that key: %s (code %d %s); %s, more than token_grace %s ago",
+		l.ID, l.Token.Describe(), cause.Msg, int(cause.Code), cause.Code.Name(), since, grace)
+}
+
+func (s *Server) auditToken(ctx context.Context, now time.Time, c codes.Code, detail string) {
+	ev := store.Event{Time: now, Kind: store.KindToken, Actor: "server", Code: int(c), Detail: detail}
+	if err := s.store.Record(ctx, ev); err != nil && ctx.Err() == nil {
+		s.log.Error("audit", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", err)
+	}
+}
+
+// tokenStatus reports the guard's state; ok is false when no license
+// binds a token.
+func (s *Server) tokenStatus() (tokenStatus, bool) {
+	g := s.token
+	if g == nil || !s.lic.Load().license.BindsToken() {
+		return tokenStatus{}, false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := tokenStatus{Present: g.failing == nil, Count: int(s.tokenCount.Load()), Serial: g.serial, LastProof: g.lastOK, Refusing: g.state == tokenRefusing}
+	if e := g.failing; e != nil {
+		st.Code, st.Name, st.Message = int(e.Code), e.Code.Name(), e.Detail()
+		if g.state == tokenAbsent {
+			st.RefuseAt = g.lastOK.Add(time.Duration(s.cfg.TokenGrace))
+		}
+	}
+	return st, true
+}
+
+// closeToken closes the module.
+func (s *Server) closeToken() {
+	if g := s.token; g != nil {
+		g.mod.Close()
+	}
+}
