@@ -18,15 +18,23 @@
 // anyway): Modules opened on the same path share one initialisation,
 // which ends when the last is closed.
 //
-// Tokens come and go. SoftHSM2, the module the tests run against, reads
-// its token directory at C_Initialize and does not notice a token
-// directory that is deleted or added later: its slots keep answering
-// from memory. So when a call fails in a way that says the token went
-// away (CKR_TOKEN_NOT_PRESENT, CKR_SLOT_ID_INVALID, CKR_DEVICE_REMOVED,
-// CKR_SESSION_HANDLE_INVALID, CKR_DEVICE_ERROR), and before every
-// presence proof that finds no token, the module is re-initialised
-// (C_Finalize, C_Initialize) and the call is tried once more: a token
-// removed, replaced or plugged in is seen without a restart.
+// Tokens come and go. SoftHSM2 2.6, the module the tests run against,
+// reads its token directory at C_Initialize only: a token whose directory
+// is removed stays in the slot list, and every call on it answers
+// CKR_GENERAL_ERROR, even after the directory comes back; a token added
+// later (by softhsm2-util in another process, say) is not listed at all.
+// Hardware modules answer CKR_TOKEN_NOT_PRESENT or CKR_DEVICE_REMOVED
+// instead, and most rescan their readers on C_GetSlotList. So when a call
+// fails in a way that says the token, or the module's view of it, went
+// away (those, CKR_SLOT_ID_INVALID, CKR_SESSION_HANDLE_INVALID,
+// CKR_SESSION_CLOSED, CKR_GENERAL_ERROR, CKR_DEVICE_ERROR,
+// CKR_TOKEN_NOT_RECOGNIZED), and when Find or a proof finds no token or
+// only another one, the module is re-initialised (C_Finalize,
+// C_Initialize) and the call tried once more: a token removed, replaced
+// or plugged in is seen without a restart. Re-initialising closes every
+// session the process has on the module; the calls of this package open
+// and close their sessions within one bounded call, and one caught by a
+// re-initialisation is retried.
 package token
 
 import (

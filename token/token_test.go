@@ -491,3 +491,49 @@ func TestCloseFinalizes(t *testing.T) {
 		t.Fatalf("after another Module on the same path closed: %v", err)
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	h := softhsmtest.New(t)
+	a := h.InitToken("alpha")
+	ka := thumb(t, h.GenerateECDSA(a, "sign", []byte{1}))
+	m := open(t, h)
+	m2 := open(t, h) // another Module on the same path shares the module
+	ctx := context.Background()
+	errs := make(chan error, 40)
+	for i := 0; i < 4; i++ {
+		mm := m
+		if i%2 == 1 {
+			mm = m2
+		}
+		go func() {
+			for j := 0; j < 5; j++ {
+				_, err := mm.Prove(ctx, Selector{}, []byte(a.PIN), ka)
+				errs <- err
+				_, err = mm.Tokens(ctx)
+				errs <- err
+			}
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	// A rescan while proofs run closes their sessions: they retry.
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for j := 0; j < 10 && err == nil; j++ {
+			_, err = m.Prove(ctx, Selector{}, []byte(a.PIN), ka)
+		}
+		done <- err
+	}()
+	for j := 0; j < 10; j++ {
+		if err := m2.Rescan(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("a proof during rescans: %v", err)
+	}
+}
