@@ -162,6 +162,9 @@ func (l *library) call(ctx context.Context, timeout time.Duration, name string, 
 	if err := l.stuck(); err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return l.ctxDone(ctx, name)
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -172,7 +175,7 @@ func (l *library) call(ctx context.Context, timeout time.Duration, name string, 
 		}
 		return codes.Errorf(codes.HWTimeout, "module %s: %s waited %s for another call to the module to return", l.path, name, timeout)
 	case <-ctx.Done():
-		return ctx.Err()
+		return l.ctxDone(ctx, name)
 	}
 	t.Reset(timeout)
 	me := &inflight{name: name, since: time.Now()}
@@ -201,7 +204,7 @@ func (l *library) call(ctx context.Context, timeout time.Duration, name string, 
 	case <-t.C:
 		gaveUp = codes.Errorf(codes.HWTimeout, "module %s did not return from %s within %s", l.path, name, timeout)
 	case <-ctx.Done():
-		gaveUp = ctx.Err()
+		gaveUp = l.ctxDone(ctx, name)
 	}
 	l.mu.Lock()
 	finished := l.cur != me
@@ -213,6 +216,12 @@ func (l *library) call(ctx context.Context, timeout time.Duration, name string, 
 		return <-done
 	}
 	return gaveUp
+}
+
+// ctxDone is the error of a call whose context ended first:
+// codes.HWTimeout, wrapping the context's error.
+func (l *library) ctxDone(ctx context.Context, name string) error {
+	return codes.Errorf(codes.HWTimeout, "module %s: %s did not return before the caller gave up: %w", l.path, name, ctx.Err())
 }
 
 // stuck returns the codes.HWTimeout of a module that has not returned

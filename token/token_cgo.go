@@ -401,7 +401,7 @@ func (m *Module) Prove(ctx context.Context, sel Selector, pin []byte, want strin
 	case m.lib.proving <- struct{}{}:
 		defer func() { <-m.lib.proving }()
 	case <-ctx.Done():
-		return Proof{}, ctx.Err()
+		return Proof{}, m.lib.ctxDone(ctx, "a presence proof")
 	}
 	start := time.Now()
 	gen := m.lib.generation()

@@ -4,6 +4,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -535,5 +536,23 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("a proof during rescans: %v", err)
+	}
+}
+
+func TestContextEnds(t *testing.T) {
+	h := softhsmtest.New(t)
+	a := h.InitToken("alpha")
+	ka := thumb(t, h.GenerateECDSA(a, "sign", []byte{1}))
+	m := open(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := m.Prove(ctx, Selector{}, []byte(a.PIN), ka)
+	wantCode(t, err, codes.HWTimeout, "gave up")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%v does not wrap context.Canceled", err)
+	}
+	waitUnstuck(t, h.Module)
+	if _, err := m.Prove(context.Background(), Selector{}, []byte(a.PIN), ka); err != nil {
+		t.Fatalf("after a cancelled proof: %v", err)
 	}
 }
