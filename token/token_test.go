@@ -4,11 +4,11 @@ package token
 
 import (
 	"context"
-	"errors"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
