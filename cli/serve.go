@@ -78,8 +78,28 @@ file. Every key, with its default:
     "upstream": [],              the vendor's whitelist services (upstream mode)
     "upstream_ca": "",           their CA file ("": the system's)
     "upstream_interval": "24h",  how often the grant is fetched again
-    "upstream_timeout": "10s"    how long each service may take to answer
+    "upstream_timeout": "10s",   how long each service may take to answer
+    "token_module": "",          the PKCS#11 module (.so) of the hardware token the
+                                 license binds (needed only then)
+    "token_pin_file": "",        the token's user PIN, one line, mode 0600
+                                 ("": the environment's LICENSOR_TOKEN_PIN)
+    "token_check_interval": "30s", how often the token proves it is present (5s..1h)
+    "token_grace": "2m",         how long grants go on once the token stops proving
+                                 it is present (0..24h)
+    "token_timeout": "5s"        how long one PKCS#11 call may take (100ms..1m)
   }
+
+Hardware tokens: a license may bind a PKCS#11 token (a dongle, smart card
+or HSM; 'licensor license show' says which binding is in force). The
+server then proves at start, at every "token_check_interval" and at each
+reload that the token is present, by having it sign a fresh random
+challenge with the key the license binds; it does not start without it.
+When a check fails it keeps granting for "token_grace" after the last good
+one, then refuses every grant, renewal and key file with code 530 (531
+when another token answers) and fails /readyz, until a check passes
+again: no restart. Checks run on their own goroutine, never on the
+request path; licensor_token_present and licensor_token_refusing are the
+metrics; each change is logged and audited.
 
 Several servers: with "store" a PostgreSQL URL, any number of servers
 share one pool and serve at once, each with its own data directory and

@@ -34,6 +34,8 @@ var readmeSkipped = []struct{ doc, section, first, why string }{
 		"needs two nodes' activation requests, made on two hosts; cli/cluster_e2e_test.go issues a cluster license the same way"},
 	{"README.md", "Several servers", "",
 		"needs PostgreSQL; cli/cluster_e2e_test.go runs this section"},
+	{"README.md", "Hardware tokens", "",
+		"needs SoftHSM2 and a token store of its own; cli/token_e2e_test.go runs this workflow"},
 }
 
 // readmeBackground are the commands that serve until stopped: the test
