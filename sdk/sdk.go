@@ -132,6 +132,12 @@ var envKeys = map[string]string{
 	"LICENSOR_READ_TIMEOUT":    "e.g. 3s",
 }
 
+// notForTheSDK are licensor's own variables for its other parts, which a
+// product's environment may hold: FromEnv leaves them alone.
+var notForTheSDK = map[string]bool{
+	"LICENSOR_TOKEN_PIN": true, // the site server's hardware token PIN
+}
+
 // FromEnv reads a Config from LICENSOR_* environment variables; an unknown
 // LICENSOR_ variable or an invalid value is an error naming it.
 func FromEnv() (Config, error) {
@@ -145,7 +151,7 @@ func configFromEnv(environ []string) (Config, error) {
 	}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "LICENSOR_") {
+		if !strings.HasPrefix(k, "LICENSOR_") || notForTheSDK[k] {
 			continue
 		}
 		if _, ok := envKeys[k]; !ok {

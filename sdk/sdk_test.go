@@ -52,7 +52,8 @@ func TestImportGraph(t *testing.T) {
 func TestConfigFromEnv(t *testing.T) {
 	good := []string{"PATH=/bin", "LICENSOR_SERVERS=https://a:8443, https://b:8443", "LICENSOR_ASYNC=1", "LICENSOR_CA=ca.crt",
 		"LICENSOR_CERT=app.crt", "LICENSOR_KEY=app.key", "LICENSOR_VENDOR_PUB=vendor.pub", "LICENSOR_PRODUCT=ocr",
-		"LICENSOR_INSTANCE_ID=host-1", "LICENSOR_CONNECT_TIMEOUT=500ms", "LICENSOR_READ_TIMEOUT=2s"}
+		"LICENSOR_INSTANCE_ID=host-1", "LICENSOR_CONNECT_TIMEOUT=500ms", "LICENSOR_READ_TIMEOUT=2s",
+		"LICENSOR_TOKEN_PIN=1234"} // the site server's, on the same host: not the SDK's, and no error
 	c, err := configFromEnv(good)
 	if err != nil {
 		t.Fatal(err)
