@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +56,7 @@ const csrfTTL = 12 * time.Hour
 
 // routeConsole adds the console's routes to the server's table.
 func (s *Server) routeConsole(mux *http.ServeMux) {
+	reports := &reportCache{entries: map[string]cachedReport{}}
 	h := func(fn peerHandler) http.Handler {
 		inner := s.withRole(fn, pki.RoleAdmin)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,8 +70,8 @@ func (s *Server) routeConsole(mux *http.ServeMux) {
 	mux.Handle("GET "+PathConsoleSeats, h(s.consoleSeats))
 	mux.Handle("GET "+PathConsoleHealth, h(s.consoleHealth))
 	mux.Handle("GET "+PathConsoleCodes, h(s.consoleCodes))
-	mux.Handle("GET "+PathConsoleHistory, h(s.consoleHistory))
-	mux.Handle("GET "+PathConsoleReport, h(s.consoleReport))
+	mux.Handle("GET "+PathConsoleHistory, h(func(w http.ResponseWriter, r *http.Request, p peer) { s.consoleHistory(w, r, p, reports) }))
+	mux.Handle("GET "+PathConsoleReport, h(func(w http.ResponseWriter, r *http.Request, p peer) { s.consoleReport(w, r, p, reports) }))
 	mux.Handle("POST "+PathConsoleRevoke, h(s.consoleRevoke))
 	mux.Handle(console.Prefix, h(func(w http.ResponseWriter, r *http.Request, p peer) {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "the console has no %s %s", r.Method, r.URL.Path))
@@ -311,7 +313,7 @@ func (s *Server) consoleDenials(ctx context.Context, from, to time.Time) ([]Cons
 	if !ok {
 		return out, nil
 	}
-	rep, err := report.Build(ctx, src, report.Query{From: from, To: to, By: report.ByHour, License: s.lic.Load().license, Now: to})
+	rep, err := report.Build(ctx, src, reportQuery(s, from, to, report.ByHour))
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +340,14 @@ func (s *Server) consoleDenials(ctx context.Context, from, to time.Time) ([]Cons
 		return out[i].Count > out[j].Count || out[i].Count == out[j].Count && out[i].Code < out[j].Code
 	})
 	return out, nil
+}
+
+// reportQuery asks the report engine for [from, to] by periods of by,
+// against the license in force. The engine's ranges end before their
+// To, so it is a second past to: what happened at to counts.
+func reportQuery(s *Server, from, to time.Time, by string) report.Query {
+	end := to.Add(time.Second)
+	return report.Query{From: from, To: end, By: by, License: s.lic.Load().license, Now: end}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -405,7 +415,47 @@ var historyRanges = map[string]struct {
 	"month": {30 * 24 * time.Hour, report.ByDay},
 }
 
-func (s *Server) consoleHistory(w http.ResponseWriter, r *http.Request, p peer) {
+// reportCache keeps the report of each history range for reportCacheTTL:
+// a month's report reads every hour's summary, and the page is read
+// again and again.
+type reportCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedReport
+}
+
+type cachedReport struct {
+	at  time.Time
+	rep *report.Report
+}
+
+// reportCacheTTL is how stale a history page may be.
+const reportCacheTTL = time.Minute
+
+// rangeReport is the report of a history range, from the cache when it
+// is fresh.
+func (s *Server) rangeReport(ctx context.Context, c *reportCache, name string, now time.Time) (*report.Report, error) {
+	rg := historyRanges[name]
+	c.mu.Lock()
+	e, ok := c.entries[name]
+	c.mu.Unlock()
+	if ok && !now.Before(e.at) && now.Sub(e.at) < reportCacheTTL {
+		return e.rep, nil
+	}
+	src, ok := s.store.(report.Source)
+	if !ok {
+		return nil, codes.Errorf(codes.StoreUnavailable, "this store keeps no usage reports")
+	}
+	rep, err := report.Build(ctx, src, reportQuery(s, now.Add(-rg.span), now, rg.by))
+	if err != nil {
+		return nil, s.storeError(err)
+	}
+	c.mu.Lock()
+	c.entries[name] = cachedReport{at: now, rep: rep}
+	c.mu.Unlock()
+	return rep, nil
+}
+
+func (s *Server) consoleHistory(w http.ResponseWriter, r *http.Request, p peer, c *reportCache) {
 	now := s.clock.Now()
 	name := r.URL.Query().Get("range")
 	if name == "" {
@@ -416,14 +466,9 @@ func (s *Server) consoleHistory(w http.ResponseWriter, r *http.Request, p peer) 
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "range %q: want day, week or month", truncate(name, 16)))
 		return
 	}
-	src, ok := s.store.(report.Source)
-	if !ok {
-		s.fail(w, r, p, codes.Errorf(codes.StoreUnavailable, "this store keeps no usage reports"))
-		return
-	}
-	rep, err := report.Build(r.Context(), src, report.Query{From: now.Add(-rg.span), To: now, By: rg.by, License: s.lic.Load().license, Now: now})
+	rep, err := s.rangeReport(r.Context(), c, name, now)
 	if err != nil {
-		s.fail(w, r, p, s.storeError(err))
+		s.fail(w, r, p, err)
 		return
 	}
 	body := ConsoleHistory{Range: name, Bucket: rg.by, From: rep.From, To: rep.To, Products: []HistoryProduct{}, Denials: []HistoryDenials{}, DenialCodes: []ConsoleDenial{}}
@@ -707,22 +752,16 @@ func historyDownloads(name string, from, to time.Time) []HistoryDownload {
 
 // consoleReport is GET /console/api/report?range=R&format=F: the usage
 // report of a history range, as a file to download.
-func (s *Server) consoleReport(w http.ResponseWriter, r *http.Request, p peer) {
+func (s *Server) consoleReport(w http.ResponseWriter, r *http.Request, p peer, c *reportCache) {
 	now := s.clock.Now()
 	name, format := r.URL.Query().Get("range"), r.URL.Query().Get("format")
-	rg, ok := historyRanges[name]
-	if !ok {
+	if _, ok := historyRanges[name]; !ok {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "range %q: want day, week or month", truncate(name, 16)))
 		return
 	}
-	src, ok := s.store.(report.Source)
-	if !ok {
-		s.fail(w, r, p, codes.Errorf(codes.StoreUnavailable, "this store keeps no usage reports"))
-		return
-	}
-	rep, err := report.Build(r.Context(), src, report.Query{From: now.Add(-rg.span), To: now, By: rg.by, License: s.lic.Load().license, Now: now})
+	rep, err := s.rangeReport(r.Context(), c, name, now)
 	if err != nil {
-		s.fail(w, r, p, s.storeError(err))
+		s.fail(w, r, p, err)
 		return
 	}
 	file := reportFile(rep.From, rep.To)

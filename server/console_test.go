@@ -460,6 +460,20 @@ func TestConsoleHistory(t *testing.T) {
 	if denied != 2 || len(h.DenialCodes) != 2 || h.DenialCodes[0] != want[0] || h.DenialCodes[1] != want[1] {
 		t.Errorf("denials %+v, by code %+v", h.Denials, h.DenialCodes)
 	}
+	// The history is a minute stale at most.
+	r.authorize(t, app, "nope", "i-2")
+	s.clock.Advance(30 * time.Second)
+	var again ConsoleHistory
+	consoleCall(t, ops, "GET", r.url+PathConsoleHistory+"?range=day", "").decode(t, &again)
+	if len(again.DenialCodes) != 2 || again.DenialCodes[1].Count != 1 {
+		t.Errorf("within the minute: %+v", again.DenialCodes)
+	}
+	s.clock.Advance(31 * time.Second)
+	consoleCall(t, ops, "GET", r.url+PathConsoleHistory+"?range=day", "").decode(t, &again)
+	if len(again.DenialCodes) != 2 || again.DenialCodes[1].Count != 2 {
+		t.Errorf("a minute on: %+v", again.DenialCodes)
+	}
+
 	var month ConsoleHistory
 	consoleCall(t, ops, "GET", r.url+PathConsoleHistory+"?range=month", "").decode(t, &month)
 	if month.Bucket != "day" || len(month.Denials) < 30 {
@@ -471,7 +485,7 @@ func TestConsoleHistory(t *testing.T) {
 
 	var o ConsoleOverview
 	consoleCall(t, ops, "GET", r.url+PathConsoleOverview, "").decode(t, &o)
-	if len(o.Denials) != 2 || o.Denials[0].Code != 501 || o.Denials[0].Count != 1 || o.Denials[0].Last.IsZero() {
+	if len(o.Denials) != 2 || o.Denials[0] != (ConsoleDenial{Code: 508, Name: "product_unlicensed", Count: 2, Last: o.Now}) || o.Denials[1].Code != 501 || o.Denials[1].Count != 1 || o.Denials[1].Last.IsZero() {
 		t.Errorf("overview denials %+v", o.Denials)
 	}
 
@@ -481,5 +495,18 @@ func TestConsoleHistory(t *testing.T) {
 			t.Errorf("download %s: %d %v %.100s", d.Format, a.status, a.header, a.body)
 		}
 		checkConsoleHeaders(t, "download "+d.Format, a.header)
+	}
+}
+
+// TestConsoleDenialsNow: a denial at the very time of the overview is
+// counted (the report engine's ranges end before their end).
+func TestConsoleDenialsNow(t *testing.T) {
+	s := newSite(t)
+	r := s.start()
+	r.authorize(t, s.client("app1"), "nope", "i-1")
+	var o ConsoleOverview
+	consoleCall(t, s.client("ops"), "GET", r.url+PathConsoleOverview, "").decode(t, &o)
+	if len(o.Denials) != 1 || o.Denials[0].Code != int(codes.ProductUnlicensed) {
+		t.Errorf("denials %+v", o.Denials)
 	}
 }

@@ -113,7 +113,7 @@
   }
 
   function show(title, ...nodes) {
-    main.replaceChildren(el('h1', {}, title), nodes);
+    main.replaceChildren(el('h1', {}, title), ...nodes.flat().filter((n) => n));
   }
 
   // Overview: the license, the certificates, a gauge per product, the
@@ -166,7 +166,7 @@
     show('Overview',
       el('div', { class: 'grid' }, licCard),
       el('div', { class: 'grid' }, gauges),
-      el('div', { class: 'grid' }, side, el('section', { class: 'card' }, el('h2', {}, 'Denials in the last 24 hours'), denials)));
+      el('div', { class: 'grid' }, side, el('section', { class: 'card span2' }, el('h2', {}, 'Denials in the last 24 hours'), denials)));
   }
 
   function meaning(code) {
@@ -389,10 +389,11 @@
 
   function axes(h, ymax) {
     const sx = scaleX(h);
-    const sy = (v) => H - PAD.b - (H - PAD.t - PAD.b) * v / Math.max(ymax, 1);
+    const step = Math.max(1, Math.ceil(ymax / 4));
+    const top = step * Math.max(1, Math.ceil(ymax / step));
+    const sy = (v) => H - PAD.b - (H - PAD.t - PAD.b) * v / top;
     const g = [svg('line', { class: 'axis', x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b })];
-    for (let i = 0; i <= 4; i++) {
-      const v = Math.round(ymax * i / 4);
+    for (let v = 0; v <= top; v += step) {
       g.push(svg('line', { class: 'grid-line', x1: PAD.l, y1: sy(v), x2: W - PAD.r, y2: sy(v) }),
         svg('text', { class: 'tick', x: PAD.l - 6, y: sy(v) + 3, 'text-anchor': 'end' }, v));
     }
