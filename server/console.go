@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -746,7 +747,9 @@ func historyDownloads(name string, from, to time.Time) []HistoryDownload {
 	file := reportFile(from, to)
 	q := "api/report?range=" + name
 	return []HistoryDownload{
+		{Format: "csv", Title: "CSV", Href: q + "&format=csv", File: file + ".csv"},
 		{Format: "json", Title: "JSON", Href: q + "&format=json", File: file + ".json"},
+		{Format: "signed", Title: "Signed report (for the vendor)", Href: q + "&format=signed", File: file + ".signed.json"},
 	}
 }
 
@@ -755,8 +758,13 @@ func historyDownloads(name string, from, to time.Time) []HistoryDownload {
 func (s *Server) consoleReport(w http.ResponseWriter, r *http.Request, p peer, c *reportCache) {
 	now := s.clock.Now()
 	name, format := r.URL.Query().Get("range"), r.URL.Query().Get("format")
-	if _, ok := historyRanges[name]; !ok {
+	rg, ok := historyRanges[name]
+	if !ok {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "range %q: want day, week or month", truncate(name, 16)))
+		return
+	}
+	if format == "signed" {
+		s.consoleSigned(w, r, p, now, rg.span, rg.by)
 		return
 	}
 	rep, err := s.rangeReport(r.Context(), c, name, now)
@@ -769,9 +777,48 @@ func (s *Server) consoleReport(w http.ResponseWriter, r *http.Request, p peer, c
 	case "json":
 		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`.json"`)
 		writeJSON(w, http.StatusOK, rep)
+	case "csv":
+		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`.csv"`)
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		report.WriteCSV(w, rep)
 	default:
-		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "format %q: want json", truncate(format, 16)))
+		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "format %q: want csv, json or signed", truncate(format, 16)))
 	}
+}
+
+// consoleSigned answers with the signed usage report of the last span,
+// as the admin API signs it; it begins at the first whole hour of the
+// audit log when the log is younger than the span, since a signed report
+// covers only what the log holds.
+func (s *Server) consoleSigned(w http.ResponseWriter, r *http.Request, p peer, now time.Time, span time.Duration, by string) {
+	src, ok := s.store.(report.Source)
+	if !ok {
+		s.fail(w, r, p, codes.Errorf(codes.StoreUnavailable, "this store keeps no usage reports"))
+		return
+	}
+	q := reportQuery(s, now.Add(-span), now, by)
+	var first time.Time
+	stop := errors.New("stop")
+	err := src.AuditBetween(r.Context(), time.Time{}, time.Time{}, func(e store.Event) error { first = e.Time; return stop })
+	if err != nil && !errors.Is(err, stop) {
+		s.fail(w, r, p, s.storeError(err))
+		return
+	}
+	if start := first.UTC().Truncate(time.Hour); start.Before(first) {
+		first = start.Add(time.Hour)
+	}
+	if q.From.Before(first) {
+		q.From = first
+	}
+	l := s.lic.Load()
+	file, err := report.BuildSigned(r.Context(), src, q, report.SignOptions{Key: s.serverKey, License: l.compact})
+	if err != nil {
+		s.fail(w, r, p, reportError(err))
+		return
+	}
+	s.log.Info("report", "code", 0, "signed", true, "holder", p.name, "via", "console")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+reportFile(q.From, q.To)+`.signed.json"`)
+	writeBody(w, http.StatusOK, file)
 }
 
 // reportFile names a report's file, without its extension.
