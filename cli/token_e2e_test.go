@@ -80,7 +80,9 @@ func TestHardwareTokenE2E(t *testing.T) {
 	if !strings.Contains(out, "binding:     machine+token") || !strings.Contains(out, "token serial: "+tok.Serial) {
 		t.Fatalf("license show:\n%s", out)
 	}
-	out = h.mustRun("token", "check", "--module", hsm.Module, "--license", "$DIR/site.lic", "--vendor-pub", "$DIR/vendor/vendor.pub", "--pin-file", pin)
+	if out := h.mustRun("token", "check", "--module", hsm.Module, "--license", "$DIR/site.lic", "--vendor-pub", "$DIR/vendor/vendor.pub", "--pin-file", pin); !strings.Contains(out, tok.Serial) {
+		t.Fatalf("token check does not name the token:\n%s", out)
+	}
 
 	// The site server runs bound to the token; a product authorizes.
 	h.mustRun("pki", "init", "--dir", "$DIR/pki", "--hosts", "127.0.0.1")

@@ -739,6 +739,9 @@ func (s *Server) healthChecks(ctx context.Context, now time.Time) []HealthCheck 
 			out = append(out, passed("upstream", "the vendor's service was reached %s UTC; the grant lasts %d more days", license.FormatTime(*contact), days))
 		}
 	}
+	if c, ok := s.tokenHealth(); ok {
+		out = append(out, c)
+	}
 	return out
 }
 

@@ -255,6 +255,30 @@ func (s *Server) tokenStatus() (tokenStatus, bool) {
 	return st, true
 }
 
+// tokenHealth is the console's "hardware-token" check; ok is false when
+// the license binds no token.
+func (s *Server) tokenHealth() (HealthCheck, bool) {
+	st, ok := s.tokenStatus()
+	if !ok {
+		return HealthCheck{}, false
+	}
+	l := s.lic.Load().license
+	const name = "hardware-token"
+	fix := "Plug the token in, or run 'licensor doctor --token-module M --license FILE --vendor-pub FILE --pin-file F' on this host: it names what fails."
+	switch {
+	case st.Present:
+		return passed(name, "token serial %s proved at %s UTC that it holds the license's key (%s; binding %s)",
+			st.Serial, license.FormatTime(st.LastProof), l.Token.Describe(), l.Binding()), true
+	case st.Refusing:
+		c := codes.HWTokenMissing
+		if e := s.tokenRefusal.Load(); e != nil {
+			c = e.Code
+		}
+		return HealthCheck{Name: name, Status: "fail", Code: int(c), Found: st.Message, Fix: fix}, true
+	}
+	return warned(name, codes.Code(st.Code), fmt.Sprintf("the last token check failed: %s; grants go on until %s UTC (token_grace)", st.Message, license.FormatTime(st.RefuseAt)), fix), true
+}
+
 // closeToken closes the module.
 func (s *Server) closeToken() {
 	if g := s.token; g != nil {

@@ -109,6 +109,9 @@ func TestTokenPulledAndBack(t *testing.T) {
 	if view.SecurityType != license.BindMachineToken || view.Token == nil || view.Token.Thumbprint != s.thumb || view.DogCount == nil || *view.DogCount != 1 {
 		t.Fatalf("/security/license: securityType %q token %+v dogCount %v", view.SecurityType, view.Token, view.DogCount)
 	}
+	if c := tokenHealth(t, r, ops); c.Status != "pass" || !strings.Contains(c.Found, s.tok.Serial) {
+		t.Fatalf("console health with the token present: %+v", c)
+	}
 	if m := metricsText(t, r, ops); !strings.Contains(m, "licensor_token_present 1") {
 		t.Fatalf("metrics with the token present:\n%s", grepLines(m, "licensor_token"))
 	}
@@ -128,6 +131,9 @@ func TestTokenPulledAndBack(t *testing.T) {
 	if ready.Token.Present || ready.Token.RefuseAt.IsZero() || ready.Token.Refusing {
 		t.Fatalf("/readyz within the grace: %+v", ready.Token)
 	}
+	if c := tokenHealth(t, r, ops); c.Status != "warn" || !strings.Contains(c.Found, "grants go on until") {
+		t.Fatalf("console health within the grace: %+v", c)
+	}
 
 	s.clock.Advance(time.Duration(s.cfg.TokenGrace) + time.Second)
 	r.CheckToken(ctx)
@@ -145,6 +151,9 @@ func TestTokenPulledAndBack(t *testing.T) {
 	}
 	if m := metricsText(t, r, ops); !strings.Contains(m, "licensor_token_present 0") || !strings.Contains(m, "licensor_token_refusing 1") {
 		t.Fatalf("metrics past the grace:\n%s", grepLines(m, "licensor_token"))
+	}
+	if c := tokenHealth(t, r, ops); c.Status != "fail" || c.Code != int(codes.HWTokenMissing) {
+		t.Fatalf("console health past the grace: %+v", c)
 	}
 	if held, _ := r.Held(ctx); held["ocr"] != 2 {
 		t.Fatalf("held while refusing = %v, want the 2 seats granted before", held)
@@ -312,6 +321,20 @@ func TestTokenReload(t *testing.T) {
 	if r.lic.Load().license.ID != before {
 		t.Fatal("the refused license is in force")
 	}
+}
+
+// tokenHealth is the console's hardware-token check.
+func tokenHealth(t *testing.T, r *running, ops *http.Client) HealthCheck {
+	t.Helper()
+	var h ConsoleHealth
+	call(t, ops, "GET", r.url+PathConsoleHealth, nil).decode(t, &h)
+	for _, c := range h.Checks {
+		if c.Name == "hardware-token" {
+			return c
+		}
+	}
+	t.Fatalf("the console's health has no hardware-token check: %+v", h.Checks)
+	return HealthCheck{}
 }
 
 func grepLines(text, sub string) string {
