@@ -129,8 +129,16 @@ func (l *library) initialize() error {
 
 // reinitialize finalises and initialises the module again, so that it
 // reads its slots afresh, unless that happened since generation seen.
+// A module every Module has closed stays finalised: a call racing the
+// last Close fails rather than initialise it again for no one.
 func (l *library) reinitialize(ctx context.Context, timeout time.Duration, seen uint64) error {
 	return l.call(ctx, timeout, "C_Finalize and C_Initialize", func() error {
+		registry.mu.Lock()
+		used := l.refs > 0
+		registry.mu.Unlock()
+		if !used {
+			return codes.Errorf(codes.HWModule, "module %s was closed", l.path)
+		}
 		if l.generation() != seen && l.inited {
 			return nil // someone else did it
 		}
