@@ -15,19 +15,20 @@ import (
 // reportBatch is what a batch carries for usage reports.
 type reportBatch struct {
 	usage []store.UsageSample
-	sums  []store.Summary
 	moves []*stateMove
 }
 
-// stateMove moves the summaries' state from prev to next, if it is still
-// at prev when the batch commits (another process may share the file).
+// stateMove moves the summaries' state from prev to next and adds its
+// hours, if the state is still at prev when the batch commits (another
+// process may share the file); otherwise it writes nothing.
 type stateMove struct {
-	prev time.Time
-	next store.SummaryState
-	ok   bool
+	prev  time.Time
+	next  store.SummaryState
+	hours []store.Summary
+	ok    bool
 }
 
-func (r *reportBatch) empty() bool { return len(r.usage) == 0 && len(r.sums) == 0 && len(r.moves) == 0 }
+func (r *reportBatch) empty() bool { return len(r.usage) == 0 && len(r.moves) == 0 }
 
 func (r *reportBatch) commit(c *sql.Conn) error {
 	ctx := context.Background()
@@ -45,13 +46,15 @@ func (r *reportBatch) commit(c *sql.Conn) error {
 		if err != nil {
 			return err
 		}
-		m.ok = n == 1
-	}
-	// An hour another process summarised first is kept as it was: both
-	// summed the same events.
-	for _, h := range r.sums {
-		if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data) VALUES (?, ?, ?)`, micros(h.Hour), h.Product, h.Data); err != nil {
-			return err
+		if m.ok = n == 1; !m.ok {
+			continue
+		}
+		// An hour another process summarised first is kept as it was:
+		// both summed the same events.
+		for _, h := range m.hours {
+			if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data) VALUES (?, ?, ?)`, micros(h.Hour), h.Product, h.Data); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -215,9 +218,8 @@ func (s *Store) SaveSummaries(ctx context.Context, prev time.Time, next store.Su
 	if err := s.begin(); err != nil {
 		return false, err
 	}
-	m := &stateMove{prev: prev, next: next}
+	m := &stateMove{prev: prev, next: next, hours: hours}
 	s.cur.report.moves = append(s.cur.report.moves, m)
-	s.cur.report.sums = append(s.cur.report.sums, hours...)
 	b := s.detach()
 	if err := wait(ctx, b); err != nil {
 		return false, err
