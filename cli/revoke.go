@@ -17,10 +17,12 @@ func init() {
 	register(&command{
 		name:    "revoke",
 		summary: "end a seat on a site server (an instance's, or a key-file host's renewals)",
-		help: `Usage: licensor revoke --server URL --ca FILE --cert FILE --key FILE --product P (--instance ID | --keyfile-host MACHINECODE) [--json]
+		help: `Usage: licensor revoke --server URL --ca FILE --cert FILE --key FILE --product P (--instance ID | --keyfile-host MACHINECODE)
+                       [--reason TEXT] [--json]
 
 Revokes one seat of a product's pool, whoever holds it. Needs a client
-certificate with the admin role.
+certificate with the admin role. --reason (at most 512 bytes, one line) is
+kept in the revoke's audit event, beside the admin certificate's name.
 
 An instance's seat (--instance, the id 'licensor status' lists) is freed
 at once; if the instance is still running, its SDK registers again and
@@ -39,11 +41,14 @@ license's key-file hosts or stop issuing it a renew certificate.`,
 			product := fs.String("product", "", "the product whose seat to revoke")
 			instance := fs.String("instance", "", "the instance id whose seat to revoke")
 			host := fs.String("keyfile-host", "", "the machine code of the key-file host whose seat to revoke")
+			reason := fs.String("reason", "", "why, for the audit log")
 			asJSON := fs.Bool("json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
 				switch {
 				case len(args) > 0:
 					return usageErrorf("revoke takes no arguments")
+				case strings.ContainsAny(*reason, "\r\n"):
+					return usageErrorf("revoke: --reason is one line")
 				case *product == "":
 					return usageErrorf("revoke needs --product")
 				case (*instance == "") == (*host == ""):
@@ -60,7 +65,7 @@ license's key-file hosts or stop issuing it a renew certificate.`,
 					return err
 				}
 				var body server.RevokeBody
-				if err := c.call(ctx, "POST", api.PathRevoke, server.RevokeRequest{Product: *product, InstanceID: id}, &body); err != nil {
+				if err := c.call(ctx, "POST", api.PathRevoke, server.RevokeRequest{Product: *product, InstanceID: id, Reason: strings.TrimSpace(*reason)}, &body); err != nil {
 					return err
 				}
 				if *asJSON {

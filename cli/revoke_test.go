@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/internal/storeopen"
 	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/store"
 )
 
 // TestRevokeAndStatus revokes an instance's seat (freed) and a key-file
@@ -36,7 +40,7 @@ func TestRevokeAndStatus(t *testing.T) {
 		t.Errorf("renew after the revoke: exit %d\n%s", status, h.stderr)
 	}
 
-	out = h.mustRun(append([]string{"revoke", "--product", "ocr", "--instance", "i-1"}, admin...)...)
+	out = h.mustRun(append([]string{"revoke", "--product", "ocr", "--instance", "i-1", "--reason", "host decommissioned"}, admin...)...)
 	if !strings.Contains(out, "is free") {
 		t.Errorf("revoke of an instance:\n%s", out)
 	}
@@ -55,11 +59,28 @@ func TestRevokeAndStatus(t *testing.T) {
 		{"no-product", []string{"revoke", "--instance", "i-1"}, ExitUsage},
 		{"bad-host", []string{"revoke", "--product", "ocr", "--keyfile-host", "xyz"}, ExitUsage},
 		{"unknown", []string{"revoke", "--product", "ocr", "--instance", "nobody"}, ExitFailure},
+		{"reason-two-lines", []string{"revoke", "--product", "ocr", "--instance", "i-1", "--reason", "a\nb"}, ExitUsage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if status := h.run(append(tt.args, admin...)...); status != tt.exit {
 				t.Errorf("exit %d, want %d\n%s", status, tt.exit, h.stderr)
 			}
 		})
+	}
+
+	// The reason is in the revoke's audit event, with the admin's name.
+	ss.server.Stop()
+	st, err := storeopen.Open(context.Background(), storeopen.Setting{DataDir: filepath.Join(ss.site.Dir, "a", "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var found bool
+	st.Audit(context.Background(), 0, func(e store.Event) error {
+		found = found || e.Kind == store.KindRevoke && e.InstanceID == "i-1" && strings.Contains(e.Detail, "host decommissioned") && e.Actor == "ops"
+		return nil
+	})
+	if !found {
+		t.Error("no revoke event of i-1 by ops with its reason")
 	}
 }

@@ -22,6 +22,7 @@ type seatSite struct {
 	renew  []string  // the renew command the host ran
 	issued time.Time // when its key file was issued
 	admin  []string  // --server, --ca, --cert, --key of an admin
+	server *sitetest.Running
 }
 
 func newSeatSite(t *testing.T) *seatSite {
@@ -32,7 +33,7 @@ func newSeatSite(t *testing.T) *seatSite {
 	h.clock, h.env.Clock = site.Clock, site.Clock
 	h.host = sitetest.FakeHost("render-01")
 	renewCert, renewKey := site.Client("renewer")
-	s := &seatSite{site: site, url: r.URL, h: h, issued: site.Clock.Now(),
+	s := &seatSite{site: site, url: r.URL, h: h, issued: site.Clock.Now(), server: r,
 		renew: []string{"renew", filepath.Join(h.dir, "host.key"), r.URL, "--ca", site.CA(), "--cert", renewCert, "--key", renewKey, "--vendor-pub", site.VendorPubFile()}}
 	if status := h.run(s.renew...); status != 0 {
 		t.Fatalf("renew: exit %d\n%s", status, h.stderr)
