@@ -33,7 +33,17 @@ func newUsageSite(t *testing.T) *usageSite {
 	t.Helper()
 	site := sitetest.New(t)
 	srv := site.NewServer("a", sitetest.Product("ocr", 2, 0))
-	r := srv.Start("")
+	return playUsage(t, site, []*sitetest.Server{srv})
+}
+
+// playUsage starts the servers and plays the pool's hour on them, each
+// request on the next server in turn.
+func playUsage(t *testing.T, site *sitetest.Site, servers []*sitetest.Server) *usageSite {
+	t.Helper()
+	var runs []*sitetest.Running
+	for _, srv := range servers {
+		runs = append(runs, srv.Start(""))
+	}
 	h := newHarness(t)
 	h.clock, h.env.Clock = site.Clock, site.Clock
 	base := site.Clock.Now().Truncate(time.Hour).Add(time.Hour)
@@ -49,9 +59,12 @@ func newUsageSite(t *testing.T) *usageSite {
 		t.Cleanup(tr.CloseIdleConnections)
 		clients[name] = &http.Client{Transport: tr}
 	}
+	n := 0
 	post := func(client, path, id string, want int) {
 		t.Helper()
 		body, _ := json.Marshal(api.InstanceRequest{Product: "ocr", InstanceID: id})
+		r := runs[n%len(runs)]
+		n++
 		resp, err := clients[client].Post(r.URL+path, "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +85,7 @@ func newUsageSite(t *testing.T) *usageSite {
 	post("app2", api.PathRelease, "i-2", 200)
 	site.Clock.Set(base.Add(2*time.Hour + 15*time.Minute))
 	opsCert, opsKey := site.Client("ops")
-	return &usageSite{site: site, srv: srv, h: h, base: base, admin: []string{"--server", r.URL, "--ca", site.CA(), "--cert", opsCert, "--key", opsKey}}
+	return &usageSite{site: site, srv: servers[0], h: h, base: base, admin: []string{"--server", runs[len(runs)-1].URL, "--ca", site.CA(), "--cert", opsCert, "--key", opsKey}}
 }
 
 // period is --from and --to for hours a to b after base.
@@ -90,6 +103,9 @@ func (u *usageSite) writeConfig(t *testing.T) string {
 	c := u.srv.Config
 	cfg := map[string]any{"license": c.License, "vendor_public_key": c.VendorPublicKey, "data_dir": c.DataDir,
 		"tls": map[string]string{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key}}
+	if c.Store != "" {
+		cfg["store"], cfg["store_password_file"], cfg["node"] = c.Store, c.StorePassword, c.Node
+	}
 	b, _ := json.Marshal(cfg)
 	path := filepath.Join(u.h.dir, "server.json")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
