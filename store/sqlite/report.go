@@ -32,11 +32,21 @@ func (r *reportBatch) empty() bool { return len(r.usage) == 0 && len(r.moves) ==
 
 func (r *reportBatch) commit(c *sql.Conn) error {
 	ctx := context.Background()
-	for _, u := range r.usage {
-		if _, err := c.ExecContext(ctx, `INSERT INTO usage_samples (at, node, product, rate) VALUES (?, ?, ?, ?)`, micros(u.Time), u.Node, u.Product, u.Rate); err != nil {
+	// Statements prepared once a batch: a day of summaries, or a year of
+	// samples, is thousands of rows.
+	if len(r.usage) > 0 {
+		ins, err := c.PrepareContext(ctx, `INSERT INTO usage_samples (at, node, product, rate) VALUES (?, ?, ?, ?)`)
+		if err != nil {
 			return err
 		}
+		defer ins.Close()
+		for _, u := range r.usage {
+			if _, err := ins.ExecContext(ctx, micros(u.Time), u.Node, u.Product, u.Rate); err != nil {
+				return err
+			}
+		}
 	}
+	var insHour *sql.Stmt
 	for _, m := range r.moves {
 		res, err := c.ExecContext(ctx, `UPDATE report_state SET at = ?, data = ? WHERE one = 1 AND at = ?`, optMicros(m.next.At), m.next.Data, optMicros(m.prev))
 		if err != nil {
@@ -51,8 +61,14 @@ func (r *reportBatch) commit(c *sql.Conn) error {
 		}
 		// An hour another process summarised first is kept as it was:
 		// both summed the same events.
+		if len(m.hours) > 0 && insHour == nil {
+			if insHour, err = c.PrepareContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data) VALUES (?, ?, ?)`); err != nil {
+				return err
+			}
+			defer insHour.Close()
+		}
 		for _, h := range m.hours {
-			if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data) VALUES (?, ?, ?)`, micros(h.Hour), h.Product, h.Data); err != nil {
+			if _, err := insHour.ExecContext(ctx, micros(h.Hour), h.Product, h.Data); err != nil {
 				return err
 			}
 		}
