@@ -237,6 +237,12 @@ func (s *Server) checkLicense(data []byte) (*loaded, error) {
 func (s *Server) Reload(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
+	if g := s.token; g != nil {
+		// A token check decides under the license in force: it must not
+		// end after the swap and refuse under the new license.
+		g.check.Lock()
+		defer g.check.Unlock()
+	}
 	now := s.clock.Now()
 	l, err := s.loadLicense()
 	if err == nil {

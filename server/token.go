@@ -113,7 +113,7 @@ func (g *tokenGuard) prove(ctx context.Context, l *license.License) (token.Proof
 
 // reloadToken proves the token a reloaded license binds before it
 // replaces the license in force: a reload never puts a token binding in
-// force without its token.
+// force without its token. Reload calls it holding the guard's check.
 func (s *Server) reloadToken(ctx context.Context, l *license.License) error {
 	if !l.BindsToken() {
 		return nil
@@ -123,8 +123,6 @@ func (s *Server) reloadToken(ctx context.Context, l *license.License) error {
 		return codes.Errorf(codes.ConfigInvalid, "token_module: the license %s binds a hardware token (%s), and this server was started without a PKCS#11 module", l.ID, l.Token.Describe()).
 			WithFix("Set token_module (and token_pin_file) in the configuration and restart the server; the license in force stays until then.")
 	}
-	g.check.Lock()
-	defer g.check.Unlock()
 	p, err := g.prove(ctx, l)
 	if err != nil {
 		return err
@@ -160,13 +158,16 @@ func (s *Server) tokenLoop(ctx context.Context) {
 // grant; a good one lifts the refusal.
 func (s *Server) CheckToken(ctx context.Context) error {
 	g := s.token
+	if g == nil {
+		return nil
+	}
+	g.check.Lock() // a reload holds it too: the license read next stays in force
+	defer g.check.Unlock()
 	l := s.lic.Load().license
-	if g == nil || !l.BindsToken() {
+	if !l.BindsToken() {
 		s.tokenRefusal.Store(nil)
 		return nil
 	}
-	g.check.Lock()
-	defer g.check.Unlock()
 	p, err := g.prove(ctx, l)
 	now := s.clock.Now()
 	g.mu.Lock()
