@@ -205,8 +205,9 @@ func (s *Server) CheckToken(ctx context.Context) error {
 		return err
 	}
 	refusal := refusalFor(e, l, g.lastOK, grace)
-	s.tokenRefusal.Store(refusal)
-	if g.state != tokenRefusing {
+	prev := s.tokenRefusal.Swap(refusal)
+	// Said once per change: of state, or of code (no token, then another).
+	if g.state != tokenRefusing || prev == nil || prev.Code != refusal.Code {
 		s.log.Error("token", "code", int(refusal.Code), "name", refusal.Code.Name(), "event", "refusing", "err", refusal.Detail(), "fix", refusal.FixText())
 		s.auditToken(ctx, now, refusal.Code, "granting stopped: "+refusal.Detail())
 		g.state = tokenRefusing

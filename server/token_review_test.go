@@ -89,6 +89,62 @@ func TestReviewTokenCheckRacingReload(t *testing.T) {
 	}
 }
 
+// TestReviewTokenRefusalCodeChange: the refusal's code follows the token
+// present (530 none, 531 another), each change is logged and audited
+// once, repeated checks add nothing, and the right token lifts it.
+func TestReviewTokenRefusalCodeChange(t *testing.T) {
+	s := newTokenSite(t, license.BindToken)
+	other := s.hsm.InitToken("other-token")
+	s.hsm.GenerateECDSA(other, "licensor", []byte{1})
+	s.hsm.Unplug(other)
+	r := s.start()
+	app := s.client("app1")
+	ctx := context.Background()
+	refusedWith := func(want codes.Code) {
+		t.Helper()
+		if a := r.authorize(t, app, "ocr", "i-x"); a.code() != int(want) {
+			t.Fatalf("authorize: %d %s, want code %d", a.status, a.body, int(want))
+		}
+	}
+
+	s.hsm.Unplug(s.tok)
+	r.CheckToken(ctx)
+	s.clock.Advance(time.Duration(s.cfg.TokenGrace) + time.Second)
+	for range 3 {
+		if err := r.CheckToken(ctx); err == nil {
+			t.Fatal("CheckToken with no token = nil")
+		}
+	}
+	refusedWith(codes.HWTokenMissing)
+	s.hsm.Replug(other)
+	for range 3 {
+		if err := r.CheckToken(ctx); codes.Of(err) != codes.HWTokenWrong {
+			t.Fatalf("CheckToken with another token = %v", err)
+		}
+	}
+	refusedWith(codes.HWTokenWrong)
+	s.hsm.Swap(other, s.tok)
+	if err := r.CheckToken(ctx); err != nil {
+		t.Fatalf("CheckToken with the token back: %v", err)
+	}
+	if a := r.authorize(t, app, "ocr", "i-x"); a.status != 200 {
+		t.Fatalf("authorize with the token back: %d %s", a.status, a.body)
+	}
+
+	ev := r.tokenEvents(t)
+	var got []int
+	for _, e := range ev {
+		got = append(got, e.Code)
+	}
+	if len(ev) != 4 || ev[0].Code == 0 || ev[1].Code != int(codes.HWTokenMissing) || ev[2].Code != int(codes.HWTokenWrong) || ev[3].Code != 0 ||
+		!strings.Contains(ev[2].Detail, other.Serial) {
+		t.Fatalf("token audit codes = %v, want [absent 530 531 0]; events %+v", got, ev)
+	}
+	if n := strings.Count(s.logs.String(), "event=refusing"); n != 2 {
+		t.Errorf("%d refusing lines in the log, want 2 (530, then 531)", n)
+	}
+}
+
 // TestReviewTokenGrace: the server grants for token_grace after the last
 // good proof and not a nanosecond more; token_grace 0 refuses at the
 // first failed check, audited once.
