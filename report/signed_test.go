@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor/codes"
+	"github.com/licensor/licensor/fingerprint"
 	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/keys"
 	"github.com/licensor/licensor/license"
@@ -222,10 +223,16 @@ func TestSignedConsecutive(t *testing.T) {
 
 // FuzzReadSigned: whatever the file, ReadSigned answers with a report
 // code or a verified report, never a panic.
+//
+// Each fuzz worker runs the seeds' setup: it signs a license and a report
+// with keys made here, and makes no site (no PKI, no files).
 func FuzzReadSigned(f *testing.F) {
-	site := sitetest.New(f)
-	srv := site.NewServer("s1", sitetest.Product("ocr", 2, 0))
-	data, err := os.ReadFile(srv.Config.License)
+	vendorPub, vendorKey, _ := keys.Generate()
+	serverPub, serverKey, _ := keys.Generate()
+	host := sitetest.FakeHost("auth-01")
+	data, err := license.Sign(&license.License{Holder: "ACME", Issuer: "Vendor", Issued: min(-60),
+		Machines: []fingerprint.Machine{{Code: host.Code, Components: host.Hashes()}}, MatchMin: 4,
+		ServerKey: keys.PublicJWK(serverPub), Products: []license.Product{sitetest.Product("ocr", 2, 0)}}, vendorKey)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -233,20 +240,24 @@ func FuzzReadSigned(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r := &report.Report{From: min(0), To: min(60), By: report.ByHour, Products: []report.Product{}}
-	if lic, err := signed.Verify(site.VendorPub); err == nil {
-		r.LicenseID = lic.ID
-	}
-	file, err := report.Sign(report.Payload{Type: report.SignedType, Report: r, License: signed.Compact, LogStart: min(0),
-		Chains: []report.Chain{{End: report.Position{Seq: 1, Hash: "00000000000000000000000000000000000000000000000000000000000000aa"}}}, Signed: min(61)}, srv.Key)
+	lic, err := signed.Verify(vendorPub)
 	if err != nil {
 		f.Fatal(err)
+	}
+	r := &report.Report{From: min(0), To: min(60), By: report.ByHour, Products: []report.Product{}, LicenseID: lic.ID}
+	file, err := report.Sign(report.Payload{Type: report.SignedType, Report: r, License: signed.Compact, LogStart: min(0),
+		Chains: []report.Chain{{End: report.Position{Seq: 1, Hash: "00000000000000000000000000000000000000000000000000000000000000aa"}}}, Signed: min(61)}, serverKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := report.ReadSigned(file, report.VerifyOptions{VendorKey: vendorPub}); err != nil {
+		f.Fatalf("the seed does not verify: %v", err)
 	}
 	f.Add(file)
 	f.Add([]byte(`{"signed":"a.b.c","payload":{}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := report.ReadSigned(data, report.VerifyOptions{VendorKey: site.VendorPub})
+		v, err := report.ReadSigned(data, report.VerifyOptions{VendorKey: vendorPub})
 		if err == nil {
 			if v.Report == nil || v.License == nil {
 				t.Fatal("verified without a report or a license")
