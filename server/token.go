@@ -95,9 +95,11 @@ func (s *Server) openToken(ctx context.Context, l *license.License) error {
 	return nil
 }
 
-// selector picks the token and key l binds.
+// selector picks the token and key l binds: by the key's thumbprint and
+// the serial, as 'licensor token check' and the doctor do; the key's
+// label binds nothing, so a key relabelled on the token still proves.
 func tokenSelector(l *license.License) token.Selector {
-	return token.Selector{Serial: l.Token.Serial, KeyLabel: l.Token.Label, Thumbprint: l.Token.Thumbprint}
+	return token.Selector{Serial: l.Token.Serial, Thumbprint: l.Token.Thumbprint}
 }
 
 // prove runs one presence proof for l, bounded by token_timeout.

@@ -363,6 +363,18 @@ func TestReviewTokenCopied(t *testing.T) {
 	})
 }
 
+// TestReviewTokenKeyRelabelled: the key's label in the license binds
+// nothing (the thumbprint does): a token whose key was relabelled still
+// proves the license's key, as 'licensor token check' and the doctor say.
+func TestReviewTokenKeyRelabelled(t *testing.T) {
+	s := newTokenSite(t, license.BindMachineToken)
+	s.writeTokenLicense(license.BindMachineToken, &license.TokenBinding{Thumbprint: s.thumb, Alg: license.TokenES256, Label: "renamed-since", Serial: s.tok.Serial})
+	r := s.start()
+	if a := r.authorize(t, s.client("app1"), "ocr", "i-1"); a.status != 200 {
+		t.Fatalf("authorize: %d %s", a.status, a.body)
+	}
+}
+
 // TestReviewTokenRefusedPoolUnchanged: while grants are refused, a new
 // instance, a heartbeat and a key file are refused with 530 and the pool
 // is what it was.
