@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/atomicfile"
@@ -35,7 +36,8 @@ public key and the host name. Send it to the vendor, who runs
 With --token-module, the request also names a hardware token's key, for a
 license bound to the token: M is the token's PKCS#11 library, L the label
 of the key on it (ECDSA P-256 or Ed25519; 'licensor token list --module M'
-lists them) and S the token's serial when several tokens hold such a key.
+lists them) and S the token's serial when several tokens hold such a key
+(without it, several keys with the label are refused, not one picked).
 The request carries the key's thumbprint and the token's serial, read
 without a PIN; no private key leaves the token.`,
 		setup: func(fs *flag.FlagSet) runFunc {
@@ -113,6 +115,24 @@ func requestToken(ctx context.Context, path string, sel token.Selector) (*licens
 	t, k, err := m.Find(ctx, sel)
 	if err != nil {
 		return nil, err
+	}
+	// Find takes the first of several keys that match: a request binds
+	// the one the operator means, or none.
+	ts, err := m.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var held []string
+	for _, t := range ts {
+		for _, k := range t.Keys {
+			if t.Present && t.Initialized && (sel.Serial == "" || t.Serial == sel.Serial) && k.Label == sel.KeyLabel {
+				held = append(held, fmt.Sprintf("token serial %s key %s", t.Serial, k.Thumbprint))
+			}
+		}
+	}
+	if len(held) > 1 {
+		return nil, codes.Errorf(codes.InvalidArgument, "%d keys are labelled %q: %s", len(held), sel.KeyLabel, strings.Join(held, "; ")).
+			WithFix("Name the token to bind with --token-serial S ('licensor token list --module " + path + "' lists them), or unplug the others.")
 	}
 	return &license.RequestToken{Thumbprint: k.Thumbprint, Alg: k.Algorithm, Label: k.Label, Serial: t.Serial,
 		TokenLabel: t.Label, Manufacturer: t.Manufacturer, Model: t.Model}, nil

@@ -3,6 +3,9 @@
 package cli
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +13,31 @@ import (
 	"github.com/licensor/licensor/internal/softhsmtest"
 	"github.com/licensor/licensor/license"
 )
+
+// TestReviewActivationRequestTwoTokens: with two tokens holding a key of
+// the label asked for, activation-request does not bind one of them at
+// random: it asks for --token-serial, and binds the token it names.
+func TestReviewActivationRequestTwoTokens(t *testing.T) {
+	hsm := softhsmtest.New(t)
+	a, b := hsm.InitToken("alpha"), hsm.InitToken("beta")
+	hsm.GenerateECDSA(a, "licensor", []byte{1})
+	kb := tokenThumb(t, hsm.GenerateECDSA(b, "licensor", []byte{2}))
+	h := newHarness(t)
+	status := h.run("activation-request", "--data", "$DIR/data", "--token-module", hsm.Module, "--token-label", "licensor", "--out", "$DIR/req.json")
+	if status == ExitOK || !strings.Contains(h.stderr.String(), a.Serial) || !strings.Contains(h.stderr.String(), b.Serial) ||
+		!strings.Contains(h.stderr.String(), "--token-serial") {
+		t.Fatalf("two tokens hold the key label: exit %d\n%s%s", status, h.stdout, h.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "req.json")); err == nil {
+		t.Fatal("a request was written")
+	}
+	h.mustRun("activation-request", "--data", "$DIR/data", "--token-module", hsm.Module, "--token-label", "licensor", "--token-serial", b.Serial, "--out", "$DIR/req.json")
+	var req license.Request
+	if data, err := os.ReadFile(filepath.Join(h.dir, "req.json")); err != nil || json.Unmarshal(data, &req) != nil || req.Token == nil ||
+		req.Token.Serial != b.Serial || req.Token.Thumbprint != kb {
+		t.Fatalf("activation request with --token-serial: %v %+v", err, req.Token)
+	}
+}
 
 // TestReviewTokenPINNotInOutput: token check and doctor, text and JSON,
 // with the right PIN and a wrong one, never print either.
