@@ -36,6 +36,8 @@ var readmeSkipped = []struct{ doc, section, first, why string }{
 		"needs PostgreSQL; cli/cluster_e2e_test.go runs this section"},
 	{"README.md", "Hardware tokens", "",
 		"needs SoftHSM2 and a token store of its own; cli/token_e2e_test.go runs this workflow"},
+	{"README.md", "Usage reports", "",
+		"needs a site with a history and its paths; cli/report_test.go runs these commands against a real pool"},
 	{"README.md", "Console", "",
 		"needs a server at that name and a browser; console/browser_test.go runs 'licensor console' against a real server in Chromium"},
 }
