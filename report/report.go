@@ -53,6 +53,11 @@ type Query struct {
 	// Now is the clock's time (zero: the system's). The report never
 	// covers time after it.
 	Now time.Time
+	// SkipDistinct leaves Instances and Hosts at 0: counting distinct
+	// ids merges each hour's set of them, most of a long report's cost
+	// (a month by hour at 10,000 seats: 7 million set inserts), which a
+	// chart of seats and denials does not need.
+	SkipDistinct bool
 }
 
 // Period lengths.
@@ -383,11 +388,11 @@ func (b *builder) add(product string, hour time.Time, h *hourSum) {
 		p.periods[start] = pa
 	}
 	limit, _ := b.limit(product)
-	pa.merge(h, limit)
-	p.total.merge(h, limit)
+	pa.merge(h, limit, !b.q.SkipDistinct)
+	p.total.merge(h, limit, !b.q.SkipDistinct)
 }
 
-func (a *periodAcc) merge(h *hourSum, limit int) {
+func (a *periodAcc) merge(h *hourSum, limit int, distinct bool) {
 	s := &a.hour
 	s.PeakInst = max(s.PeakInst, h.PeakInst)
 	s.PeakKey = max(s.PeakKey, h.PeakKey)
@@ -403,11 +408,13 @@ func (a *periodAcc) merge(h *hourSum, limit int) {
 		}
 		s.Denials[c] += n
 	}
-	if a.inst == nil {
-		a.inst, a.hosts = map[uint64]struct{}{}, map[uint64]struct{}{}
+	if distinct {
+		if a.inst == nil {
+			a.inst, a.hosts = map[uint64]struct{}{}, map[uint64]struct{}{}
+		}
+		eachHash(h.Inst, func(x uint64) { a.inst[x] = struct{}{} })
+		eachHash(h.Hosts, func(x uint64) { a.hosts[x] = struct{}{} })
 	}
-	eachHash(h.Inst, func(x uint64) { a.inst[x] = struct{}{} })
-	eachHash(h.Hosts, func(x uint64) { a.hosts[x] = struct{}{} })
 	s.QPSMax = max(s.QPSMax, h.QPSMax)
 	a.qpsSum += h.QPSSum
 	a.qpsMinutes += float64(h.QPSMinutes)

@@ -3,6 +3,7 @@ package report_test
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -125,5 +126,33 @@ func checkPeriod(t *testing.T, got, want report.Period) {
 		got.AtLimit != want.AtLimit || got.Instances != want.Instances || got.Hosts != want.Hosts || got.Denied() != want.Denied() ||
 		got.Denials[501] != want.Denials[501] {
 		t.Errorf("period %s:\n got %+v\nwant %+v", want.Start.Format(time.RFC3339), got, want)
+	}
+}
+
+// TestBuildSkipDistinct: without the distinct counts the figures are the
+// same, and Instances and Hosts are 0.
+func TestBuildSkipDistinct(t *testing.T) {
+	lic := &license.License{ID: "lic-1", Products: []license.Product{{Subject: "ocr", InstanceSize: 2}}}
+	s := openStore(t)
+	twoHours(t, s)
+	q := report.Query{From: min(0), To: min(120), By: report.ByHour, License: lic, Now: min(180)}
+	full, err := report.Build(ctx, s, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.SkipDistinct = true
+	bare, err := report.Build(ctx, s, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range bare.Products[0].Periods {
+		want := full.Products[0].Periods[i]
+		if want.Instances == 0 {
+			t.Fatalf("the full report counts no instances in period %d", i)
+		}
+		want.Instances, want.Hosts = 0, 0
+		if !reflect.DeepEqual(p, want) {
+			t.Errorf("period %d without distinct counts = %+v, want %+v", i, p, want)
+		}
 	}
 }

@@ -314,7 +314,9 @@ func (s *Server) consoleDenials(ctx context.Context, from, to time.Time) ([]Cons
 	if !ok {
 		return out, nil
 	}
-	rep, err := report.Build(ctx, src, reportQuery(s, from, to, report.ByHour))
+	q := reportQuery(s, from, to, report.ByHour)
+	q.SkipDistinct = true // denials only
+	rep, err := report.Build(ctx, src, q)
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +435,16 @@ type cachedReport struct {
 const reportCacheTTL = time.Minute
 
 // rangeReport is the report of a history range, from the cache when it
-// is fresh.
-func (s *Server) rangeReport(ctx context.Context, c *reportCache, name string, now time.Time) (*report.Report, error) {
+// is fresh. Without distinct, its Instances and Hosts are 0: the charts
+// do not show them, and counting them is most of a long range's cost.
+func (s *Server) rangeReport(ctx context.Context, c *reportCache, name string, now time.Time, distinct bool) (*report.Report, error) {
 	rg := historyRanges[name]
+	key := name
+	if distinct {
+		key += "+distinct"
+	}
 	c.mu.Lock()
-	e, ok := c.entries[name]
+	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok && !now.Before(e.at) && now.Sub(e.at) < reportCacheTTL {
 		return e.rep, nil
@@ -446,12 +453,14 @@ func (s *Server) rangeReport(ctx context.Context, c *reportCache, name string, n
 	if !ok {
 		return nil, codes.Errorf(codes.StoreUnavailable, "this store keeps no usage reports")
 	}
-	rep, err := report.Build(ctx, src, reportQuery(s, now.Add(-rg.span), now, rg.by))
+	q := reportQuery(s, now.Add(-rg.span), now, rg.by)
+	q.SkipDistinct = !distinct
+	rep, err := report.Build(ctx, src, q)
 	if err != nil {
 		return nil, s.storeError(err)
 	}
 	c.mu.Lock()
-	c.entries[name] = cachedReport{at: now, rep: rep}
+	c.entries[key] = cachedReport{at: now, rep: rep}
 	c.mu.Unlock()
 	return rep, nil
 }
@@ -467,7 +476,7 @@ func (s *Server) consoleHistory(w http.ResponseWriter, r *http.Request, p peer, 
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "range %q: want day, week or month", truncate(name, 16)))
 		return
 	}
-	rep, err := s.rangeReport(r.Context(), c, name, now)
+	rep, err := s.rangeReport(r.Context(), c, name, now, false)
 	if err != nil {
 		s.fail(w, r, p, err)
 		return
@@ -770,7 +779,7 @@ func (s *Server) consoleReport(w http.ResponseWriter, r *http.Request, p peer, c
 		s.consoleSigned(w, r, p, now, rg.span, rg.by)
 		return
 	}
-	rep, err := s.rangeReport(r.Context(), c, name, now)
+	rep, err := s.rangeReport(r.Context(), c, name, now, true)
 	if err != nil {
 		s.fail(w, r, p, err)
 		return
