@@ -99,7 +99,9 @@ one, then refuses every grant, renewal and key file with code 530 (531
 when another token answers) and fails /readyz, until a check passes
 again: no restart. Checks run on their own goroutine, never on the
 request path; licensor_token_present and licensor_token_refusing are the
-metrics; each change is logged and audited.
+metrics; each change is logged and audited. The PIN is read anew at each
+check; one the token refused is not tried again (each wrong PIN brings a
+token nearer to locked) until the PIN file holds another.
 
 Several servers: with "store" a PostgreSQL URL, any number of servers
 share one pool and serve at once, each with its own data directory and

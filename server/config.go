@@ -49,7 +49,8 @@ import (
 //	                         the next is asked (100ms..5m)
 //	token_module      ""     the PKCS#11 module (.so) of the hardware token a license
 //	                         may bind; needed only when it binds one
-//	token_pin_file    ""     the token's user PIN, one line ("": LICENSOR_TOKEN_PIN)
+//	token_pin_file    ""     the token's user PIN, one line ("": LICENSOR_TOKEN_PIN);
+//	                         read at each check, a PIN the token refused not tried again
 //	token_check_interval "30s" how often the server proves the token is present (5s..1h)
 //	token_grace       "2m"   how long the server keeps granting after the token stops
 //	                         answering (0..24h)

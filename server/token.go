@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -26,7 +27,11 @@ import (
 type tokenGuard struct {
 	s   *Server
 	mod *token.Module
-	pin []byte
+	// refusedPIN is the PIN the token last refused: a check does not try
+	// it again, since each wrong PIN brings a token nearer to locked. The
+	// PIN is read anew at each check, so a corrected PIN file is taken
+	// up. Both are used under check (or before the guard is in place).
+	refusedPIN []byte
 
 	check sync.Mutex // serialises checks
 
@@ -73,15 +78,14 @@ func (s *Server) openToken(ctx context.Context, l *license.License) error {
 		return codes.Errorf(codes.ConfigInvalid, "token_module: the license %s binds a hardware token (%s), and the configuration names no PKCS#11 module", l.ID, l.Token.Describe()).
 			WithFix("Set token_module to the token's PKCS#11 library (for example /usr/lib/softhsm/libsofthsm2.so) and its PIN in token_pin_file or LICENSOR_TOKEN_PIN; 'licensor token list --module M' lists what a module sees.")
 	}
-	pin, err := token.ReadPIN(s.cfg.TokenPINFile)
-	if err != nil {
-		return err
+	if _, err := token.ReadPIN(s.cfg.TokenPINFile); err != nil {
+		return err // before the module is loaded; each proof reads it again
 	}
 	mod, err := token.Open(ctx, s.cfg.TokenModule, time.Duration(s.cfg.TokenTimeout))
 	if err != nil {
 		return err
 	}
-	g := &tokenGuard{s: s, mod: mod, pin: pin}
+	g := &tokenGuard{s: s, mod: mod}
 	if l.BindsToken() {
 		p, err := g.prove(ctx, l)
 		if err != nil {
@@ -104,9 +108,23 @@ func tokenSelector(l *license.License) token.Selector {
 
 // prove runs one presence proof for l, bounded by token_timeout.
 func (g *tokenGuard) prove(ctx context.Context, l *license.License) (token.Proof, error) {
+	pin, err := token.ReadPIN(g.s.cfg.TokenPINFile)
+	if err != nil {
+		return token.Proof{}, err
+	}
+	if g.refusedPIN != nil && bytes.Equal(pin, g.refusedPIN) {
+		return token.Proof{}, codes.Errorf(codes.HWPINIncorrect, "the token refused this PIN at an earlier check, so licensor does not try it again: each wrong PIN brings a token nearer to locked").
+			WithFix("Write the token's user PIN in token_pin_file (LICENSOR_TOKEN_PIN is read at start only): the next check reads it.")
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(g.s.cfg.TokenTimeout))
 	defer cancel()
-	p, err := g.mod.Prove(ctx, tokenSelector(l), g.pin, l.Token.Thumbprint)
+	p, err := g.mod.Prove(ctx, tokenSelector(l), pin, l.Token.Thumbprint)
+	switch codes.Of(err) {
+	case codes.OK:
+		g.refusedPIN = nil
+	case codes.HWPINIncorrect:
+		g.refusedPIN = pin
+	}
 	if err == nil && l.Token.Serial != "" && p.Token.Serial != l.Token.Serial {
 		err = codes.Errorf(codes.HWTokenWrong, "the token in slot %d has serial %s; the license binds serial %s", p.Token.Slot, p.Token.Serial, l.Token.Serial)
 	}

@@ -470,3 +470,62 @@ func TestReviewTokenConcurrent(t *testing.T) {
 		t.Fatalf("authorize at the end: %d %s", a.status, a.body)
 	}
 }
+
+// pinCountLow reports whether tok says a wrong PIN was tried since the
+// last good login (SoftHSM2 sets CKF_USER_PIN_COUNT_LOW at each refused
+// C_Login and clears it at a good one; a hardware token counts down to
+// locked).
+func pinCountLow(t *testing.T, h *softhsmtest.HSM, tok *softhsmtest.Token) bool {
+	t.Helper()
+	p := pkcs11.New(h.Module)
+	defer p.Destroy()
+	if err := p.Initialize(); err == nil {
+		defer p.Finalize()
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range slots {
+		if ti, err := p.GetTokenInfo(sl); err == nil && ti.SerialNumber == tok.Serial {
+			return ti.Flags&pkcs11.CKF_USER_PIN_COUNT_LOW != 0
+		}
+	}
+	t.Fatalf("no token with serial %s", tok.Serial)
+	return false
+}
+
+// TestReviewTokenPINRefusedNotRetried: once the token refuses the
+// server's PIN (it was changed on the token), the checks do not log in
+// with it again, which would count down a hardware token's tries to
+// locked; a PIN file corrected meanwhile is read at the next check.
+func TestReviewTokenPINRefusedNotRetried(t *testing.T) {
+	s := newTokenSite(t, license.BindMachineToken)
+	r := s.start()
+	ctx := context.Background()
+	setPIN(t, s.hsm, s.tok, "changed-PIN-5520")
+	if err := r.CheckToken(ctx); codes.Of(err) != codes.HWPINIncorrect {
+		t.Fatalf("CheckToken with the PIN changed on the token = %v", err)
+	}
+	if !pinCountLow(t, s.hsm, s.tok) {
+		t.Fatal("SoftHSM2 does not flag a refused PIN: this test cannot see the server's logins")
+	}
+	setPIN(t, s.hsm, s.tok, s.tok.PIN) // a good login clears the flag
+	if pinCountLow(t, s.hsm, s.tok) {
+		t.Fatal("a good login does not clear the flag")
+	}
+	for range 3 {
+		if err := r.CheckToken(ctx); codes.Of(err) != codes.HWPINIncorrect {
+			t.Fatalf("CheckToken with the refused PIN = %v", err)
+		}
+	}
+	if pinCountLow(t, s.hsm, s.tok) {
+		t.Fatal("the checks logged in again with the PIN the token refused")
+	}
+	if err := os.WriteFile(s.cfg.TokenPINFile, []byte(s.tok.PIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckToken(ctx); err != nil {
+		t.Fatalf("CheckToken with the PIN file corrected: %v", err)
+	}
+}
