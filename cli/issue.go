@@ -172,6 +172,9 @@ func (e *Env) issue(o issueOptions) (l *license.License, file []byte, vendorKeyI
 	default:
 		return nil, nil, "", usageErrorf("--binding %q: use machine, token or machine+token", o.binding)
 	}
+	if o.binding == license.BindMachine && o.tokenSerial {
+		return nil, nil, "", usageErrorf("--token-serial binds a token's serial, and --binding machine binds no token: give one of them")
+	}
 	if (o.binding == license.BindToken || o.binding == license.BindMachineToken || o.tokenSerial) && len(o.requests) != 1 {
 		return nil, nil, "", usageErrorf("--binding %s and --token-serial need one --request made with --token-module: a token is bound through its activation request", o.binding)
 	}

@@ -135,6 +135,7 @@ func TestIssueBinding(t *testing.T) {
 		{[]string{"--binding", "dongle"}, 2, "--binding"},
 		{[]string{"--binding", "token"}, 2, "names no hardware token"},
 		{[]string{"--token-serial"}, 2, "names no hardware token"},
+		{[]string{"--token-serial", "--binding", "machine"}, 2, "binds no token"},
 	} {
 		if status := h.run(append(append([]string{}, base...), tt.flags...)...); status != tt.status || !strings.Contains(h.stderr.String(), tt.say) {
 			t.Errorf("issue %v: exit %d, want %d saying %q\n%s", tt.flags, status, tt.status, tt.say, h.stderr)

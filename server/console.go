@@ -699,7 +699,7 @@ func (s *Server) healthChecks(ctx context.Context, now time.Time) []HealthCheck 
 		}
 		out = append(out, passed("store", "%s answers; %d seats held", where, n))
 	}
-	if err := s.checkClock(now); err != nil {
+	if err := s.checkTime(now); err != nil {
 		out = append(out, failed("clock", err))
 	} else {
 		out = append(out, passed("clock", "%s UTC, not behind the latest time seen here (%s UTC)", license.FormatTime(now), license.FormatTime(time.Unix(0, s.high.Load()))))

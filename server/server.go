@@ -271,16 +271,27 @@ func (s *Server) Reload(ctx context.Context) error {
 	return err
 }
 
-// checkClock refuses a time set back beyond the tolerance, and raises the
-// high-water mark.
+// checkClock is the check every decision passes: the clock (checkTime),
+// and a hardware token the license binds, while it is refused for its
+// absence.
 func (s *Server) checkClock(now time.Time) error {
+	if err := s.checkTime(now); err != nil {
+		return err
+	}
+	if e := s.tokenRefusal.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// checkTime refuses a time set back beyond the tolerance, and raises the
+// high-water mark. The reaper runs on it alone: leases lapse, and the
+// mark is kept, while grants are refused for a missing token.
+func (s *Server) checkTime(now time.Time) error {
 	if e := s.skew.Load(); e != nil {
 		return e
 	}
 	if e := s.disagree.Load(); e != nil {
-		return e
-	}
-	if e := s.tokenRefusal.Load(); e != nil {
 		return e
 	}
 	n := now.UnixNano()
@@ -382,7 +393,7 @@ func (s *Server) reaper(ctx context.Context) {
 
 func (s *Server) reap(ctx context.Context) {
 	now := s.clock.Now()
-	if s.checkClock(now) != nil {
+	if s.checkTime(now) != nil {
 		return // a clock set back frees nothing
 	}
 	gone, err := s.store.Expire(ctx, now)

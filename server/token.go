@@ -18,7 +18,8 @@ import (
 // reload, it has the token sign a fresh random challenge and verifies the
 // signature against the key the license binds (token.Prove). The checks
 // run on their own goroutine, never on the request path: a request reads
-// one atomic pointer (refusal, in checkClock).
+// one atomic pointer (refusal, in checkClock). The reaper goes on while
+// grants are refused: leases lapse as usual.
 //
 // While proofs fail the server keeps granting for token_grace after the
 // last good proof, then refuses every grant, renewal and key file with

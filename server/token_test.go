@@ -346,3 +346,36 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestTokenRefusedLeasesLapse: while grants are refused for a missing
+// token, the reaper goes on: a lease past its expiry lapses and is
+// audited, and the time high-water mark still moves.
+func TestTokenRefusedLeasesLapse(t *testing.T) {
+	s := newTokenSite(t, license.BindMachineToken)
+	r := s.start()
+	ctx := context.Background()
+	if a := r.authorize(t, s.client("app1"), "ocr", "i-1"); a.status != 200 {
+		t.Fatalf("authorize: %d %s", a.status, a.body)
+	}
+	s.hsm.Unplug(s.tok)
+	s.clock.Advance(time.Duration(s.cfg.TokenGrace) + time.Second) // past the grace and the lease's 90s
+	r.CheckToken(ctx)
+	if r.tokenRefusal.Load() == nil {
+		t.Fatal("not refusing past the grace")
+	}
+	r.reap(ctx)
+	if held, _ := r.Held(ctx); held["ocr"] != 0 {
+		t.Fatalf("held after the lease's expiry while refusing = %v, want it lapsed", held)
+	}
+	var lapsed bool
+	r.store.Audit(ctx, 0, func(e store.Event) error {
+		lapsed = lapsed || e.Kind == store.KindExpire && e.InstanceID == "i-1"
+		return nil
+	})
+	if !lapsed {
+		t.Fatal("no expire event while refusing")
+	}
+	if got := time.Unix(0, r.high.Load()); got.Before(s.clock.Now()) {
+		t.Fatalf("the high-water mark %s stayed behind the clock %s", got, s.clock.Now())
+	}
+}
