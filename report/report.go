@@ -142,11 +142,11 @@ func Build(ctx context.Context, src Source, q Query) (*Report, error) {
 	b := newBuilder(q)
 	if !st.At.IsZero() && q.From.Before(st.At) {
 		end := minTime(q.To, st.At)
-		err := src.Summaries(ctx, q.From, end, func(s store.Summary) error {
+		err := src.Summaries(ctx, q.From, end, !q.SkipDistinct, func(s store.Summary) error {
 			if q.Product != "" && s.Product != q.Product {
 				return nil
 			}
-			h, err := decodeHour(s.Data)
+			h, err := decodeHour(s.Data, s.Sets)
 			if err != nil {
 				return fmt.Errorf("the summary of %s at %s: %w", s.Product, s.Hour.Format(time.RFC3339), err)
 			}
@@ -173,7 +173,7 @@ func Build(ctx context.Context, src Source, q Query) (*Report, error) {
 			return nil, fmt.Errorf("the summaries' state: %w", err)
 		}
 		if state != nil && state.at.Before(q.To) {
-			hours, _, _, err := summarise(ctx, src, state, q.To, 0)
+			hours, _, _, err := summarise(ctx, src, state, q.To, 0, q.SkipDistinct)
 			if err != nil {
 				return nil, err
 			}
@@ -262,13 +262,14 @@ func Index(ctx context.Context, src Source, now time.Time, maxEvents int) (int, 
 		}
 		// A day at a time: one transaction each, and a store shared with
 		// a running server is never held long.
-		hours, next, n, err := summarise(ctx, src, state, minTime(until, state.at.Add(24*time.Hour)), maxEvents)
+		hours, next, n, err := summarise(ctx, src, state, minTime(until, state.at.Add(24*time.Hour)), maxEvents, false)
 		if err != nil {
 			return kept, err
 		}
 		sums := make([]store.Summary, 0, len(hours))
 		for _, h := range hours {
-			sums = append(sums, store.Summary{Product: h.product, Hour: h.hour, Data: encodeHour(&h.sum)})
+			data, sets := encodeHour(&h.sum)
+			sums = append(sums, store.Summary{Product: h.product, Hour: h.hour, Data: data, Sets: sets})
 		}
 		ok, err := src.SaveSummaries(ctx, prev, store.SummaryState{At: next.at, Data: next.encode()}, sums)
 		if err != nil || !ok {

@@ -133,26 +133,35 @@ func checkPeriod(t *testing.T, got, want report.Period) {
 // same, and Instances and Hosts are 0.
 func TestBuildSkipDistinct(t *testing.T) {
 	lic := &license.License{ID: "lic-1", Products: []license.Product{{Subject: "ocr", InstanceSize: 2}}}
-	s := openStore(t)
-	twoHours(t, s)
-	q := report.Query{From: min(0), To: min(120), By: report.ByHour, License: lic, Now: min(180)}
-	full, err := report.Build(ctx, s, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.SkipDistinct = true
-	bare, err := report.Build(ctx, s, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range bare.Products[0].Periods {
-		want := full.Products[0].Periods[i]
-		if want.Instances == 0 {
-			t.Fatalf("the full report counts no instances in period %d", i)
+	// From the summaries kept, from them and a live hour, all live.
+	for _, now := range []time.Time{min(180), min(120), min(65)} {
+		s := openStore(t)
+		twoHours(t, s)
+		q := report.Query{From: min(0), To: min(120), By: report.ByHour, License: lic, Now: now}
+		bare := q
+		bare.SkipDistinct = true
+		// The bare report first: the full one would keep the summaries
+		// it reads.
+		b, err := report.Build(ctx, s, bare)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want.Instances, want.Hosts = 0, 0
-		if !reflect.DeepEqual(p, want) {
-			t.Errorf("period %d without distinct counts = %+v, want %+v", i, p, want)
+		full, err := report.Build(ctx, s, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Products) != 1 || len(b.Products[0].Periods) != len(full.Products[0].Periods) {
+			t.Fatalf("now %s: bare %+v, full %+v", now, b.Products, full.Products)
+		}
+		for i, p := range b.Products[0].Periods {
+			want := full.Products[0].Periods[i]
+			if i == 0 && want.Instances == 0 {
+				t.Fatalf("now %s: the full report counts no instances in the first hour", now)
+			}
+			want.Instances, want.Hosts = 0, 0
+			if !reflect.DeepEqual(p, want) {
+				t.Errorf("now %s: period %d without distinct counts = %+v, want %+v", now, i, p, want)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -24,9 +25,10 @@ type hourSum struct {
 	PeakSecs float64     `json:"sp,omitempty"`
 	Denials  map[int]int `json:"d,omitempty"`
 	// The distinct instance ids and hosts that held a seat in the hour:
-	// their 64-bit FNV-1a hashes, sorted, as deltas in varints.
-	Inst  []byte `json:"i,omitempty"`
-	Hosts []byte `json:"h,omitempty"`
+	// their 64-bit FNV-1a hashes, sorted, as deltas in varints. They are
+	// kept apart from the figures (store.Summary.Sets; encodeSets).
+	Inst  []byte `json:"-"`
+	Hosts []byte `json:"-"`
 	// The rate of calls: the highest minute's, and the sum over the
 	// minutes sampled.
 	QPSMax     float64 `json:"qm,omitempty"`
@@ -34,15 +36,29 @@ type hourSum struct {
 	QPSMinutes int     `json:"qn,omitempty"`
 }
 
-func encodeHour(h *hourSum) []byte {
-	b, _ := json.Marshal(h)
-	return b
+// encodeHour encodes a kept hour: its figures (JSON) and its sets.
+func encodeHour(h *hourSum) (data, sets []byte) {
+	data, _ = json.Marshal(h)
+	if len(h.Inst) > 0 || len(h.Hosts) > 0 {
+		sets = binary.AppendUvarint(nil, uint64(len(h.Inst)))
+		sets = append(append(sets, h.Inst...), h.Hosts...)
+	}
+	return data, sets
 }
 
-func decodeHour(data []byte) (*hourSum, error) {
+// decodeHour decodes a kept hour; sets is nil for a report that counts
+// no distinct ids (and so did not read them).
+func decodeHour(data, sets []byte) (*hourSum, error) {
 	var h hourSum
 	if err := json.Unmarshal(data, &h); err != nil {
 		return nil, err
+	}
+	if len(sets) > 0 {
+		n, k := binary.Uvarint(sets)
+		if k <= 0 || n > uint64(len(sets)-k) {
+			return nil, fmt.Errorf("the hour's sets of ids are malformed")
+		}
+		h.Inst, h.Hosts = sets[k:k+int(n)], sets[k+int(n):]
 	}
 	return &h, nil
 }
@@ -202,12 +218,18 @@ type sweep struct {
 	done  []summed
 	until time.Time
 	qps   map[string]map[time.Time]float64 // product → minute → rate, summed over the nodes
+	// bare leaves out the sets of distinct ids: a report that does not
+	// count them (Query.SkipDistinct) has no use for them.
+	bare bool
 }
 
 func (w *sweep) startHour(h time.Time) {
 	w.hour, w.work = h, map[string]*hourWork{}
 	for p, ids := range w.s.held {
 		hw := w.product(p)
+		if w.bare {
+			continue
+		}
 		for id, host := range ids {
 			hw.seat(id, host)
 		}
@@ -217,7 +239,10 @@ func (w *sweep) startHour(h time.Time) {
 func (w *sweep) product(p string) *hourWork {
 	hw := w.work[p]
 	if hw == nil {
-		hw = &hourWork{inst: map[uint64]struct{}{}, hosts: map[uint64]struct{}{}}
+		hw = &hourWork{}
+		if !w.bare {
+			hw.inst, hw.hosts = map[uint64]struct{}{}, map[uint64]struct{}{}
+		}
 		c := w.s.counts(p)
 		hw.sum.PeakInst, hw.sum.PeakKey, hw.sum.PeakTotal = c[0], c[1], c[0]+c[1]
 		w.work[p] = hw
@@ -226,6 +251,9 @@ func (w *sweep) product(p string) *hourWork {
 }
 
 func (hw *hourWork) seat(id, host string) {
+	if hw.hosts == nil {
+		return // a bare sweep's
+	}
 	if !keyFile(id) {
 		hw.inst[hashID(id)] = struct{}{}
 	}
@@ -355,8 +383,8 @@ func lapsedAt(e store.Event) time.Time {
 // seats s, and returns the hours summed, the seats at the end, and the
 // number of events read. With maxEvents > 0 it stops at the end of the
 // first hour past that many events.
-func summarise(ctx context.Context, src Source, s *seats, until time.Time, maxEvents int) ([]summed, *seats, int, error) {
-	w := &sweep{s: s, last: s.at, until: until}
+func summarise(ctx context.Context, src Source, s *seats, until time.Time, maxEvents int, bare bool) ([]summed, *seats, int, error) {
+	w := &sweep{s: s, last: s.at, until: until, bare: bare}
 	if err := w.loadSamples(ctx, src, s.at, until); err != nil {
 		return nil, nil, 0, err
 	}

@@ -23,7 +23,11 @@ type UsageSample struct {
 type Summary struct {
 	Product string
 	Hour    time.Time // the hour's start, UTC
-	Data    []byte
+	Data    []byte    // the hour's figures
+	// Sets are the hour's sets of distinct ids, kept apart from Data:
+	// they are most of a busy hour's bytes, and a report that counts no
+	// distinct ids does not read them.
+	Sets []byte
 }
 
 // SummaryState is where the summaries end: every hour before At is
@@ -53,8 +57,9 @@ type Reports interface {
 	UsageBetween(ctx context.Context, from, to time.Time, fn func(UsageSample) error) error
 
 	// Summaries calls fn for each summary of an hour in [from, to), ordered
-	// by hour then product.
-	Summaries(ctx context.Context, from, to time.Time, fn func(Summary) error) error
+	// by hour then product; without sets, Summary.Sets is left nil and
+	// not read.
+	Summaries(ctx context.Context, from, to time.Time, sets bool, fn func(Summary) error) error
 	// SummaryState returns where the summaries end.
 	SummaryState(ctx context.Context) (SummaryState, error)
 	// SaveSummaries adds hours and moves the state from prev to next in

@@ -147,7 +147,7 @@ func (s *Store) UsageBetween(ctx context.Context, from, to time.Time, fn func(st
 }
 
 func scanSummary(r pgx.Row, h *store.Summary) error {
-	if err := r.Scan(&h.Hour, &h.Product, &h.Data); err != nil {
+	if err := r.Scan(&h.Hour, &h.Product, &h.Data, &h.Sets); err != nil {
 		return err
 	}
 	h.Hour = h.Hour.UTC()
@@ -155,12 +155,16 @@ func scanSummary(r pgx.Row, h *store.Summary) error {
 }
 
 // Summaries implements store.Reports.
-func (s *Store) Summaries(ctx context.Context, from, to time.Time, fn func(store.Summary) error) error {
+func (s *Store) Summaries(ctx context.Context, from, to time.Time, sets bool, fn func(store.Summary) error) error {
 	if err := s.open(); err != nil {
 		return err
 	}
 	const page = 2000
-	out, err := collect(ctx, s, scanSummary, `SELECT hour, product, data FROM licensor_report_hours
+	cols := "hour, product, data, NULL::bytea"
+	if sets {
+		cols = "hour, product, data, sets"
+	}
+	out, err := collect(ctx, s, scanSummary, `SELECT `+cols+` FROM licensor_report_hours
 		WHERE hour >= $1 AND hour < $2 ORDER BY hour, product LIMIT $3`, from, to, page)
 	for {
 		if err != nil {
@@ -175,7 +179,7 @@ func (s *Store) Summaries(ctx context.Context, from, to time.Time, fn func(store
 			return nil
 		}
 		last := out[len(out)-1]
-		out, err = collect(ctx, s, scanSummary, `SELECT hour, product, data FROM licensor_report_hours
+		out, err = collect(ctx, s, scanSummary, `SELECT `+cols+` FROM licensor_report_hours
 			WHERE (hour, product) > ($1, $2) AND hour < $3 ORDER BY hour, product LIMIT $4`, last.Hour, last.Product, to, page)
 	}
 }
@@ -228,15 +232,18 @@ func (s *Store) SaveSummaries(ctx context.Context, prev time.Time, next store.Su
 		return false, nil
 	}
 	if len(hours) > 0 {
-		hs, ps, ds := make([]time.Time, len(hours)), make([]string, len(hours)), make([][]byte, len(hours))
+		hs, ps, ds, ss := make([]time.Time, len(hours)), make([]string, len(hours)), make([][]byte, len(hours)), make([][]byte, len(hours))
 		for i, h := range hours {
-			hs[i], ps[i], ds[i] = h.Hour.UTC(), h.Product, h.Data
+			hs[i], ps[i], ds[i], ss[i] = h.Hour.UTC(), h.Product, h.Data, h.Sets
 			if ds[i] == nil {
 				ds[i] = []byte{}
 			}
+			if ss[i] == nil {
+				ss[i] = []byte{}
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO licensor_report_hours (hour, product, data)
-			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`, hs, ps, ds); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO licensor_report_hours (hour, product, data, sets)
+			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bytea[], $4::bytea[]) ON CONFLICT DO NOTHING`, hs, ps, ds, ss); err != nil {
 			return false, err
 		}
 	}

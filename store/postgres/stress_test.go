@@ -141,8 +141,8 @@ func TestStressCutMidLoad(t *testing.T) {
 	for seq.Load() < 300 {
 		time.Sleep(time.Millisecond)
 	}
+	phase.Store(1) // before the cut: a request failing at once must not count as failing before it
 	px.Cut()
-	phase.Store(1)
 	for f := failed.Load(); failed.Load() < f+20 && seq.Load() < 1200; {
 		time.Sleep(time.Millisecond)
 	}

@@ -62,13 +62,17 @@ func (r *reportBatch) commit(c *sql.Conn) error {
 		// An hour another process summarised first is kept as it was:
 		// both summed the same events.
 		if len(m.hours) > 0 && insHour == nil {
-			if insHour, err = c.PrepareContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data) VALUES (?, ?, ?)`); err != nil {
+			if insHour, err = c.PrepareContext(ctx, `INSERT OR IGNORE INTO report_hours (hour, product, data, sets) VALUES (?, ?, ?, ?)`); err != nil {
 				return err
 			}
 			defer insHour.Close()
 		}
 		for _, h := range m.hours {
-			if _, err := insHour.ExecContext(ctx, micros(h.Hour), h.Product, h.Data); err != nil {
+			sets := h.Sets
+			if sets == nil {
+				sets = []byte{}
+			}
+			if _, err := insHour.ExecContext(ctx, micros(h.Hour), h.Product, h.Data, sets); err != nil {
 				return err
 			}
 		}
@@ -175,11 +179,15 @@ func (s *Store) UsageBetween(ctx context.Context, from, to time.Time, fn func(st
 }
 
 // Summaries implements store.Reports.
-func (s *Store) Summaries(ctx context.Context, from, to time.Time, fn func(store.Summary) error) error {
+func (s *Store) Summaries(ctx context.Context, from, to time.Time, sets bool, fn func(store.Summary) error) error {
 	const page = 2000
 	hour, product := optMicros(from)-1, "\xff"
+	setsCol := "NULL"
+	if sets {
+		setsCol = "sets"
+	}
 	for {
-		rows, err := s.db.QueryContext(ctx, `SELECT hour, product, data FROM report_hours WHERE (hour, product) > (?, ?) AND hour < ? ORDER BY hour, product LIMIT ?`,
+		rows, err := s.db.QueryContext(ctx, `SELECT hour, product, data, `+setsCol+` FROM report_hours WHERE (hour, product) > (?, ?) AND hour < ? ORDER BY hour, product LIMIT ?`,
 			hour, product, micros(to), page)
 		if err != nil {
 			return err
@@ -188,7 +196,7 @@ func (s *Store) Summaries(ctx context.Context, from, to time.Time, fn func(store
 		for rows.Next() {
 			var h store.Summary
 			var at int64
-			if err := rows.Scan(&at, &h.Product, &h.Data); err != nil {
+			if err := rows.Scan(&at, &h.Product, &h.Data, &h.Sets); err != nil {
 				rows.Close()
 				return err
 			}

@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS report_hours (
 	hour    INTEGER NOT NULL,
 	product TEXT NOT NULL,
 	data    BLOB NOT NULL,
+	sets    BLOB NOT NULL DEFAULT x'',
 	PRIMARY KEY (hour, product)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_state (

@@ -283,7 +283,7 @@ func testSummaries(t *testing.T, open func(string) (store.Store, error), nodes i
 	}
 	h := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
 	sum := func(n int, product, data string) store.Summary {
-		return store.Summary{Hour: h(n), Product: product, Data: []byte(data)}
+		return store.Summary{Hour: h(n), Product: product, Data: []byte(data), Sets: []byte("sets-" + data)}
 	}
 	save := func(s reportStore, prev time.Time, next store.SummaryState, hours ...store.Summary) bool {
 		t.Helper()
@@ -311,7 +311,10 @@ func testSummaries(t *testing.T, open func(string) (store.Store, error), nodes i
 	read := func(s reportStore, from, to time.Time) string {
 		t.Helper()
 		var b bytes.Buffer
-		err := s.Summaries(ctx, from, to, func(x store.Summary) error {
+		err := s.Summaries(ctx, from, to, true, func(x store.Summary) error {
+			if string(x.Sets) != "sets-"+string(x.Data) {
+				return fmt.Errorf("summary %s %s: sets %q, want %q", x.Hour, x.Product, x.Sets, "sets-"+string(x.Data))
+			}
 			fmt.Fprintf(&b, "%d/%s=%s ", int(x.Hour.Sub(t0)/time.Hour), x.Product, x.Data)
 			return nil
 		})
@@ -327,6 +330,16 @@ func testSummaries(t *testing.T, open func(string) (store.Store, error), nodes i
 		if got, want := read(s, h(1), h(2)), "1/ocr=o1 "; got != want {
 			t.Errorf("node %d: summaries of hour 1 %q, want %q", i+1, got, want)
 		}
+		// Without the sets, the figures alone.
+		err := s.Summaries(ctx, h(0), h(3), false, func(x store.Summary) error {
+			if x.Sets != nil || len(x.Data) == 0 {
+				return fmt.Errorf("summary %s %s without sets: data %q sets %q", x.Hour, x.Product, x.Data, x.Sets)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("node %d: %v", i+1, err)
+		}
 	}
 	// More summaries than a page.
 	var many []store.Summary
@@ -338,7 +351,7 @@ func testSummaries(t *testing.T, open func(string) (store.Store, error), nodes i
 	}
 	n := 0
 	var prev store.Summary
-	err = last.Summaries(ctx, h(3), h(3+1250), func(x store.Summary) error {
+	err = last.Summaries(ctx, h(3), h(3+1250), false, func(x store.Summary) error {
 		if n > 0 && (x.Hour.Before(prev.Hour) || x.Hour.Equal(prev.Hour) && x.Product <= prev.Product) {
 			return fmt.Errorf("summary %d (%s %s) after %s %s", n, x.Hour, x.Product, prev.Hour, prev.Product)
 		}

@@ -21,6 +21,9 @@ CREATE TABLE licensor_report_hours (
 	hour    timestamptz NOT NULL,
 	product text NOT NULL,
 	data    bytea NOT NULL,
+	-- The hour's sets of distinct ids, apart: a report that counts none
+	-- does not read them.
+	sets    bytea NOT NULL DEFAULT '',
 	PRIMARY KEY (hour, product)
 );
 -- Where the summaries end (NULL: nothing summarised) and the engine's
