@@ -424,6 +424,35 @@ func (m *Module) prove(ctx context.Context, sel Selector, pin []byte, want strin
 	if err != nil {
 		return Proof{}, err
 	}
+	pr, err := m.proveOn(ctx, t, k, pin, want)
+	if codes.Of(err) != codes.HWProofFailed {
+		return pr, err
+	}
+	// The token chosen reports the license's key and signs with another:
+	// it lies. Another token that shows the key (sel allowing) may be
+	// the genuine one, in a later slot: a lying token plugged in beside
+	// it must not deny it.
+	ts, lerr := m.listTokens(ctx)
+	if lerr != nil {
+		return Proof{}, err
+	}
+	for _, o := range ts {
+		if o.Slot == t.Slot || !o.Present || !o.Initialized || sel.Serial != "" && o.Serial != sel.Serial || sel.TokenLabel != "" && o.Label != sel.TokenLabel {
+			continue
+		}
+		for _, ok := range o.Keys {
+			if ok.Thumbprint == want {
+				if p2, e2 := m.proveOn(ctx, o, ok, pin, want); e2 == nil {
+					return p2, nil
+				}
+			}
+		}
+	}
+	return Proof{}, err
+}
+
+// proveOn runs the proof on token t with its key k.
+func (m *Module) proveOn(ctx context.Context, t Token, k Key, pin []byte, want string) (Proof, error) {
 	if k.Thumbprint != want {
 		return Proof{}, codes.Errorf(codes.HWTokenWrong, "module %s slot %d: token serial %s holds key %s; the license binds key %s", m.path, t.Slot, t.Serial, k.Thumbprint, want)
 	}
@@ -437,7 +466,7 @@ func (m *Module) prove(ctx context.Context, sel Selector, pin []byte, want strin
 	}
 	var sig []byte
 	var reported Key
-	err = m.lib.call(ctx, m.timeout, fmt.Sprintf("signing on slot %d", t.Slot), func() error {
+	err := m.lib.call(ctx, m.timeout, fmt.Sprintf("signing on slot %d", t.Slot), func() error {
 		var err error
 		sig, reported, err = m.sign(t, k, pin, challenge)
 		return err

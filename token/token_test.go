@@ -556,3 +556,42 @@ func TestContextEnds(t *testing.T) {
 		t.Fatalf("after a cancelled proof: %v", err)
 	}
 }
+
+// TestLyingTokenBesideGenuine: a token that reports the license's key
+// and signs with another, in the slot before the genuine token, does not
+// deny it: the proof goes on to the genuine one.
+func TestLyingTokenBesideGenuine(t *testing.T) {
+	h := softhsmtest.New(t)
+	alpha, beta := h.InitToken("alpha"), h.InitToken("beta")
+	m := open(t, h)
+	ctx := context.Background()
+	// The liar goes in whichever slot the module lists first.
+	ts, err := m.Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar, genuine := beta, alpha
+	for _, tk := range ts {
+		if tk.Initialized {
+			if tk.Serial == alpha.Serial {
+				liar, genuine = alpha, beta
+			}
+			break
+		}
+	}
+	pub := h.GenerateECDSA(genuine, "sign", []byte{1})
+	h.Lie(liar, "sign", []byte{1}, pub)
+	if tk, _, err := m.Find(ctx, Selector{Thumbprint: thumb(t, pub)}); err != nil || tk.Serial != liar.Serial {
+		t.Fatalf("Find = %s, %v; want the liar first (serial %s), or the test proves nothing", tk.Serial, err, liar.Serial)
+	}
+	p, err := m.Prove(ctx, Selector{}, []byte(softhsmtest.UserPIN), thumb(t, pub))
+	if err != nil {
+		t.Fatalf("Prove with a liar before the genuine token = %v", err)
+	}
+	if p.Token.Serial != genuine.Serial {
+		t.Fatalf("proved on serial %s, want the genuine %s", p.Token.Serial, genuine.Serial)
+	}
+	// Bound to the liar's serial, the proof fails as before.
+	_, err = m.Prove(ctx, Selector{Serial: liar.Serial}, []byte(softhsmtest.UserPIN), thumb(t, pub))
+	wantCode(t, err, codes.HWProofFailed, liar.Serial)
+}
