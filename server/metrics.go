@@ -110,7 +110,11 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(nodeInfo, prometheus.GaugeValue, 1, cs.Node(), l.license.ID, version())
 	}
 	if st, ok := s.tokenStatus(); ok {
-		ch <- prometheus.MustNewConstMetric(tokenUp, prometheus.GaugeValue, float64(st.Count))
+		present := 0.0
+		if st.Present {
+			present = 1
+		}
+		ch <- prometheus.MustNewConstMetric(tokenUp, prometheus.GaugeValue, present)
 		refusing := 0.0
 		if st.Refusing {
 			refusing = 1

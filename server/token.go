@@ -94,7 +94,7 @@ func (s *Server) openToken(ctx context.Context, l *license.License) error {
 			return err
 		}
 		g.lastOK, g.serial = s.clock.Now(), p.Token.Serial
-		s.tokenCount.Store(1)
+		s.tokenCount.Store(int64(g.present(ctx, l)))
 	}
 	s.token = g
 	return nil
@@ -105,6 +105,30 @@ func (s *Server) openToken(ctx context.Context, l *license.License) error {
 // label binds nothing, so a key relabelled on the token still proves.
 func tokenSelector(l *license.License) token.Selector {
 	return token.Selector{Serial: l.Token.Serial, Thumbprint: l.Token.Thumbprint}
+}
+
+// present counts the tokens plugged in that hold l's key (and serial),
+// for dogCount: at least the one that has just proved it.
+func (g *tokenGuard) present(ctx context.Context, l *license.License) int {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(g.s.cfg.TokenTimeout))
+	defer cancel()
+	ts, err := g.mod.Tokens(ctx)
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, t := range ts {
+		if !t.Present || l.Token.Serial != "" && t.Serial != l.Token.Serial {
+			continue
+		}
+		for _, k := range t.Keys {
+			if k.Thumbprint == l.Token.Thumbprint {
+				n++
+				break
+			}
+		}
+	}
+	return max(n, 1)
 }
 
 // prove runs one presence proof for l, bounded by token_timeout.
@@ -148,10 +172,11 @@ func (s *Server) reloadToken(ctx context.Context, l *license.License) error {
 	if err != nil {
 		return err
 	}
+	count := g.present(ctx, l)
 	g.mu.Lock()
 	g.lastOK, g.serial, g.failing, g.state = s.clock.Now(), p.Token.Serial, nil, tokenPresent
 	g.mu.Unlock()
-	s.tokenCount.Store(1)
+	s.tokenCount.Store(int64(count))
 	s.tokenRefusal.Store(nil)
 	return nil
 }
@@ -190,12 +215,16 @@ func (s *Server) CheckToken(ctx context.Context) error {
 		return nil
 	}
 	p, err := g.prove(ctx, l)
+	count := 0
+	if err == nil {
+		count = g.present(ctx, l)
+	}
 	now := s.clock.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err == nil {
 		g.lastOK, g.failing, g.serial = now, nil, p.Token.Serial
-		s.tokenCount.Store(1)
+		s.tokenCount.Store(int64(count))
 		if g.state != tokenPresent {
 			s.tokenRefusal.Store(nil)
 			s.log.Info("token", "code", 0, "event", "present", "serial", p.Token.Serial, "key", p.Key.Thumbprint,

@@ -4,6 +4,9 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -377,5 +380,48 @@ func TestTokenRefusedLeasesLapse(t *testing.T) {
 	}
 	if got := time.Unix(0, r.high.Load()); got.Before(s.clock.Now()) {
 		t.Fatalf("the high-water mark %s stayed behind the clock %s", got, s.clock.Now())
+	}
+}
+
+// TestTokenDogCount: dogCount counts every token plugged in that holds
+// the license's key: two tokens with one key (a spare dongle) are 2.
+func TestTokenDogCount(t *testing.T) {
+	hsm := softhsmtest.New(t)
+	a, b := hsm.InitToken("first"), hsm.InitToken("spare")
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsm.Import(a, "licensor", []byte{1}, priv)
+	hsm.Import(b, "licensor", []byte{1}, priv)
+	thumb, _ := token.Thumbprint(&priv.PublicKey)
+	s := &tokenSite{site: newSite(t), hsm: hsm, tok: a, thumb: thumb}
+	s.writeTokenLicense(license.BindToken, &license.TokenBinding{Thumbprint: thumb, Alg: license.TokenES256})
+	pin := filepath.Join(s.dir, "token.pin")
+	os.WriteFile(pin, []byte(softhsmtest.UserPIN), 0o600)
+	s.cfg.TokenModule, s.cfg.TokenPINFile = hsm.Module, pin
+	r := s.start()
+	ops := s.client("ops")
+	count := func() int {
+		t.Helper()
+		var v license.View
+		call(t, ops, "GET", r.url+api.PathLicense, nil).decode(t, &v)
+		if v.DogCount == nil {
+			t.Fatal("no dogCount")
+		}
+		return *v.DogCount
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("dogCount with two tokens holding the key = %d, want 2", n)
+	}
+	hsm.Unplug(b)
+	if err := r.CheckToken(context.Background()); err != nil {
+		t.Fatalf("CheckToken with one token left: %v", err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("dogCount with one token left = %d, want 1", n)
+	}
+	if m := metricsText(t, r, ops); !strings.Contains(m, "licensor_token_present 1") {
+		t.Fatalf("metrics:\n%s", grepLines(m, "licensor_token"))
 	}
 }

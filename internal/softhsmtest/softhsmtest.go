@@ -480,3 +480,37 @@ func mustDER(v any) []byte {
 	}
 	return b
 }
+
+// Import puts priv, an ECDSA P-256 key made outside, on tok with label
+// and id, both halves: the way a vendor puts one key on several tokens
+// (a spare dongle).
+func (h *HSM) Import(tok *Token, label string, id []byte, priv *ecdsa.PrivateKey) {
+	h.t.Helper()
+	raw, err := priv.PublicKey.Bytes()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	scalar, err := priv.Bytes()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.with(func(p *pkcs11.Ctx) {
+		sh := h.login(p, tok)
+		defer p.CloseSession(sh)
+		for _, attrs := range [][]*pkcs11.Attribute{{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
+			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, paramsP256), pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, mustDER(raw)),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label), pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+		}, {
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true), pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_SIGN, true), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, paramsP256), pkcs11.NewAttribute(pkcs11.CKA_VALUE, scalar),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label), pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+		}} {
+			if _, err := p.CreateObject(sh, attrs); err != nil {
+				h.t.Fatalf("softhsmtest: C_CreateObject: %v", err)
+			}
+		}
+	})
+}
