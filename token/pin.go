@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/licensor/licensor/codes"
 )
@@ -43,6 +44,12 @@ func ReadPIN(file string) ([]byte, error) {
 	}
 	f, err := os.Open(file)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && looksLikePIN(file) {
+			// The PIN itself where its file's path belongs: say so
+			// without echoing it.
+			return nil, codes.Errorf(codes.FileMissing, "the PIN file given does not exist, and its name looks like a PIN rather than a path (not shown)").
+				WithFix("Write the PIN into a file only its owner may read (chmod 600) and give that file's path (--pin-file, token_pin_file); never the PIN itself.")
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, codes.Errorf(codes.FileMissing, "PIN file %s does not exist", file)
 		}
@@ -91,4 +98,20 @@ func parsePIN(data []byte, where string) ([]byte, error) {
 		return nil, bad("the PIN holds a NUL byte")
 	}
 	return bytes.Clone(pin), nil
+}
+
+// looksLikePIN reports whether a path that names no file is more likely
+// a PIN typed in its place: no directory, no extension, at most 32
+// characters, digits or letters and digits mixed.
+func looksLikePIN(path string) bool {
+	if len(path) == 0 || len(path) > 32 || strings.ContainsAny(path, "/.") {
+		return false
+	}
+	digits := 0
+	for _, r := range path {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	return digits > 0
 }

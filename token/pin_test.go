@@ -60,6 +60,23 @@ func TestReadPIN(t *testing.T) {
 	}
 }
 
+// TestReadPINLooksLikePIN: a PIN given where the file's path belongs is
+// not echoed in the error.
+func TestReadPINLooksLikePIN(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, pin := range []string{"1234", "s3cret42", "0000-1111"} {
+		_, err := ReadPIN(pin)
+		if codes.Of(err) != codes.FileMissing || strings.Contains(err.Error(), pin) || !strings.Contains(err.Error(), "looks like a PIN") {
+			t.Errorf("ReadPIN(%q) = %v", pin, err)
+		}
+	}
+	for _, path := range []string{"token.pin", "pins/site", "pin"} {
+		if _, err := ReadPIN(path); codes.Of(err) != codes.FileMissing || !strings.Contains(err.Error(), path) {
+			t.Errorf("ReadPIN(%q) = %v, want the path named", path, err)
+		}
+	}
+}
+
 func TestReadPINMissingFile(t *testing.T) {
 	_, err := ReadPIN(filepath.Join(t.TempDir(), "none"))
 	if codes.Of(err) != codes.FileMissing || !strings.Contains(err.Error(), "does not exist") {
