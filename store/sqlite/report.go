@@ -89,31 +89,10 @@ func (s *Store) AuditBetween(ctx context.Context, from, to time.Time, fn func(st
 		end = micros(to)
 	}
 	for {
-		rows, err := s.db.QueryContext(ctx, `SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit
+		events, err := s.auditPage(ctx, fn, `SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit
 			WHERE (at, seq) > (?, ?) AND at < ? ORDER BY at, seq LIMIT ?`, at, seq, end, page)
-		if err != nil {
+		if err != nil || len(events) < page {
 			return err
-		}
-		var events []store.Event
-		for rows.Next() {
-			var e store.Event
-			if err := scanEvent(rows, &e); err != nil {
-				rows.Close()
-				return err
-			}
-			events = append(events, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, e := range events {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if len(events) < page {
-			return nil
 		}
 		last := events[len(events)-1]
 		at, seq = micros(last.Time), last.Seq

@@ -863,33 +863,41 @@ func (s *Store) Record(ctx context.Context, events ...store.Event) error {
 func (s *Store) Audit(ctx context.Context, after int64, fn func(store.Event) error) error {
 	const page = 1000
 	for {
-		rows, err := s.db.QueryContext(ctx, `SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
-		if err != nil {
+		events, err := s.auditPage(ctx, fn, `SELECT seq, at, kind, product, instance_id, actor, code, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
+		if err != nil || len(events) < page {
 			return err
 		}
-		var events []store.Event
-		for rows.Next() {
-			var e store.Event
-			if err := scanEvent(rows, &e); err != nil {
-				rows.Close()
-				return err
-			}
-			events = append(events, e)
+		after = events[len(events)-1].Seq
+	}
+}
+
+// auditPage reads one page of audit events with query, then, the rows
+// closed (so that fn may use the store), calls fn for each; it returns
+// the page.
+func (s *Store) auditPage(ctx context.Context, fn func(store.Event) error, query string, args ...any) ([]store.Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var events []store.Event
+	for rows.Next() {
+		var e store.Event
+		if err := scanEvent(rows, &e); err != nil {
+			rows.Close()
+			return nil, err
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, e := range events {
-			if err := fn(e); err != nil {
-				return err
-			}
-			after = e.Seq
-		}
-		if len(events) < page {
-			return nil
+		events = append(events, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if err := fn(e); err != nil {
+			return nil, err
 		}
 	}
+	return events, nil
 }
 
 // Close commits what is pending and closes the file.
