@@ -99,19 +99,12 @@ func (s *Server) clusterLoop(ctx context.Context, addr string) {
 	}
 	announce()
 	interval := time.Duration(s.cfg.ClusterInterval)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.checkCluster(ctx)
-			s.followLicense(ctx)
-			announce()
-			s.shareUsage(ctx, cs, interval)
-		}
-	}
+	every(ctx, interval, func(ctx context.Context) {
+		s.checkCluster(ctx)
+		s.followLicense(ctx)
+		announce()
+		s.shareUsage(ctx, cs, interval)
+	})
 }
 
 // shareUsage records this node's rates of calls and takes up the

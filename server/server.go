@@ -379,14 +379,21 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 // reaper frees lapsed leases and persists the time high-water mark.
 func (s *Server) reaper(ctx context.Context) {
-	t := time.NewTicker(time.Duration(s.cfg.ReapInterval))
+	every(ctx, time.Duration(s.cfg.ReapInterval), s.reap)
+}
+
+// every calls fn at every interval until ctx ends. The server's periodic
+// work (the reaper, the cluster's check-in, the upstream grant, the token
+// checks) runs on it, each on its own goroutine.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.reap(ctx)
+			fn(ctx)
 		}
 	}
 }

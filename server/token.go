@@ -186,16 +186,7 @@ func (s *Server) tokenLoop(ctx context.Context) {
 	if s.token == nil {
 		return
 	}
-	t := time.NewTicker(time.Duration(s.cfg.TokenCheckInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.CheckToken(ctx)
-		}
-	}
+	every(ctx, time.Duration(s.cfg.TokenCheckInterval), func(ctx context.Context) { s.CheckToken(ctx) })
 }
 
 // CheckToken runs one presence check now (the token loop runs it at

@@ -187,16 +187,7 @@ func (s *Server) upstreamClient() (*http.Client, error) {
 // upstreamLoop fetches the grant again every upstream_interval and swaps
 // in a renewed one.
 func (s *Server) upstreamLoop(ctx context.Context) {
-	t := time.NewTicker(time.Duration(s.cfg.UpstreamInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.refreshGrant(ctx)
-		}
-	}
+	every(ctx, time.Duration(s.cfg.UpstreamInterval), func(ctx context.Context) { s.refreshGrant(ctx) })
 }
 
 // refreshGrant fetches the grant once; a failure keeps the one in force.
