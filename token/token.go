@@ -51,12 +51,13 @@ import (
 
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/keys"
+	"github.com/licensor/licensor/license"
 )
 
 // The algorithms of the keys a token may hold, as JOSE names them.
 const (
-	ES256 = "ES256" // ECDSA P-256 with SHA-256
-	EdDSA = "EdDSA" // Ed25519
+	ES256 = license.TokenES256 // ECDSA P-256 with SHA-256
+	EdDSA = license.TokenEdDSA // Ed25519
 )
 
 // DefaultTimeout bounds one PKCS#11 call when Open is given 0.
@@ -180,13 +181,7 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 
 // ValidThumbprint reports whether s has the form of a thumbprint: 43
 // base64url characters (32 bytes).
-func ValidThumbprint(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	return err == nil && len(b) == sha256.Size
-}
+func ValidThumbprint(s string) bool { return license.ValidThumbprint(s) }
 
 // ParseKeyID parses a key id as 'licensor token list' prints it: hex,
 // with optional colons between bytes ("01a2", "01:a2"), at most 64
