@@ -9,9 +9,10 @@
 // on them), reads their seats, decides every request in it by the same
 // rules as the embedded store, and writes the result. A product's row lock
 // is what serializes grants across nodes; its held column counts the
-// product's seats, lapsed ones not yet removed included, and a batch
-// removes its products' lapsed seats before it counts, so the count is
-// exact without scanning the pool.
+// product's seats, lapsed ones not yet removed included, so a count that
+// fits the limit is safe without scanning the pool; a grant that does not
+// fit is decided again under the lock after the batch removes its
+// products' lapsed seats, so a refusal is exact.
 //
 // Renewals take no pool lock: one UPDATE renews a whole batch of them, on
 // connections with synchronous_commit off. Like the embedded store's

@@ -421,24 +421,33 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 			return rows.Err()
 		})
 		// What came due: the lapsed leases go, the renewed ones are
-		// looked at again at their new expiry.
-		b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
+		// looked at again at their new expiry. An optimistic batch
+		// leaves that to the reaper (every reap interval): the count it
+		// reads still carries the lapsed seats, so it can only find the
+		// pool fuller than it is (a grant's Held, and so its QPS share,
+		// errs low until the reaper runs, as a renewal's does), and a
+		// grant that would not fit runs again under the lock, reaping
+		// first. Skipping it spares a statement that was a fifth of an
+		// optimistic batch's cost in the database.
+		if expire != nil || !optimistic {
+			b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
 			DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT product, instance_id FROM licensor_leases
 				WHERE product = ANY($1) AND due < $2 AND expires < $2 FOR UPDATE SKIP LOCKED) RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				l, _, err := scanLease(rows)
-				if err != nil {
-					return err
+				for rows.Next() {
+					l, _, err := scanLease(rows)
+					if err != nil {
+						return err
+					}
+					k := key{l.Product, l.InstanceID}
+					if st.existed[k] { // one of the batch's own: gone before any request sees it
+						delete(st.leases, k)
+						delete(st.existed, k)
+					}
+					st.lapse(l, minNow)
 				}
-				k := key{l.Product, l.InstanceID}
-				if st.existed[k] { // one of the batch's own: gone before any request sees it
-					delete(st.leases, k)
-					delete(st.existed, k)
-				}
-				st.lapse(l, minNow)
-			}
-			return rows.Err()
-		})
+				return rows.Err()
+			})
+		}
 		lock := " ORDER BY product FOR UPDATE"
 		if optimistic {
 			lock = ""
