@@ -420,33 +420,8 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 			}
 			return rows.Err()
 		})
-		// What came due: the lapsed leases go, the renewed ones are
-		// looked at again at their new expiry. An optimistic batch
-		// leaves that to the reaper (every reap interval): the count it
-		// reads still carries the lapsed seats, so it can only find the
-		// pool fuller than it is (a grant's Held, and so its QPS share,
-		// errs low until the reaper runs, as a renewal's does), and a
-		// grant that would not fit runs again under the lock, reaping
-		// first. Skipping it spares a statement that was a fifth of an
-		// optimistic batch's cost in the database.
-		if expire != nil || !optimistic {
-			b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
-			DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT product, instance_id FROM licensor_leases
-				WHERE product = ANY($1) AND due < $2 AND expires < $2 FOR UPDATE SKIP LOCKED) RETURNING `+leaseCols, products, minNow).Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					l, _, err := scanLease(rows)
-					if err != nil {
-						return err
-					}
-					k := key{l.Product, l.InstanceID}
-					if st.existed[k] { // one of the batch's own: gone before any request sees it
-						delete(st.leases, k)
-						delete(st.existed, k)
-					}
-					st.lapse(l, minNow)
-				}
-				return rows.Err()
-			})
+		if expire != nil || !optimistic { // what came due: see queueReap
+			queueReap(b, st, products, minNow)
 		}
 		lock := " ORDER BY product FOR UPDATE"
 		if optimistic {
@@ -626,6 +601,37 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		close(o.done)
 	}
 	return true, nil
+}
+
+// queueReap queues the removal of products' leases that lapsed before
+// now, skipping those another batch is reaping, and moves the renewed ones
+// that came due to their new expiry.
+//
+// An optimistic batch leaves this to the reaper (every reap interval): the
+// count it reads still carries the lapsed seats, so it can only find the
+// pool fuller than it is (a grant's Held, and so its QPS share, errs low
+// until the reaper runs, as a renewal's does), and a grant that would not
+// fit runs again under the lock, reaping first. Skipping it spares a
+// statement that was a fifth of an optimistic batch's cost in the
+// database.
+func queueReap(b *pgx.Batch, st *txState, products []string, now time.Time) {
+	b.Queue(`WITH bumped AS (UPDATE licensor_leases SET due = expires WHERE product = ANY($1) AND due < $2 AND expires >= $2)
+		DELETE FROM licensor_leases WHERE (product, instance_id) IN (SELECT product, instance_id FROM licensor_leases
+			WHERE product = ANY($1) AND due < $2 AND expires < $2 FOR UPDATE SKIP LOCKED) RETURNING `+leaseCols, products, now).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			l, _, err := scanLease(rows)
+			if err != nil {
+				return err
+			}
+			k := key{l.Product, l.InstanceID}
+			if st.existed[k] { // one of the batch's own: gone before any request sees it
+				delete(st.leases, k)
+				delete(st.existed, k)
+			}
+			st.lapse(l, now)
+		}
+		return rows.Err()
+	})
 }
 
 // readHead reads the last event of this node's chain.
