@@ -3,7 +3,7 @@
 // once, and the limits stay exact however their requests interleave.
 //
 // The database is the only truth: a node keeps nothing of the pool in
-// memory. Each node commits its changes in batches (group commit) from one
+// memory that an answer depends on. Each node commits its changes in batches (group commit) from one
 // writer goroutine: a batch is one transaction that locks the pool rows of
 // the products it changes (in product order, so two nodes never deadlock
 // on them), reads their seats, decides every request in it by the same
@@ -12,7 +12,10 @@
 // product's seats, lapsed ones not yet removed included, so a count that
 // fits the limit is safe without scanning the pool; a grant that does not
 // fit is decided again under the lock after the batch removes its
-// products' lapsed seats, so a refusal is exact.
+// products' lapsed seats, so a refusal is exact. A batch of the common
+// kind (grants of free ids, releases by their holders) needs nothing read
+// first and is written in one round trip instead of two, on a guess the
+// database checks (speculate.go).
 //
 // Renewals take no pool lock: one UPDATE renews a whole batch of them, on
 // connections with synchronous_commit off. Like the embedded store's
@@ -45,6 +48,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,11 +103,15 @@ type Store struct {
 	reaped []store.Lease // lapsed leases this node removed since its last Expire
 
 	// The writer's own: the head of this node's audit chain (nil until
-	// read, and after a failed commit whose outcome is unknown), and the
-	// products whose pool row is known to exist.
+	// read, and after a failed commit whose outcome is unknown), the
+	// products whose pool row is known to exist, and the seats it
+	// committed and has not seen end (see speculate.go).
 	head      *store.Event
 	headKnown bool
 	products  map[string]bool
+	known     map[key]bool
+
+	guesses, wrongGuesses atomic.Int64 // speculative batches, and those the database refused
 }
 
 const defaultTimeout = 3 * time.Second
@@ -156,7 +164,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pc.ConnConfig.ConnectTimeout = cfg.Timeout
 	pc.ConnConfig.RuntimeParams["application_name"] = "licensor " + cfg.Node
 
-	s := &Store{node: cfg.Node, timeout: cfg.Timeout, products: map[string]bool{},
+	s := &Store{node: cfg.Node, timeout: cfg.Timeout, products: map[string]bool{}, known: map[key]bool{},
 		queue: make(chan *op, maxBatch), renews: make(chan *renewOp, maxBatch), stop: make(chan struct{})}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, codes.Errorf(codes.StoreRefused, "the store URL cannot be used: %s", redact(err.Error()))
@@ -337,18 +345,25 @@ const leaseCols = `product, instance_id, kind, holder, since, renewed, expires, 
 
 func scanLease(r pgx.Row) (store.Lease, string, error) {
 	var l store.Lease
-	var kind, node string
+	err := scanLeaseAnd(r, &l)
+	return l, l.Node, err
+}
+
+// scanLeaseAnd scans a lease's columns into l, and the columns after them
+// into more.
+func scanLeaseAnd(r pgx.Row, l *store.Lease, more ...any) error {
+	var kind string
 	var revoked pgtype.Timestamptz
-	if err := r.Scan(&l.Product, &l.InstanceID, &kind, &l.Holder, &l.Since, &l.Renewed, &l.Expires, &revoked, &l.RevokedBy, &node); err != nil {
-		return l, "", err
+	dest := append([]any{&l.Product, &l.InstanceID, &kind, &l.Holder, &l.Since, &l.Renewed, &l.Expires, &revoked, &l.RevokedBy, &l.Node}, more...)
+	if err := r.Scan(dest...); err != nil {
+		return err
 	}
 	l.Kind = store.SeatKind(kind)
 	l.Since, l.Renewed, l.Expires = l.Since.UTC(), l.Renewed.UTC(), l.Expires.UTC()
 	if revoked.Valid {
 		l.Revoked = revoked.Time.UTC()
 	}
-	l.Node = node
-	return l, node, nil
+	return nil
 }
 
 // Announce implements store.Cluster: it records what the node is and that

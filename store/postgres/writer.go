@@ -207,6 +207,21 @@ func (s *Store) finish(batch []*op, err error) {
 // run commits batch, again when it lost a race before anything was
 // decided, and answers every op in it.
 func (s *Store) run(batch []*op) {
+	if s.speculative(batch) {
+		s.guesses.Add(1)
+		decided, err := s.trySpeculative(batch)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, errGuess):
+			s.wrongGuesses.Add(1)
+		case decided:
+			s.headKnown = false
+			s.finish(batch, err)
+			return
+		}
+		// Nothing was committed: decide the usual way.
+	}
 	var err error
 	optimistic := true
 	for attempt := 0; attempt < 4; attempt++ {
@@ -308,23 +323,14 @@ func conflict(err error) bool {
 func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	if !s.headKnown {
-		if err := s.readHead(ctx); err != nil {
-			return false, err
-		}
-	}
 	// One connection, two round trips: BEGIN with the locks and reads,
-	// then the writes with COMMIT. A connection released inside a failed
-	// transaction is closed by the pool, which rolls it back.
-	conn, err := s.pool.Acquire(ctx)
+	// then the writes with COMMIT.
+	conn, err := s.begin(ctx, batch)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Release()
 
-	for _, o := range batch {
-		o.err, o.grant, o.lease = nil, store.Grant{}, store.Lease{}
-	}
 	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, held0: map[string]int{}, limit: map[string]int{}, existed: map[key]bool{},
 		writes: map[key]*store.Lease{}, changed: map[string]bool{}, node: s.node}
 	var products []string
@@ -499,53 +505,10 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	}
 	// Seats that existed are locked: written over. New ones are inserted,
 	// and fail the transaction if another node took the id meanwhile.
-	for _, set := range []struct {
-		rows       []*store.Lease
-		onConflict string
-	}{
-		{up, `ON CONFLICT (product, instance_id) DO UPDATE SET kind = EXCLUDED.kind, holder = EXCLUDED.holder, since = EXCLUDED.since,
-				renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, due = EXCLUDED.due, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`},
-		{fresh, ""},
-	} {
-		if len(set.rows) == 0 {
-			continue
-		}
-		onConflict, up := set.onConflict, set.rows
-		n := len(up)
-		ps, is, kinds, holders, bys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		since, renewed, expires, revoked := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
-		for i, l := range up {
-			ps[i], is[i], kinds[i], holders[i], bys[i] = l.Product, l.InstanceID, string(l.Kind), l.Holder, l.RevokedBy
-			since[i], renewed[i], expires[i] = l.Since, l.Renewed, l.Expires
-			if !l.Revoked.IsZero() {
-				r := l.Revoked
-				revoked[i] = &r
-			}
-		}
-		b.Queue(`INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, due, revoked, revoked_by, node)
-			SELECT p, i, k, h, s, r, e, e, v, b, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) AS t(p, i, k, h, s, r, e, v, b)
-			`+onConflict,
-			ps, is, kinds, holders, since, renewed, expires, revoked, bys, s.node)
-	}
-	head := s.head
-	if len(st.events) > 0 {
-		n := len(st.events)
-		nodes, kinds, ps, is, actors, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		seqs, cs := make([]int64, n), make([]int32, n)
-		ats := make([]time.Time, n)
-		prevs, hashes := make([][]byte, n), make([][]byte, n)
-		for i := range st.events {
-			e := &st.events[i]
-			e.Node = s.node
-			e.Seal(head)
-			head = e
-			nodes[i], seqs[i], ats[i], kinds[i], ps[i], is[i], actors[i], cs[i], details[i], prevs[i], hashes[i] =
-				e.Node, e.Seq, e.Time, e.Kind, e.Product, e.InstanceID, e.Actor, int32(e.Code), e.Detail, e.Prev, e.Hash
-		}
-		b.Queue(`INSERT INTO licensor_audit (node, seq, at, kind, product, instance_id, actor, code, detail, prev, hash)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bytea[], $11::bytea[])`,
-			nodes, seqs, ats, kinds, ps, is, actors, cs, details, prevs, hashes)
-	}
+	queueLeases(b, up, `ON CONFLICT (product, instance_id) DO UPDATE SET kind = EXCLUDED.kind, holder = EXCLUDED.holder, since = EXCLUDED.since,
+		renewed = EXCLUDED.renewed, expires = EXCLUDED.expires, due = EXCLUDED.due, revoked = EXCLUDED.revoked, revoked_by = EXCLUDED.revoked_by, node = EXCLUDED.node`, s.node)
+	queueLeases(b, fresh, "", s.node)
+	head := queueEvents(b, st.events, s.head, s.node)
 	s.observe(latest) // written with the next ObserveTime, and at Close
 	// The counts, in the last statement before COMMIT, so that the pools'
 	// row locks are held only for the commit: they change by what the
@@ -591,6 +554,7 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		close(o.decided)
 	}
 	s.head, s.headKnown = head, true
+	s.remember(st.writes, st.reaped)
 	s.mu.Lock()
 	s.reaped = append(s.reaped, st.reaped...)
 	if expire != nil {
@@ -601,6 +565,69 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		close(o.done)
 	}
 	return true, nil
+}
+
+// begin readies a transaction for batch: the head of the node's audit
+// chain known, the answers cleared, a connection. A connection released
+// inside a failed transaction is closed by the pool, which rolls it back.
+func (s *Store) begin(ctx context.Context, batch []*op) (*pgxpool.Conn, error) {
+	if !s.headKnown {
+		if err := s.readHead(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range batch {
+		o.err, o.grant, o.lease = nil, store.Grant{}, store.Lease{}
+	}
+	return s.pool.Acquire(ctx)
+}
+
+// queueLeases queues the writing of rows, as new leases of node (onConflict
+// empty: a row there fails the transaction) or over the ones there.
+func queueLeases(b *pgx.Batch, rows []*store.Lease, onConflict, node string) {
+	n := len(rows)
+	if n == 0 {
+		return
+	}
+	ps, is, kinds, holders, bys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	since, renewed, expires, revoked := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+	for i, l := range rows {
+		ps[i], is[i], kinds[i], holders[i], bys[i] = l.Product, l.InstanceID, string(l.Kind), l.Holder, l.RevokedBy
+		since[i], renewed[i], expires[i] = l.Since, l.Renewed, l.Expires
+		if !l.Revoked.IsZero() {
+			r := l.Revoked
+			revoked[i] = &r
+		}
+	}
+	b.Queue(`INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, due, revoked, revoked_by, node)
+		SELECT p, i, k, h, s, r, e, e, v, b, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[]) AS t(p, i, k, h, s, r, e, v, b)
+		`+onConflict,
+		ps, is, kinds, holders, since, renewed, expires, revoked, bys, node)
+}
+
+// queueEvents seals events as node's, in a chain from head, and queues
+// their writing; it returns the new head.
+func queueEvents(b *pgx.Batch, events []store.Event, head *store.Event, node string) *store.Event {
+	n := len(events)
+	if n == 0 {
+		return head
+	}
+	nodes, kinds, ps, is, actors, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs, cs := make([]int64, n), make([]int32, n)
+	ats := make([]time.Time, n)
+	prevs, hashes := make([][]byte, n), make([][]byte, n)
+	for i := range events {
+		e := &events[i]
+		e.Node = node
+		e.Seal(head)
+		head = e
+		nodes[i], seqs[i], ats[i], kinds[i], ps[i], is[i], actors[i], cs[i], details[i], prevs[i], hashes[i] =
+			e.Node, e.Seq, e.Time, e.Kind, e.Product, e.InstanceID, e.Actor, int32(e.Code), e.Detail, e.Prev, e.Hash
+	}
+	b.Queue(`INSERT INTO licensor_audit (node, seq, at, kind, product, instance_id, actor, code, detail, prev, hash)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bytea[], $11::bytea[])`,
+		nodes, seqs, ats, kinds, ps, is, actors, cs, details, prevs, hashes)
+	return head
 }
 
 // queueReap queues the removal of products' leases that lapsed before
