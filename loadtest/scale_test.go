@@ -83,7 +83,7 @@ func scaleSitePostgres(b *testing.B) *site {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product, held) VALUES ('ocr', $1)`, scaleLeases); err != nil {
+	if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product, base) VALUES ('ocr', $1)`, scaleLeases); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, `INSERT INTO licensor_leases (product, instance_id, kind, holder, since, renewed, expires, due, node)

@@ -3,19 +3,20 @@
 // once, and the limits stay exact however their requests interleave.
 //
 // The database is the only truth: a node keeps nothing of the pool in
-// memory that an answer depends on. Each node commits its changes in batches (group commit) from one
-// writer goroutine: a batch is one transaction that locks the pool rows of
-// the products it changes (in product order, so two nodes never deadlock
-// on them), reads their seats, decides every request in it by the same
-// rules as the embedded store, and writes the result. A product's row lock
-// is what serializes grants across nodes; its held column counts the
-// product's seats, lapsed ones not yet removed included, so a count that
-// fits the limit is safe without scanning the pool; a grant that does not
-// fit is decided again under the lock after the batch removes its
-// products' lapsed seats, so a refusal is exact. A batch of the common
-// kind (grants of free ids, releases by their holders) needs nothing read
-// first and is written in one round trip instead of two, on a guess the
-// database checks (speculate.go).
+// memory that an answer depends on. Each node commits its changes in
+// batches (group commit) from one writer goroutine: a batch is one
+// transaction that locks the seats its requests are about, decides every
+// request by the same rules as the embedded store, and writes the result.
+// A product's count is kept in a row per node (reserve.go): a node grants
+// within a reserve of seats sized for it under the pool's lock, so the
+// nodes' batches never wait for each other; a grant past its node's
+// reserve, and every refusal, is decided again under the pool's lock with
+// every node's row locked, after the batch removes its products' lapsed
+// seats, so the limits are exact. The count includes lapsed seats not yet
+// removed, so a count that fits the limit is safe without scanning the
+// pool. A batch of the common kind (grants of free ids, releases by their
+// holders) needs nothing read first and is written in one round trip
+// instead of two, on a guess the database checks (speculate.go).
 //
 // Renewals take no pool lock: one UPDATE renews a whole batch of them, on
 // connections with synchronous_commit off. Like the embedded store's

@@ -18,8 +18,8 @@ import (
 )
 
 // TestStressGrantRevokeTables: a grant and a revoke of one id on one node,
-// at the moment another node grants the id: the pool's held column keeps
-// counting the leases there are.
+// at the moment another node grants the id: the pool's count keeps counting
+// the leases there are.
 func TestStressGrantRevokeTables(t *testing.T) {
 	url := pgtest.Database(t)
 	a, b := openNode(t, url, "node-1"), openNode(t, url, "node-2")

@@ -133,7 +133,7 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 	rows, err := s.lazy.Query(ctx, `UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(p, i, h, n, e)
 		WHERE l.product = t.p AND l.instance_id = t.i AND l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n
-		RETURNING `+prefixed("l.", leaseCols)+`, (SELECT held FROM licensor_pools p WHERE p.product = l.product)`,
+		RETURNING `+prefixed("l.", leaseCols)+`, `+poolCount("l.product")+``,
 		ps, is, hs, nows, exps, s.node)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"math"
 	"sort"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 // guess that it is of that kind, with statements that fail the
 // transaction when the guess is wrong: a grant's insert meets the seat
 // there (a unique violation), a release deletes fewer seats than it names
-// (1/0), the pool's count passes the limit (1/0). A failed guess commits
+// (1/0), a grant passes the node's reserve (1/0, see reserve.go). A failed guess commits
 // nothing, and the batch is decided the usual way.
 //
 // The guess comes from what this node's writer has seen: the seats it
@@ -32,7 +31,7 @@ import (
 // database checks it.
 //
 // The locks are taken in the usual order (the seats' advisory locks, the
-// seats' rows, the pools' rows last), so a speculative batch and a usual
+// seats' rows, the node's reserve rows last), so a speculative batch and a usual
 // one never deadlock.
 
 // maxKnown bounds the seats the writer remembers; past it, it forgets
@@ -178,34 +177,13 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 		products = append(products, p)
 	}
 	sort.Strings(products)
-	ds, ks, ls := make([]int32, len(products)), make([]int32, len(products)), make([]int32, len(products))
+	takes := make([]take, len(products))
 	for i, p := range products {
-		ds[i], ks[i], ls[i] = int32(delta[p]), 0, math.MaxInt32
-		if l, ok := limit[p]; ok {
-			ks[i], ls[i] = int32(peak[p]), int32(l)
-		}
+		l, granted := limit[p]
+		takes[i] = take{product: p, delta: delta[p], granted: granted, peak: peak[p], limit: l}
 	}
-	if len(products) > 1 {
-		b.Queue(`SELECT 1 FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, products)
-	}
-	// The counts last, so that the pools' row locks are held only for the
-	// commit; each grant must fit at its place in the batch (the highest
-	// change after a grant), and the count after is returned.
 	after := map[string]int{}
-	b.Queue(`WITH u AS (UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[], $3::int[], $4::int[]) AS t(p, d, k, l)
-			WHERE product = t.p AND held + t.k <= t.l RETURNING product, held),
-		c AS (SELECT 1 / (CASE WHEN count(*) = $5 THEN 1 ELSE 0 END) AS ok FROM u)
-		SELECT u.product, u.held, c.ok FROM c LEFT JOIN u ON true`, products, ds, ks, ls, len(products)).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var p string
-			var n, ok int
-			if err := rows.Scan(&p, &n, &ok); err != nil {
-				return err
-			}
-			after[p] = n
-		}
-		return rows.Err()
-	})
+	queueTake(b, s.node, takes, after)
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		var pe *pgconn.PgError
@@ -220,8 +198,13 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 	for _, o := range batch {
 		switch o.kind {
 		case opAcquire:
+			// The count after the batch is read from the statement's
+			// snapshot: other nodes' rows as they were when it began, so
+			// it may be off by what they changed since (by more than the
+			// limit allows, where a resize moved their reserve to this
+			// node meanwhile). Held is that estimate, within the limit.
 			p := o.acq.Product
-			o.grant.Held += after[p] - delta[p]
+			o.grant.Held = min(max(o.grant.Held+after[p]-delta[p], 1), o.acq.Limit)
 		case opRelease:
 			o.lease = released[key{o.rel.Product, o.rel.InstanceID}]
 		}

@@ -36,7 +36,7 @@ func openNode(t *testing.T, url, node string) *postgres.Store {
 }
 
 // checkTables fails t unless the tables agree with themselves: each pool's
-// held column counts its leases, no lease is due after it expires, and
+// count counts its leases, its reserves keep it within their cap, no lease is due after it expires, and
 // every node's audit chain verifies.
 func checkTables(t *testing.T, url string) {
 	t.Helper()
@@ -46,7 +46,8 @@ func checkTables(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT p.product, p.held, (SELECT count(*) FROM licensor_leases l WHERE l.product = p.product) FROM licensor_pools p ORDER BY p.product`)
+	rows, err := conn.Query(ctx, `SELECT p.product, p.base + (SELECT coalesce(sum(held), 0) FROM licensor_reserves r WHERE r.product = p.product),
+		(SELECT count(*) FROM licensor_leases l WHERE l.product = p.product) FROM licensor_pools p ORDER BY p.product`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +58,19 @@ func checkTables(t *testing.T, url string) {
 			t.Fatal(err)
 		}
 		if held != n {
-			t.Errorf("pool %s: held column %d, %d leases", p, held, n)
+			t.Errorf("pool %s: counted %d, %d leases", p, held, n)
 		}
 	}
 	rows.Close()
+	// The reserves bound the count by the limit they were sized under,
+	// unless the pool was found over it (and then nothing is reserved).
+	var over int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM licensor_pools p WHERE
+		p.base + (SELECT coalesce(sum(greatest(held, reserved)), 0) FROM licensor_reserves r WHERE r.product = p.product) >
+		(SELECT coalesce(min(cap), 1 << 30) FROM licensor_reserves r WHERE r.product = p.product AND r.reserved > -(1 << 30))
+		AND EXISTS (SELECT 1 FROM licensor_reserves r WHERE r.product = p.product AND r.reserved > -(1 << 30))`).Scan(&over); err != nil || over != 0 {
+		t.Errorf("%d pools whose reserves pass their cap (%v)", over, err)
+	}
 	var bad int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM licensor_leases WHERE due > expires`).Scan(&bad); err != nil || bad != 0 {
 		t.Errorf("%d leases due after they expire (%v)", bad, err)

@@ -254,14 +254,17 @@ type txState struct {
 	existed map[key]bool         // the seats read (and locked) from the database
 	held    map[string]int
 	held0   map[string]int // the counts as read
-	limit   map[string]int // the least limit a grant of the batch asked for
-	oldest  func(product string) time.Time
-	writes  map[key]*store.Lease // nil: delete
-	order   []key
-	events  []store.Event
-	reaped  []store.Lease
-	changed map[string]bool // products whose held changed
-	node    string
+	peak    map[string]int // the highest held-held0 after a grant
+	// every node's reserve rows, read under their locks (pessimistic)
+	reserves map[string][]reserveRow
+	limit    map[string]int // the least limit a grant of the batch asked for
+	oldest   func(product string) time.Time
+	writes   map[key]*store.Lease // nil: delete
+	order    []key
+	events   []store.Event
+	reaped   []store.Lease
+	changed  map[string]bool // products whose held changed
+	node     string
 }
 
 func (st *txState) write(k key, l *store.Lease) {
@@ -313,13 +316,13 @@ func conflict(err error) bool {
 // given out before the commit (after which it must not run again).
 //
 // Optimistic, it reads the pools' counts without locking them, decides,
-// and takes each pool's row lock only with the last statement before
-// COMMIT, which applies the batch's change to the count and fails the
-// transaction if the count then passes the limit: another node's batch
-// waits for that lock for no longer than the commit, never for this
-// node's round trips. A batch that would refuse a seat, or that met
-// another node's change, runs again pessimistically: the pools' rows
-// locked first, the counts read under the lock.
+// and changes its node's own reserve rows (reserve.go) only with the last
+// statement before COMMIT, which fails the transaction when a grant
+// passes the node's reserve: no other node's batch waits for it. A batch
+// that would refuse a seat, or that needs more than its reserve, or met
+// another node's change, runs again pessimistically: the pools' rows and
+// every node's reserve rows locked first, the counts read under the
+// locks, and the reserves of the products it granted resized.
 func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
@@ -332,7 +335,7 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	defer conn.Release()
 
 	st := &txState{leases: map[key]*store.Lease{}, held: map[string]int{}, held0: map[string]int{}, limit: map[string]int{}, existed: map[key]bool{},
-		writes: map[key]*store.Lease{}, changed: map[string]bool{}, node: s.node}
+		writes: map[key]*store.Lease{}, changed: map[string]bool{}, peak: map[string]int{}, node: s.node}
 	var products []string
 	var expire *op
 	var latest time.Time
@@ -402,7 +405,8 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		if len(unknown) > 0 {
 			// Made outside the transaction, so that no pool row is locked
 			// before the seats are (see the lock order below).
-			if _, err := conn.Exec(ctx, `INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, unknown); err != nil {
+			if _, err := conn.Exec(ctx, `WITH p AS (INSERT INTO licensor_pools (product) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING)
+				INSERT INTO licensor_reserves (product, node) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING`, unknown, s.node); err != nil {
 				return false, err
 			}
 		}
@@ -411,8 +415,9 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		// seats the batch is about (by key: an advisory lock on each, for
 		// the ids no row holds yet, and the rows there are), then the
 		// lapsed seats it reaps (skipping those another batch is
-		// reaping), then the pools' rows (by product) — pessimistic here,
-		// optimistic in the last statement before COMMIT.
+		// reaping), then the pools' rows (by product) and the reserve
+		// rows (by product and node) — pessimistic here; optimistic, the
+		// node's own reserve rows in the last statement before COMMIT.
 		b.Queue(`SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o`, seatLocks(ps, is))
 		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 			ORDER BY product, instance_id FOR UPDATE`, ps, is).Query(func(rows pgx.Rows) error {
@@ -429,23 +434,40 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		if expire != nil || !optimistic { // what came due: see queueReap
 			queueReap(b, st, products, minNow)
 		}
-		lock := " ORDER BY product FOR UPDATE"
-		if optimistic {
-			lock = ""
-		}
-		b.Queue(`SELECT product, held FROM licensor_pools WHERE product = ANY($1)`+lock, products).Query(func(rows pgx.Rows) error {
+		// held already carries the reaped seats taken off it.
+		counts := func(rows pgx.Rows) error {
 			for rows.Next() {
 				var p string
 				var n int
 				if err := rows.Scan(&p, &n); err != nil {
 					return err
 				}
-				// held already carries the reaped seats taken off it.
 				st.held[p] += n
-				st.held0[p] = n
+				st.held0[p] += n
 			}
 			return rows.Err()
-		})
+		}
+		if optimistic {
+			b.Queue(`SELECT product, `+poolCount("p.product")+` FROM licensor_pools p WHERE product = ANY($1)`, products).Query(counts)
+		} else {
+			// The pools' rows, then every node's reserve rows: no node
+			// changes the count until the commit.
+			b.Queue(`SELECT product, base FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, products).Query(counts)
+			b.Queue(`SELECT product, node, held, reserved, cap FROM licensor_reserves WHERE product = ANY($1) ORDER BY product, node FOR UPDATE`, products).Query(func(rows pgx.Rows) error {
+				st.reserves = map[string][]reserveRow{}
+				for rows.Next() {
+					var p string
+					var r reserveRow
+					if err := rows.Scan(&p, &r.node, &r.held, &r.reserved, &r.at); err != nil {
+						return err
+					}
+					st.held[p] += r.held
+					st.held0[p] += r.held
+					st.reserves[p] = append(st.reserves[p], r)
+				}
+				return rows.Err()
+			})
+		}
 	}
 	if len(products) > 0 { // otherwise BEGIN goes with the writes
 		if err := conn.SendBatch(ctx, b1).Close(); err != nil {
@@ -510,34 +532,55 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	queueLeases(b, fresh, "", s.node)
 	head := queueEvents(b, st.events, s.head, s.node)
 	s.observe(latest) // written with the next ObserveTime, and at Close
-	// The counts, in the last statement before COMMIT, so that the pools'
-	// row locks are held only for the commit: they change by what the
-	// batch did; optimistic, a count that would pass the limit fails the
-	// transaction (1/0).
+	// The counts, in the last statement before COMMIT, so that the
+	// reserve rows' locks are held only for the commit: optimistic, the
+	// node's own change, failing the transaction (1/0) past its reserve;
+	// pessimistic, with every node's row locked, the products it granted
+	// seats of resized from their exact counts.
 	if len(st.changed) > 0 {
 		var ps []string
-		var ds, ls []int32
-		var gs []bool
 		for p := range st.changed {
-			ps, ds = append(ps, p), append(ds, int32(st.held[p]-st.held0[p]))
-			l, granted := st.limit[p]
-			ls, gs = append(ls, int32(l)), append(gs, granted && st.held[p] > st.held0[p])
+			ps = append(ps, p)
 		}
-		sort.Strings(ps) // (ds, ls and gs follow below)
-		ds, ls, gs = ds[:0], ls[:0], gs[:0]
-		for _, p := range ps {
-			l, granted := st.limit[p]
-			ds, ls, gs = append(ds, int32(st.held[p]-st.held0[p])), append(ls, int32(l)), append(gs, granted && st.held[p] > st.held0[p])
-		}
-		if len(ps) > 1 {
-			b.Queue(`SELECT 1 FROM licensor_pools WHERE product = ANY($1) ORDER BY product FOR UPDATE`, ps)
-		}
+		sort.Strings(ps)
 		if optimistic {
-			b.Queue(`WITH u AS (UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS t(p, d, l, g)
-				WHERE product = t.p AND (NOT t.g OR held + t.d <= t.l) RETURNING 1)
-				SELECT 1 / (CASE WHEN count(*) = $5 THEN 1 ELSE 0 END) FROM u`, ps, ds, ls, gs, len(ps))
+			takes := make([]take, len(ps))
+			for i, p := range ps {
+				l, granted := st.limit[p]
+				takes[i] = take{product: p, delta: st.held[p] - st.held0[p], granted: granted, peak: st.peak[p], limit: l}
+			}
+			queueTake(b, s.node, takes, map[string]int{})
 		} else {
-			b.Queue(`UPDATE licensor_pools SET held = held + t.d FROM unnest($1::text[], $2::int[]) AS t(p, d) WHERE product = t.p`, ps, ds)
+			var prods []string
+			var rows []reserveRow
+			var deltas []int
+			for _, p := range ps {
+				d := st.held[p] - st.held0[p]
+				rs, mine := st.reserves[p], -1
+				for i := range rs {
+					if rs[i].node == s.node {
+						mine = i
+					}
+				}
+				if mine < 0 {
+					rs, mine = append(rs, reserveRow{node: s.node, reserved: noReserve}), len(rs)
+				}
+				rs[mine].held += d
+				if l, granted := st.limit[p]; granted {
+					resize(rs, s.node, st.held[p], l)
+				} else {
+					rs = rs[mine : mine+1] // the others are as they were
+				}
+				for _, r := range rs {
+					prods, rows = append(prods, p), append(rows, r)
+					if r.node == s.node {
+						deltas = append(deltas, d)
+					} else {
+						deltas = append(deltas, 0)
+					}
+				}
+			}
+			queueReserves(b, prods, rows, deltas)
 		}
 	}
 	b.Queue("COMMIT")
@@ -725,6 +768,9 @@ func (s *Store) decideAcquire(st *txState, o *op) {
 	l := &store.Lease{Product: req.Product, InstanceID: req.InstanceID, Kind: req.Kind, Holder: req.Holder, Since: req.Now, Renewed: req.Now, Expires: req.Now.Add(req.TTL)}
 	st.write(k, l)
 	st.held[req.Product] = held + 1
+	if d, ok := st.peak[req.Product]; !ok || held+1-st.held0[req.Product] > d {
+		st.peak[req.Product] = held + 1 - st.held0[req.Product]
+	}
 	st.changed[req.Product] = true
 	e := store.Event{Time: req.Now, Kind: store.KindGrant, Product: req.Product, InstanceID: req.InstanceID, Actor: req.Holder}
 	if req.Kind == store.SeatKeyFile {
