@@ -100,8 +100,9 @@ type Store struct {
 	gate   sync.RWMutex // sends to the queues hold it to read; Close, to write
 	mu     sync.Mutex
 	closed bool
-	high   time.Time     // the latest time this node has seen
-	reaped []store.Lease // lapsed leases this node removed since its last Expire
+	high   time.Time             // the latest time this node has seen
+	reaped []store.Lease         // lapsed leases this node removed since its last Expire
+	held   map[string]knownCount // each product's count as the node last knew it
 
 	// The writer's own: the head of this node's audit chain (nil until
 	// read, and after a failed commit whose outcome is unknown), the
@@ -165,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pc.ConnConfig.ConnectTimeout = cfg.Timeout
 	pc.ConnConfig.RuntimeParams["application_name"] = "licensor " + cfg.Node
 
-	s := &Store{node: cfg.Node, timeout: cfg.Timeout, products: map[string]bool{}, known: map[key]bool{},
+	s := &Store{node: cfg.Node, timeout: cfg.Timeout, products: map[string]bool{}, known: map[key]bool{}, held: map[string]knownCount{},
 		queue: make(chan *op, maxBatch), renews: make(chan *renewOp, maxBatch), stop: make(chan struct{})}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, codes.Errorf(codes.StoreRefused, "the store URL cannot be used: %s", redact(err.Error()))

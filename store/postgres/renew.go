@@ -2,11 +2,10 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/licensor/licensor/store"
 )
@@ -87,6 +86,68 @@ func (s *Store) renewer() {
 	}
 }
 
+// countAge is how long a product's count, as this node last knew it,
+// serves as the Held of its renewals: a renewal takes no lock, so its
+// count was always an estimate, and reading it with every renewal cost
+// the renewals a tenth of their rate. The node's own grants and releases
+// keep it current; other nodes' show within countAge.
+const countAge = time.Second
+
+// knownCount is a product's count as a node last knew it, and when (by the
+// time of the request that learnt it).
+type knownCount struct {
+	n  int
+	at time.Time
+}
+
+// learnCount records product's count n, known at time at.
+func (s *Store) learnCount(product string, n int, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.held[product]; !ok || !at.Before(c.at) {
+		s.held[product] = knownCount{max(n, 0), at}
+	}
+}
+
+// counts returns the counts of products (asked at nows), reading those
+// the node has not known for countAge.
+func (s *Store) counts(ctx context.Context, products []string, nows []time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	var stale []string
+	s.mu.Lock()
+	for i, p := range products {
+		if _, ok := out[p]; ok {
+			continue
+		}
+		c, ok := s.held[p]
+		if d := nows[i].Sub(c.at); !ok || d > countAge || d < -countAge {
+			stale = append(stale, p)
+			c.n = 0
+		}
+		out[p] = c.n
+	}
+	s.mu.Unlock()
+	if len(stale) == 0 {
+		return out, nil
+	}
+	rows, err := s.lazy.Query(ctx, `SELECT product, `+poolCount("p.product")+` FROM licensor_pools p WHERE product = ANY($1)`, stale)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	at := slices.MaxFunc(nows, time.Time.Compare)
+	for rows.Next() {
+		var p string
+		var n int
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		out[p] = n
+		s.learnCount(p, n, at)
+	}
+	return out, rows.Err()
+}
+
 // renewBatch renews every lease of batch that is live and held by its
 // asker, in one statement, and explains the others.
 func (s *Store) renewBatch(batch []*renewOp) error {
@@ -130,30 +191,24 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 	// The rows are locked in the order the database meets them: a
 	// deadlock with another node's batch is retried (both rarely renew the
 	// same leases at once).
+	counts, err := s.counts(ctx, ps, nows)
+	if err != nil {
+		return err
+	}
 	rows, err := s.lazy.Query(ctx, `UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(p, i, h, n, e)
 		WHERE l.product = t.p AND l.instance_id = t.i AND l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n
-		RETURNING `+prefixed("l.", leaseCols)+`, `+poolCount("l.product")+``,
-		ps, is, hs, nows, exps, s.node)
+		RETURNING `+prefixed("l.", leaseCols), ps, is, hs, nows, exps, s.node)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var held int
 		var l store.Lease
-		var kind, node string
-		var revoked pgtype.Timestamptz
-		if err := rows.Scan(&l.Product, &l.InstanceID, &kind, &l.Holder, &l.Since, &l.Renewed, &l.Expires, &revoked, &l.RevokedBy, &node, &held); err != nil {
+		if err := scanLeaseAnd(rows, &l); err != nil {
 			rows.Close()
 			return err
 		}
-		l.Kind = store.SeatKind(kind)
-		l.Since, l.Renewed, l.Expires = l.Since.UTC(), l.Renewed.UTC(), l.Expires.UTC()
-		if revoked.Valid {
-			l.Revoked = revoked.Time.UTC()
-		}
-		l.Node = node
-		renewed[key{l.Product, l.InstanceID}] = store.Grant{Lease: l, Resumed: true, Held: held}
+		renewed[key{l.Product, l.InstanceID}] = store.Grant{Lease: l, Resumed: true, Held: counts[l.Product]}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

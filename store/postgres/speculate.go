@@ -212,6 +212,9 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 	}
 	s.head, s.headKnown = head, true
 	s.remember(writes, nil)
+	for p, n := range after {
+		s.learnCount(p, n, latest)
+	}
 	for _, o := range batch {
 		close(o.done)
 	}

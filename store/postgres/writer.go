@@ -598,6 +598,9 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 	}
 	s.head, s.headKnown = head, true
 	s.remember(st.writes, st.reaped)
+	for p := range st.held0 {
+		s.learnCount(p, st.held[p], latest)
+	}
 	s.mu.Lock()
 	s.reaped = append(s.reaped, st.reaped...)
 	if expire != nil {
