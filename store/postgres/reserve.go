@@ -91,13 +91,25 @@ type reserveRow struct {
 
 // resize sets the reserves of a product whose count is total (every row's
 // held as it will be committed) under limit: the asking node me gets a
-// share of what is free, every other node keeps what it has unused up to
-// the same share, and no more than what is free is reserved in all.
+// share of what is free, then every other node keeps what it has unused
+// up to the same share, while any is left: no more than what is free is
+// reserved in all, however many nodes share it.
 func resize(rows []reserveRow, me string, total, limit int) {
 	free := limit - total
 	share := 0
 	if free > 0 {
 		share = max(1, free/(2*len(rows)))
+	}
+	left := max(free, 0)
+	give := func(r *reserveRow, want int) {
+		n := min(want, share, left)
+		r.reserved = r.held + n
+		left -= n
+	}
+	for i := range rows {
+		if r := &rows[i]; r.node == me && free >= 0 {
+			give(r, share)
+		}
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -105,10 +117,8 @@ func resize(rows []reserveRow, me string, total, limit int) {
 		switch {
 		case free < 0:
 			r.reserved = noReserve
-		case r.node == me:
-			r.reserved = r.held + min(share, free)
-		default:
-			r.reserved = r.held + min(max(r.reserved-r.held, 0), share)
+		case r.node != me:
+			give(r, max(r.reserved-r.held, 0))
 		}
 	}
 }
