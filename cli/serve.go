@@ -59,8 +59,9 @@ file. Every key, with its default:
                                  "sqlite:PATH", or postgres://USER@HOST:PORT/DB?sslmode=…
                                  for several servers sharing one pool (no password in it)
     "store_password_file": "",   the PostgreSQL password, one line (or PGPASSFILE, PGPASSWORD)
-    "node": "",                  this server's name among several ("": the host name
-                                 and the start of its server key's id)
+    "node": "",                  this server's name among several, unique among those
+                                 running ("": the host name and the start of its
+                                 server key's id)
     "cluster_interval": "5s",    how often a node checks in with the others: its clock
                                  against the database's, the license in force, QPS use
     "tls": {"ca": "pki/ca.crt", "cert": "pki/server.crt", "key": "pki/server.key"},

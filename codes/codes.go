@@ -93,6 +93,7 @@ const (
 	ListenFailed     Code = 703
 	StoreRefused     Code = 704
 	StoreTooNew      Code = 705
+	NodeNameTaken    Code = 706
 
 	// Tokens (JWTs) as 'licensor doctor token' explains them.
 	TokenMalformed     Code = 801
@@ -217,6 +218,8 @@ var table = []Info{
 	{StoreRefused, "store_refused", "The store setting cannot be used: not a sqlite: path or a postgres:// URL, a password written in it, or a database that refuses the credentials or the connection.", "Correct the store key ('licensor help serve'); give the PostgreSQL password in store_password_file, PGPASSFILE or PGPASSWORD, never in the URL; check the database's address, user and pg_hba.conf. Nothing was written.", http.StatusInternalServerError, false},
 
 	{StoreTooNew, "store_too_new", "The store's schema was written by a later licensor, in a layout this one does not know.", "Run this node with the licensor version the other nodes run ('licensor version' on each), or upgrade it; a store is never moved back to an older layout.", http.StatusInternalServerError, false},
+
+	{NodeNameTaken, "node_name_taken", "Another site server on the same database runs under this node's name. Two servers with one name would write one audit chain and one share of the seats as if they were one node, so the second is refused.", "Give each node its own name (the node key in server.json, unique in the cluster); the message names the other server's address. A node that died holds its name until the database drops its connection (at once after a crash of the process, within about 30 s after its host went down).", http.StatusServiceUnavailable, false},
 
 	{TokenMalformed, "token_malformed", "The token is not a compact JWS/JWT: not three base64url parts, or a header or claims that are not JSON.", "Pass the whole token, exactly as issued (header.claims.signature).", http.StatusBadRequest, false},
 	{TokenAlgorithm, "token_alg_not_allowed", "The token's algorithm is not allowed: \"none\", an HMAC algorithm where a public key verifies (the key-confusion attack), or not the one expected.", "Accept only the issuer's algorithm (EdDSA for licensor); a token with alg none or HS256 against a public key is forged.", http.StatusUnauthorized, false},

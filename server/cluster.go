@@ -94,7 +94,11 @@ func (s *Server) clusterLoop(ctx context.Context, addr string) {
 	announce := func() {
 		l := s.lic.Load()
 		if err := cs.Announce(ctx, store.NodeInfo{Address: addr, Version: version(), LicenseID: l.license.ID, KeyID: s.serverKid, Started: started}); err != nil && ctx.Err() == nil {
-			s.log.Warn("announce", "code", int(codes.StoreUnavailable), "name", codes.StoreUnavailable.Name(), "err", err)
+			c := codes.Of(err)
+			if c == codes.Unknown {
+				c = codes.StoreUnavailable
+			}
+			s.log.Warn("announce", "code", int(c), "name", c.Name(), "err", err)
 		}
 	}
 	announce()

@@ -83,6 +83,9 @@ type Config struct {
 	// ReadOnly opens the store to read it (licensor audit verify): the
 	// schema is not changed and the node is not registered.
 	ReadOnly bool
+	// NameWait is how long Open waits for another server that holds the
+	// node's name to go (default 1s; see claim.go).
+	NameWait time.Duration
 }
 
 // Store is the PostgreSQL backend.
@@ -114,6 +117,8 @@ type Store struct {
 	known     map[key]bool
 
 	guesses, wrongGuesses atomic.Int64 // speculative batches, and those the database refused
+
+	name nameClaim // the node's hold on its name (not when read-only)
 }
 
 const defaultTimeout = 3 * time.Second
@@ -186,7 +191,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, Describe(err)
 	}
 	if !cfg.ReadOnly {
-		if _, err := s.pool.Exec(octx, `INSERT INTO licensor_nodes (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.node); err != nil {
+		if cfg.NameWait <= 0 {
+			cfg.NameWait = defaultNameWait
+		}
+		s.name.cfg = claimConfig(pc.ConnConfig)
+		err := s.claim(octx, cfg.NameWait)
+		if err == nil {
+			_, err = s.pool.Exec(octx, `INSERT INTO licensor_nodes (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.node)
+		}
+		if err != nil {
+			s.releaseName()
 			s.pool.Close()
 			s.lazy.Close()
 			return nil, Describe(err)
@@ -376,6 +390,9 @@ func (s *Store) Announce(ctx context.Context, n store.NodeInfo) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if err := s.holdName(ctx); err != nil {
+		return Describe(err)
+	}
 	var started *time.Time
 	if !n.Started.IsZero() {
 		t := micro(n.Started)
@@ -683,7 +700,7 @@ func (s *Store) open() error {
 	if s.closed {
 		return store.ErrClosed
 	}
-	return nil
+	return s.nameLost()
 }
 
 // Close finishes the requests in flight and closes the connections.
@@ -703,6 +720,7 @@ func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	s.writeHigh(ctx)
 	cancel()
+	s.releaseName()
 	s.pool.Close()
 	s.lazy.Close()
 	return nil
