@@ -157,8 +157,12 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 		}
 	}
 
+	// One pipeline with one Sync: the database runs it as one implicit
+	// transaction, committed (and flushed) at the Sync, rolled back
+	// whole at the first statement that fails. BEGIN and COMMIT would be
+	// two statements more, and a failed guess would leave the connection
+	// in an aborted transaction, which the pool closes.
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
 	b.Queue(planByKey)
 	b.Queue(`SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o`, seatLocks(ps, is))
 	released := map[key]store.Lease{}
@@ -202,7 +206,6 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 	}
 	after := map[string]int{}
 	queueTake(b, s.node, takes, after)
-	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
