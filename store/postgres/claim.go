@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,12 +101,10 @@ func (s *Store) nameHolder(ctx context.Context, conn *pgx.Conn) error {
 	if address != "" {
 		who += " (it announced " + address + ")"
 	}
-	e := codes.Errorf(codes.NodeNameTaken, "the node name %q is in use by %s, connected to the database from %s", s.node, who, from)
 	if since != nil {
-		e = codes.Errorf(codes.NodeNameTaken, "the node name %q is in use by %s, connected to the database from %s since %s (%q)",
-			s.node, who, from, since.UTC().Format(time.RFC3339), app)
+		from += " since " + since.UTC().Format(time.RFC3339) + " (" + strconv.Quote(app) + ")"
 	}
-	return e
+	return codes.Errorf(codes.NodeNameTaken, "the node name %q is in use by %s, connected to the database from %s", s.node, who, from)
 }
 
 // holdName checks that the node still holds its name, and takes it again

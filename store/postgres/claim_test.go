@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor/codes"
 	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/store"
@@ -65,8 +63,7 @@ func TestNodeNameLost(t *testing.T) {
 	url := pgtest.Database(t)
 	ctx := context.Background()
 	a := openNode(t, url, "node-1")
-	cut := func() { t.Helper(); endNameHolders(t, url) }
-	cut()
+	endNameHolders(t, url)
 	if err := a.Announce(ctx, store.NodeInfo{Address: "10.0.0.1:8443"}); err != nil {
 		t.Fatalf("Announce after the name's connection was cut: %v", err)
 	}
@@ -74,7 +71,7 @@ func TestNodeNameLost(t *testing.T) {
 		t.Fatalf("Open beside a node that took its name again = %v, want code %d", err, codes.NodeNameTaken)
 	}
 
-	cut()
+	endNameHolders(t, url)
 	b := openNode(t, url, "node-1") // the name is free: another server takes it
 	if err := a.Announce(ctx, store.NodeInfo{}); codes.Of(err) != codes.NodeNameTaken {
 		t.Fatalf("Announce of a node whose name was taken = %v, want code %d", err, codes.NodeNameTaken)
@@ -93,10 +90,7 @@ func TestNodeNameLost(t *testing.T) {
 func endNameHolders(t *testing.T, url string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(ctx)
 	const holders = `FROM pg_locks WHERE locktype = 'advisory' AND classid = 27753 AND objsubid = 2
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
@@ -118,10 +112,7 @@ func endNameHolders(t *testing.T, url string) {
 
 func countEvents(t *testing.T, url string) int {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM licensor_audit`).Scan(&n); err != nil {

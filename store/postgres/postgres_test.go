@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor/codes"
 
 	"github.com/licensor/licensor/internal/pgtest"
@@ -46,10 +44,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(context.Background(), `UPDATE licensor_schema SET version = version + 1`); err != nil {
 		t.Fatal(err)
@@ -100,10 +95,7 @@ func TestBadSettings(t *testing.T) {
 		})
 	}
 	// Nothing was written: the database has no tables yet.
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(context.Background())
 	var n int
 	conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'licensor%'`).Scan(&n)

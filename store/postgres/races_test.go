@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/store"
 	"github.com/licensor/licensor/store/postgres"
@@ -106,10 +104,7 @@ func TestStressNoDeadlocks(t *testing.T) {
 func deadlocks(t *testing.T, url string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(ctx)
 	deadline := time.Now().Add(10 * time.Second)
 	for {

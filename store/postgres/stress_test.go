@@ -35,16 +35,24 @@ func openNode(t *testing.T, url, node string) *postgres.Store {
 	return s
 }
 
+// connect opens a connection of the test's own to the database of url;
+// the caller closes it.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // checkTables fails t unless the tables agree with themselves: each pool's
 // count counts its leases, its reserves keep it within their cap, no lease is due after it expires, and
 // every node's audit chain verifies.
 func checkTables(t *testing.T, url string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, url)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT p.product, p.base + (SELECT coalesce(sum(held), 0) FROM licensor_reserves r WHERE r.product = p.product),
 		(SELECT count(*) FROM licensor_leases l WHERE l.product = p.product) FROM licensor_pools p ORDER BY p.product`)
