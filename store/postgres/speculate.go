@@ -87,17 +87,21 @@ func (s *Store) remember(writes map[key]*store.Lease, reaped []store.Lease) {
 	}
 }
 
-// planByKey has the rest of a speculative batch find seats by their keys
-// and plan its statements once per connection. Left to itself, the planner
+// lockByKey takes the seats' advisory locks in the order given ($1), and
+// has the rest of the batch's transaction find seats by their keys and
+// plan its statements once per connection. Left to itself, the planner
 // scans the leases' table and hashes it whenever its statistics say the
-// table is small, as they do of a pool of few seats that churn (a
-// benchmark's, or a site's of a few products): every grant and release
-// leaves a dead row, which such a scan reads until autovacuum comes by,
-// up to a minute later. Measured with 16 clients over two nodes, a
-// release's statement grew from 30µs to over 1ms within ten seconds, and
-// a batch's transaction from 1.1ms to 2.0ms; planned for the keys, it
-// stays at 50µs, and a generic plan spares the 70µs of planning it anew.
-const planByKey = `SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+// table is small, as they do of a new database's, or of a pool of few
+// seats that churn (a benchmark's, or a site's of a few products): every
+// grant and release leaves a dead row, which such a scan reads until
+// autovacuum comes by, up to a minute later. Measured with 16 clients
+// over two nodes, a release's statement grew from 30µs to over 1ms within
+// ten seconds, and a batch's transaction from 1.1ms to 2.0ms; planned for
+// the keys, it stays at 50µs, and a generic plan spares the 70µs of
+// planning it anew. Both kinds of batch, guessed and decided under
+// locks, begin with it.
+const lockByKey = `SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
+	(SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o) AS s)`
 
 // errGuess: a speculative batch's guess was wrong; nothing was committed.
 var errGuess = errors.New("the batch is not of the kind that needs nothing read")
@@ -163,15 +167,14 @@ func (s *Store) trySpeculative(batch []*op) (decided bool, err error) {
 	// two statements more, and a failed guess would leave the connection
 	// in an aborted transaction, which the pool closes.
 	b := &pgx.Batch{}
-	b.Queue(planByKey)
-	b.Queue(`SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o`, seatLocks(ps, is))
+	b.Queue(lockByKey, seatLocks(ps, is))
 	released := map[key]store.Lease{}
 	if len(rp) > 0 {
 		// Each release's seat, live and its holder's instance seat, or
 		// the transaction fails: the count is an aggregate, so it has a
 		// row (and divides by zero) even when nothing was deleted.
 		// Each seat is found by its key and deleted where it was found
-		// (see planByKey); a seat changed since is not deleted, and the
+		// (see lockByKey); a seat changed since is not deleted, and the
 		// guess fails.
 		b.Queue(`WITH d AS (DELETE FROM licensor_leases l WHERE l.ctid = ANY (ARRAY(
 					SELECT (SELECT x.ctid FROM licensor_leases x WHERE x.product = t.p AND x.instance_id = t.i

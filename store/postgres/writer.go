@@ -418,7 +418,7 @@ func (s *Store) try(batch []*op, optimistic bool) (decided bool, err error) {
 		// reaping), then the pools' rows (by product) and the reserve
 		// rows (by product and node) — pessimistic here; optimistic, the
 		// node's own reserve rows in the last statement before COMMIT.
-		b.Queue(`SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, o) ORDER BY o`, seatLocks(ps, is))
+		b.Queue(lockByKey, seatLocks(ps, is))
 		b.Queue(`SELECT `+leaseCols+` FROM licensor_leases WHERE (product, instance_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 			ORDER BY product, instance_id FOR UPDATE`, ps, is).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
