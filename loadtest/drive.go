@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,12 +99,18 @@ type outcome struct {
 	msg string
 }
 
-// poster sends requests over one keep-alive HTTP/1.1 transport shared by
-// every client, as many SDK instances on one host would hold connections.
+// poster sends requests over keep-alive HTTP/1.1 connections shared by
+// every client, as many SDK instances on one host would hold connections:
+// the measured requests over connections of its own (see client.go), the
+// run's first over Go's HTTP client, whose errors say the most.
 type poster struct {
-	base string
-	tr   *http.Transport
-	hc   *http.Client
+	base    string
+	host    string // host:port
+	tls     *tls.Config
+	timeout time.Duration
+	idle    chan *conn
+	tr      *http.Transport
+	hc      *http.Client
 }
 
 func newPoster(base string, cfg *tls.Config, clients int, timeout time.Duration) *poster {
@@ -116,12 +123,28 @@ func newPoster(base string, cfg *tls.Config, clients int, timeout time.Duration)
 		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: timeout,
 	}
-	return &poster{base: strings.TrimRight(base, "/"), tr: tr, hc: &http.Client{Transport: tr, Timeout: timeout}}
+	base = strings.TrimRight(base, "/")
+	host := strings.TrimPrefix(base, "https://")
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return &poster{base: base, host: host, tls: cfg.Clone(), timeout: timeout, idle: make(chan *conn, 2*clients),
+		tr: tr, hc: &http.Client{Transport: tr, Timeout: timeout}}
 }
 
 // close drops the idle connections: a server shutting down gracefully
 // waits for connections that are open but idle.
-func (p *poster) close() { p.tr.CloseIdleConnections() }
+func (p *poster) close() {
+	p.tr.CloseIdleConnections()
+	for {
+		select {
+		case c := <-p.idle:
+			c.close()
+		default:
+			return
+		}
+	}
+}
 
 // maxAnswer bounds what is read of an answer.
 const maxAnswer = 1 << 20
@@ -150,11 +173,49 @@ func (p *poster) do(ctx context.Context, method, path string, body []byte) (int,
 
 // post sends a JSON body and returns the outcome and the answer's body.
 func (p *poster) post(ctx context.Context, path string, body []byte) (outcome, []byte) {
-	status, data, err := p.do(ctx, http.MethodPost, path, body)
+	status, data, err := p.send(ctx, path, body)
 	if err != nil {
 		return outcome{code: codes.Unknown, msg: summarize(err)}, nil
 	}
 	return answerOutcome(status, data), data
+}
+
+// send posts body to path on an idle connection, or a new one, and keeps
+// the connection for the next request when the answer allows. A request
+// that fails on a kept connection before any answer (the server closed it
+// while idle, or restarted) is sent once more on a new one, as Go's client
+// does.
+func (p *poster) send(ctx context.Context, path string, body []byte) (int, []byte, error) {
+	var c *conn
+	select {
+	case c = <-p.idle:
+	default:
+	}
+	kept := c != nil
+	if !kept {
+		var err error
+		if c, err = dial(ctx, p.host, p.tls, p.timeout); err != nil {
+			return 0, nil, err
+		}
+	}
+	status, data, reuse, err := c.post(ctx, p.host, path, body, p.timeout)
+	if err != nil && kept && status == 0 && ctx.Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.close()
+		if c, err = dial(ctx, p.host, p.tls, p.timeout); err != nil {
+			return 0, nil, err
+		}
+		status, data, reuse, err = c.post(ctx, p.host, path, body, p.timeout)
+	}
+	if err != nil || !reuse {
+		c.close()
+		return status, data, err
+	}
+	select {
+	case p.idle <- c:
+	default:
+		c.close()
+	}
+	return status, data, nil
 }
 
 // answerOutcome reads a licensor answer: 200 is a grant, anything else an
