@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,27 +64,13 @@ func TestSeatsFoundByKey(t *testing.T) {
 	}
 }
 
-// leaseScans waits for every other session of conn's database to end, so
-// that their counts reach the statistics, and returns how many times the
-// leases' table was read whole.
+// leaseScans returns how many times the leases' table of conn's database
+// was read whole, once every other session on it has ended.
 func leaseScans(t *testing.T, conn *pgx.Conn) int64 {
 	t.Helper()
-	ctx := context.Background()
-	for i := 0; ; i++ {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("%d sessions still open after the stores closed", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	othersEnded(t, conn)
 	var scans int64
-	if err := conn.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'licensor_leases'`).Scan(&scans); err != nil {
+	if err := conn.QueryRow(context.Background(), `SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'licensor_leases'`).Scan(&scans); err != nil {
 		t.Fatal(err)
 	}
 	return scans

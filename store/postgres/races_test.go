@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/licensor/licensor/internal/pgtest"
 	"github.com/licensor/licensor/store"
 	"github.com/licensor/licensor/store/postgres"
@@ -99,13 +101,25 @@ func TestStressNoDeadlocks(t *testing.T) {
 }
 
 // deadlocks counts the deadlocks PostgreSQL detected in the database of
-// url, once every other session on it has ended (a session's counts
-// reach the statistics by the time it exits).
+// url, once every other session on it has ended.
 func deadlocks(t *testing.T, url string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	conn := connect(t, url)
 	defer conn.Close(ctx)
+	othersEnded(t, conn)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// othersEnded waits for every session on conn's database but conn's own
+// to end: a session's counts reach the statistics by the time it exits.
+func othersEnded(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var others int
@@ -113,16 +127,11 @@ func deadlocks(t *testing.T, url string) int64 {
 			t.Fatal(err)
 		}
 		if others == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d sessions still on the database after every node closed", others)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var n int64
-	if err := conn.QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
