@@ -35,10 +35,10 @@ type conn struct {
 	req []byte // the request being written, kept for its capacity
 }
 
-// dial opens a connection to host (host:port) over TLS with cfg.
-func dial(ctx context.Context, host string, cfg *tls.Config, timeout time.Duration) (*conn, error) {
+// dial opens a connection to addr (host:port) over TLS with cfg.
+func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) (*conn, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, Config: cfg}
-	c, err := d.DialContext(ctx, "tcp", host)
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -102,6 +102,22 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
+// TestPosterAddress: a server URL without a port is dialled on 443, as
+// Go's client does, and named in the Host header as given.
+func TestPosterAddress(t *testing.T) {
+	for _, tt := range []struct{ url, host, addr string }{
+		{"https://licensor.example.com", "licensor.example.com", "licensor.example.com:443"},
+		{"https://licensor.example.com/", "licensor.example.com", "licensor.example.com:443"},
+		{"https://127.0.0.1:8443", "127.0.0.1:8443", "127.0.0.1:8443"},
+		{"https://[::1]", "[::1]", "[::1]:443"},
+	} {
+		p := newPoster(tt.url, &tls.Config{}, 1, time.Second)
+		if p.host != tt.host || p.addr != tt.addr {
+			t.Errorf("%s: host %q, address %q; want %q, %q", tt.url, p.host, p.addr, tt.host, tt.addr)
+		}
+	}
+}
+
 // TestPosterKeepsAndRenewsConnections: requests share a connection, and
 // one the server closed while idle is replaced without a failed request.
 func TestPosterKeepsAndRenewsConnections(t *testing.T) {

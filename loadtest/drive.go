@@ -105,7 +105,8 @@ type outcome struct {
 // run's first over Go's HTTP client, whose errors say the most.
 type poster struct {
 	base    string
-	host    string // host:port
+	host    string // the URL's host, for the Host header
+	addr    string // host:port, to dial
 	tls     *tls.Config
 	timeout time.Duration
 	idle    chan *conn
@@ -124,11 +125,14 @@ func newPoster(base string, cfg *tls.Config, clients int, timeout time.Duration)
 		TLSHandshakeTimeout: timeout,
 	}
 	base = strings.TrimRight(base, "/")
-	host := strings.TrimPrefix(base, "https://")
-	if u, err := url.Parse(base); err == nil && u.Host != "" {
-		host = u.Host
+	var host, addr string
+	if u, err := url.Parse(base); err == nil {
+		host, addr = u.Host, u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		}
 	}
-	return &poster{base: base, host: host, tls: cfg.Clone(), timeout: timeout, idle: make(chan *conn, 2*clients),
+	return &poster{base: base, host: host, addr: addr, tls: cfg.Clone(), timeout: timeout, idle: make(chan *conn, 2*clients),
 		tr: tr, hc: &http.Client{Transport: tr, Timeout: timeout}}
 }
 
@@ -194,14 +198,14 @@ func (p *poster) send(ctx context.Context, path string, body []byte) (int, []byt
 	kept := c != nil
 	if !kept {
 		var err error
-		if c, err = dial(ctx, p.host, p.tls, p.timeout); err != nil {
+		if c, err = dial(ctx, p.addr, p.tls, p.timeout); err != nil {
 			return 0, nil, err
 		}
 	}
 	status, data, reuse, err := c.post(ctx, p.host, path, body, p.timeout)
 	if err != nil && kept && status == 0 && ctx.Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.close()
-		if c, err = dial(ctx, p.host, p.tls, p.timeout); err != nil {
+		if c, err = dial(ctx, p.addr, p.tls, p.timeout); err != nil {
 			return 0, nil, err
 		}
 		status, data, reuse, err = c.post(ctx, p.host, path, body, p.timeout)
