@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/licensor/licensor/api"
@@ -100,17 +101,38 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 // decodeInstance reads the body of authorize, heartbeat and release, as
 // decode does but without reflection.
 func (s *Server) decodeInstance(w http.ResponseWriter, r *http.Request) (api.InstanceRequest, error) {
-	data, err := s.readBody(w, r)
+	buf := buffers.Get().(*[]byte)
+	defer putBuffer(buf)
+	data, err := s.readBodyInto(w, r, (*buf)[:0])
+	*buf = data
 	if err != nil {
 		return api.InstanceRequest{}, err
 	}
-	return decodeInstanceRequest(data)
+	return decodeInstanceRequest(data) // copies what it keeps
+}
+
+// buffers holds the byte slices the instance endpoints read requests and
+// write answers in: every heartbeat and authorize needs one of each, and
+// reusing them spares two allocations of a kilobyte or so per request.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// putBuffer returns buf to buffers, unless a large license or request
+// grew it past what is worth keeping.
+func putBuffer(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		buffers.Put(buf)
+	}
 }
 
 // readBody reads the request's body, up to the configured bound.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return s.readBodyInto(w, r, make([]byte, 0, 512))
+}
+
+// readBodyInto is readBody appending to dst.
+func (s *Server) readBodyInto(w http.ResponseWriter, r *http.Request, dst []byte) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	data, err := io.ReadAll(body)
+	data, err := readAll(body, dst)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -361,7 +383,27 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p peer, req *api.
 		s.log.Log(r.Context(), level, action, "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name,
 			"resumed", resumed, "held", g.Held, "expires", lease.Expires.UTC().Format(time.RFC3339), "signed", body.Verdict != "", "took", time.Since(start).String())
 	}
-	writeBody(w, http.StatusOK, append(appendVerdictBody(make([]byte, 0, 1024+len(body.License)), body), '\n'))
+	buf := buffers.Get().(*[]byte)
+	*buf = append(appendVerdictBody((*buf)[:0], body), '\n')
+	writeBody(w, http.StatusOK, *buf) // the answer is copied into the connection's buffer, or sent, before Write returns
+	putBuffer(buf)
+}
+
+// readAll appends what r reads to dst until EOF, as io.ReadAll does.
+func readAll(r io.Reader, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
 }
 
 // storeError maps a store failure to its code.
