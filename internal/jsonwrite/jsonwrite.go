@@ -77,6 +77,11 @@ func Float(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, '0')
 	}
+	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
+		// A whole number (a heartbeat interval, most QPS shares) reads
+		// the same written as an integer, at a fifth of the cost.
+		return strconv.AppendInt(dst, i, 10)
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'

@@ -25,7 +25,7 @@ func TestString(t *testing.T) {
 }
 
 func TestFloat(t *testing.T) {
-	for _, f := range []float64{0, 1, -1, 0.5, 1.0 / 3, 100, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, -2.5e-9, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 30, -30, 2.0, 999999999999999, -999999999999999, 1e15, 1e15 + 1, 0.5, 1.0 / 3, 100, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, -2.5e-9, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		want, _ := json.Marshal(f)
 		if got := string(Float(nil, f)); got != string(want) {
 			t.Errorf("Float(%v) = %s, want %s", f, got, want)
