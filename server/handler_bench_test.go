@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"github.com/licensor/licensor/api"
 	"github.com/licensor/licensor/internal/sitetest"
 	"github.com/licensor/licensor/license"
+	"github.com/licensor/licensor/pki"
 )
 
 // BenchmarkHandler measures what the server's own code costs per request,
@@ -27,7 +26,7 @@ func BenchmarkHandler(b *testing.B) {
 	r := srv.Start("")
 	h := r.Handler()
 	state := peerState(b, site, "app1")
-	post := func(path string, body []byte) int {
+	post := func(path string, body []byte) *discard {
 		req, err := http.NewRequest(http.MethodPost, "https://"+r.Addr+path, bytes.NewReader(body))
 		if err != nil {
 			b.Fatal(err)
@@ -35,10 +34,7 @@ func BenchmarkHandler(b *testing.B) {
 		req.TLS = state
 		w := &discard{header: http.Header{}}
 		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			b.Logf("%s: %s", path, w.last)
-		}
-		return w.status
+		return w
 	}
 	l, err := license.Load(srv.Config.License, site.VendorPub)
 	if err != nil {
@@ -48,27 +44,34 @@ func BenchmarkHandler(b *testing.B) {
 	const ids = 16
 	body := func(format string, i int) []byte { return []byte(fmt.Sprintf(format, i, held)) }
 	for i := range ids {
-		if code := post(api.PathAuthorize, body(`{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q}`, i)); code != http.StatusOK {
-			b.Fatalf("authorize: HTTP %d", code)
+		if w := post(api.PathAuthorize, body(`{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q}`, i)); w.status != http.StatusOK {
+			b.Fatalf("authorize: HTTP %d: %s", w.status, w.last)
 		}
 	}
 	for _, c := range []struct {
 		name, path, format string
+		signed             bool
 	}{
-		{"heartbeat-renewal", api.PathHeartbeat, `{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q,"calls":40,"verdict":false}`},
-		{"heartbeat-signed", api.PathHeartbeat, `{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q,"calls":40,"nonce":"bm9uY2Utbm9uY2Utbm9uY2U"}`},
-		{"authorize", api.PathAuthorize, `{"product":"ocr","instance_id":"inst-%02d","have_license":%q,"nonce":"bm9uY2Utbm9uY2Utbm9uY2U"}`},
+		{"heartbeat-renewal", api.PathHeartbeat, `{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q,"calls":40,"verdict":false}`, false},
+		{"heartbeat-signed", api.PathHeartbeat, `{"product":"ocr","instance_id":"inst-%02d","mode":"async","have_license":%q,"calls":40,"nonce":"bm9uY2Utbm9uY2Utbm9uY2U"}`, true},
+		{"authorize", api.PathAuthorize, `{"product":"ocr","instance_id":"inst-%02d","have_license":%q,"nonce":"bm9uY2Utbm9uY2Utbm9uY2U"}`, true},
 	} {
 		bodies := make([][]byte, ids)
 		for i := range bodies {
 			bodies[i] = body(c.format, i)
 		}
+		// Each kind answers what it is named for: a renewal carries no
+		// verdict, and no answer carries the license the client holds.
+		w := post(c.path, bodies[0])
+		if signed := bytes.Contains(w.last, []byte(`"verdict":`)); w.status != http.StatusOK || signed != c.signed || bytes.Contains(w.last, []byte(`"license":`)) {
+			b.Fatalf("%s: HTTP %d, signed %v (want %v): %s", c.name, w.status, signed, c.signed, w.last)
+		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if code := post(c.path, bodies[i%ids]); code != http.StatusOK {
-					b.Fatalf("HTTP %d", code)
+				if w := post(c.path, bodies[i%ids]); w.status != http.StatusOK {
+					b.Fatalf("HTTP %d: %s", w.status, w.last)
 				}
 				i++
 			}
@@ -84,15 +87,11 @@ func peerState(b *testing.B, site *sitetest.Site, name string) *tls.ConnectionSt
 	if err != nil {
 		b.Fatal(err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		b.Fatalf("%s: no PEM block", certFile)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	certs, err := pki.ParseCertificates(data)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("%s: %v", certFile, err)
 	}
-	return &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{cert}}
+	return &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13, PeerCertificates: certs[:1]}
 }
 
 // discard is a ResponseWriter that keeps the status and drops the body.
