@@ -195,7 +195,11 @@ func (s *Store) renewBatch(batch []*renewOp) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.lazy.Query(ctx, `UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, node = $6
+	// due follows an expiry the renewal brings forward (a renewal timed
+	// before the grant, by a node whose clock is a little behind), so
+	// that it stays no later than expires; otherwise it is left, and the
+	// update touches no index.
+	rows, err := s.lazy.Query(ctx, `UPDATE licensor_leases AS l SET renewed = t.n, expires = t.e, due = least(l.due, t.e), node = $6
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(p, i, h, n, e)
 		WHERE l.product = t.p AND l.instance_id = t.i AND l.kind = 'instance' AND l.holder = t.h AND l.expires >= t.n
 		RETURNING `+prefixed("l.", leaseCols), ps, is, hs, nows, exps, s.node)

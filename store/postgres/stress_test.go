@@ -273,3 +273,29 @@ func TestStressCloseWhileBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewalEarlierThanGrant: a renewal timed before the grant it renews
+// (another node's clock, a little behind) ends the lease earlier than the
+// grant did: the reaper's next look moves with it, so that no lease is due
+// after it expires and a lapsed seat is reaped when it lapses.
+func TestRenewalEarlierThanGrant(t *testing.T) {
+	url := pgtest.Database(t)
+	a, b := openNode(t, url, "node-1"), openNode(t, url, "node-2")
+	ctx := context.Background()
+	if _, err := a.Acquire(ctx, store.AcquireRequest{Product: "ocr", InstanceID: "i-1", Holder: "CN=i-1", Limit: 1, TTL: stressTTL, Now: s0.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := b.Renew(ctx, store.RenewRequest{Product: "ocr", InstanceID: "i-1", Holder: "CN=i-1", TTL: stressTTL, Now: s0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := s0.Add(stressTTL); !g.Lease.Expires.Equal(want) {
+		t.Fatalf("renewed to %v, want %v", g.Lease.Expires, want)
+	}
+	checkTables(t, url)
+	lapsed := s0.Add(stressTTL + time.Millisecond)
+	gone, err := a.Expire(ctx, lapsed)
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("reaped at %v: %v, %v; want the lease", lapsed, gone, err)
+	}
+}
