@@ -13,9 +13,14 @@ import (
 // renewWindow is how long a batch of renewals gathers. Under load the
 // askers of one batch send their next heartbeats within about a request's
 // round trip of its answer, so a short window already catches most of
-// them: with 16 clients over two nodes, 200µs renewed 12.4k leases/s where
-// 500µs renewed 9.5k (paired runs, the same PostgreSQL).
-var renewWindow = 200 * time.Microsecond
+// them. It is short also because a timer fires late when both cores are
+// busy: under 16 clients over two nodes a 200µs window gathered for 870µs
+// on average and a 100µs one for 470µs, and the renewals waited on the
+// window, not the database (11.8k/s and 15.8k/s, the machine a third
+// idle); 20µs renewed 21.4–21.9k/s with the machine busy, 50µs
+// 20.5–20.9k/s, and none at all (whatever is queued) 18.7–19.5k/s, its
+// batches too small for the database (paired runs, the same PostgreSQL).
+var renewWindow = 20 * time.Microsecond
 
 // renewOp is one renewal waiting for the renewer.
 type renewOp struct {
