@@ -25,10 +25,13 @@ import (
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler {
+	authorize := s.withRole(s.handleAuthorize, pki.RoleInstance)
+	heartbeat := s.withRole(s.handleHeartbeat, pki.RoleInstance)
+	release := s.withRole(s.handleRelease, pki.RoleInstance)
 	mux := http.NewServeMux()
-	mux.Handle("POST "+api.PathAuthorize, s.withRole(s.handleAuthorize, pki.RoleInstance))
-	mux.Handle("POST "+api.PathHeartbeat, s.withRole(s.handleHeartbeat, pki.RoleInstance))
-	mux.Handle("POST "+api.PathRelease, s.withRole(s.handleRelease, pki.RoleInstance))
+	mux.Handle("POST "+api.PathAuthorize, authorize)
+	mux.Handle("POST "+api.PathHeartbeat, heartbeat)
+	mux.Handle("POST "+api.PathRelease, release)
 	mux.Handle("GET "+api.PathLicense, s.withRole(s.handleLicense))
 	mux.Handle("GET "+api.PathJWKS, s.withRole(s.handleJWKS))
 	mux.Handle("GET "+api.PathHealth, s.withRole(s.handleHealth))
@@ -44,7 +47,26 @@ func (s *Server) Handler() http.Handler {
 		s.fail(w, r, p, codes.Errorf(codes.RequestMalformed, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithFix("Check the server URL; the SDK and 'licensor check' know the endpoints."))
 	}))
-	return mux
+	// The instance endpoints, nearly every request a server answers, are
+	// found without the mux's pattern matching (a tenth of a heartbeat's
+	// handler); every other request, and any path the mux would clean or
+	// redirect, goes through it.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.RawPath == "" {
+			switch r.URL.Path {
+			case api.PathHeartbeat:
+				heartbeat.ServeHTTP(w, r)
+				return
+			case api.PathAuthorize:
+				authorize.ServeHTTP(w, r)
+				return
+			case api.PathRelease:
+				release.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // peer is the client, from its certificate.
