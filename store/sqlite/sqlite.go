@@ -206,13 +206,12 @@ func (b *batch) empty() bool {
 	return len(b.order) == 0 && len(b.events) == 0 && b.high.IsZero() && b.report.empty()
 }
 
+// setLease records k's lease as l (nil: deleted). The batch keeps l
+// itself, as the pool does: a lease in the pool is never changed in
+// place, only replaced by a changed copy.
 func (b *batch) setLease(k key, l *store.Lease) {
 	if _, ok := b.leases[k]; !ok {
 		b.order = append(b.order, k)
-	}
-	if l != nil {
-		c := *l
-		l = &c
 	}
 	b.leases[k] = l
 }
