@@ -138,12 +138,50 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error
 	return o.expired, nil
 }
 
-// groupWindow is how long a batch of grants and releases gathers.
+// groupWindow is how long a batch of grants and releases gathers at
+// most.
 var groupWindow = 300 * time.Microsecond
+
+// cohort sizes a node's batches by the askers that keep coming back.
+// Under load the same clients ask again soon after each answer, so a
+// batch that holds as many requests as the largest of the last few has
+// most likely gathered everyone who will come within its window, and
+// waiting for the window to end only delays them: a timer fires late when
+// both cores are busy, and a 300µs window was measured gathering for
+// about a millisecond. A batch that reaches that size takes what else is
+// queued, without waiting, and goes. The size grows by itself: what
+// arrives while a batch runs is queued, and the next batch takes it all.
+// It shrinks once the larger batches have left the last len(sizes).
+//
+// Measured with 16 clients over two nodes (paired runs, the same
+// PostgreSQL): 4,953–5,045 register+release cycles/s against 3,485–3,499
+// with the window alone, PostgreSQL's CPU per cycle unchanged (the
+// batches stay as large) and the nodes' 17% lower.
+type cohort struct {
+	sizes [64]int
+	next  int
+}
+
+// want is the size at which a batch stops waiting: the largest of the
+// recent ones, at least 1.
+func (c *cohort) want() int {
+	n := 1
+	for _, m := range c.sizes {
+		n = max(n, m)
+	}
+	return n
+}
+
+// add records a batch of n requests.
+func (c *cohort) add(n int) {
+	c.sizes[c.next] = n
+	c.next = (c.next + 1) % len(c.sizes)
+}
 
 // writer commits the queued requests, a batch per transaction.
 func (s *Store) writer() {
 	defer s.done.Done()
+	var seen cohort
 	for {
 		var first *op
 		select {
@@ -165,24 +203,39 @@ func (s *Store) writer() {
 		batch := []*op{first}
 		// A transaction's statements cost the database the same for one
 		// request as for many: let the batch gather for up to
-		// groupWindow, as the embedded store does.
+		// groupWindow, as the embedded store does, or until the askers
+		// of the recent batches are back (see cohort).
 		window := time.NewTimer(groupWindow)
+		want := seen.want()
+		var expire *op
 	gather:
 		for len(batch) < maxBatch {
-			select {
-			case o := <-s.queue:
-				if o.kind == opExpire {
-					s.run(batch)
-					batch = []*op{o}
+			var o *op
+			if len(batch) >= want {
+				select {
+				case o = <-s.queue:
+				default:
 					break gather
 				}
-				batch = append(batch, o)
-			case <-window.C:
+			} else {
+				select {
+				case o = <-s.queue:
+				case <-window.C:
+					break gather
+				}
+			}
+			if o.kind == opExpire {
+				expire = o
 				break gather
 			}
+			batch = append(batch, o)
 		}
 		window.Stop()
+		seen.add(len(batch))
 		s.run(batch)
+		if expire != nil {
+			s.run([]*op{expire})
+		}
 	}
 }
 
