@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensor/licensor/internal/cohort"
 	"github.com/licensor/licensor/store"
 )
 
 // renewWindow is how long a batch of renewals gathers at most. Under load
 // the askers of one batch send their next heartbeats within about a
 // request's round trip of its answer, and a batch goes as soon as they
-// are back (see cohort); the window only bounds the wait when fewer come.
+// are back (see internal/cohort); the window only bounds the wait when fewer come.
 // Without the cohort rule the window itself was the wait, and a long one
 // cost: a timer fires late when both cores are busy (a 200µs window
 // gathered for 870µs on average). Measured with 16 clients over two nodes
@@ -46,7 +47,7 @@ func (s *Store) Renew(ctx context.Context, req store.RenewRequest) (store.Grant,
 
 func (s *Store) renewer() {
 	defer s.done.Done()
-	var seen cohort
+	var seen cohort.Cohort
 	for {
 		var first *renewOp
 		select {
@@ -66,9 +67,9 @@ func (s *Store) renewer() {
 		// Renewals are cheap to gather and a statement's fixed cost is most
 		// of what it costs the database: let a batch gather for up to
 		// renewWindow, or until the askers of the recent batches are back
-		// (see cohort).
+		// (see internal/cohort).
 		window := time.NewTimer(renewWindow)
-		want := seen.want()
+		want := seen.Want()
 	gather:
 		for len(batch) < maxBatch {
 			if len(batch) >= want {
@@ -88,7 +89,7 @@ func (s *Store) renewer() {
 			}
 		}
 		window.Stop()
-		seen.add(len(batch))
+		seen.Add(len(batch))
 		var err error
 		for attempt := 0; attempt < 3; attempt++ { // a renewal runs again harmlessly
 			if err = s.renewBatch(batch); err == nil || !retryable(err) {

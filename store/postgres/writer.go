@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensor/licensor/internal/cohort"
 	"github.com/licensor/licensor/store"
 )
 
@@ -142,46 +143,15 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]store.Lease, error
 // most.
 var groupWindow = 300 * time.Microsecond
 
-// cohort sizes a node's batches by the askers that keep coming back.
-// Under load the same clients ask again soon after each answer, so a
-// batch that holds as many requests as the largest of the last few has
-// most likely gathered everyone who will come within its window, and
-// waiting for the window to end only delays them: a timer fires late when
-// both cores are busy, and a 300µs window was measured gathering for
-// about a millisecond. A batch that reaches that size takes what else is
-// queued, without waiting, and goes. The size grows by itself: what
-// arrives while a batch runs is queued, and the next batch takes it all.
-// It shrinks once the larger batches have left the last len(sizes).
-//
-// Measured with 16 clients over two nodes (paired runs, the same
-// PostgreSQL): 4,953–5,045 register+release cycles/s against 3,485–3,499
-// with the window alone, PostgreSQL's CPU per cycle unchanged (the
-// batches stay as large) and the nodes' 17% lower.
-type cohort struct {
-	sizes [64]int
-	next  int
-}
-
-// want is the size at which a batch stops waiting: the largest of the
-// recent ones, at least 1.
-func (c *cohort) want() int {
-	n := 1
-	for _, m := range c.sizes {
-		n = max(n, m)
-	}
-	return n
-}
-
-// add records a batch of n requests.
-func (c *cohort) add(n int) {
-	c.sizes[c.next] = n
-	c.next = (c.next + 1) % len(c.sizes)
-}
+// The cohort rule (see internal/cohort), measured with 16 clients over two
+// nodes (paired runs, the same PostgreSQL): 4,953–5,045 register+release
+// cycles/s against 3,485–3,499 with the window alone, PostgreSQL's CPU per
+// cycle unchanged (the batches stay as large) and the nodes' 17% lower.
 
 // writer commits the queued requests, a batch per transaction.
 func (s *Store) writer() {
 	defer s.done.Done()
-	var seen cohort
+	var seen cohort.Cohort
 	for {
 		var first *op
 		select {
@@ -204,9 +174,9 @@ func (s *Store) writer() {
 		// A transaction's statements cost the database the same for one
 		// request as for many: let the batch gather for up to
 		// groupWindow, as the embedded store does, or until the askers
-		// of the recent batches are back (see cohort).
+		// of the recent batches are back (see internal/cohort).
 		window := time.NewTimer(groupWindow)
-		want := seen.want()
+		want := seen.Want()
 		var expire *op
 	gather:
 		for len(batch) < maxBatch {
@@ -231,7 +201,7 @@ func (s *Store) writer() {
 			batch = append(batch, o)
 		}
 		window.Stop()
-		seen.add(len(batch))
+		seen.Add(len(batch))
 		s.run(batch)
 		if expire != nil {
 			s.run([]*op{expire})

@@ -1,4 +1,4 @@
-package postgres
+package cohort
 
 import "testing"
 
@@ -6,30 +6,30 @@ import "testing"
 // last 64 batches held, at least one; a larger batch raises it at once,
 // and it falls back only once the larger batches are 64 behind.
 func TestCohort(t *testing.T) {
-	var c cohort
-	if n := c.want(); n != 1 {
+	var c Cohort
+	if n := c.Want(); n != 1 {
 		t.Fatalf("a new cohort wants %d, want 1", n)
 	}
-	c.add(3)
-	c.add(8)
-	c.add(2)
-	if n := c.want(); n != 8 {
+	c.Add(3)
+	c.Add(8)
+	c.Add(2)
+	if n := c.Want(); n != 8 {
 		t.Fatalf("after batches of 3, 8 and 2: want %d, want 8", n)
 	}
 	for i := range 62 {
-		c.add(2)
-		if n := c.want(); n != 8 {
+		c.Add(2)
+		if n := c.Want(); n != 8 {
 			t.Fatalf("%d batches after the batch of 8: want %d, want 8", i+2, n)
 		}
 	}
-	c.add(2) // the batch of 8 is now 64 behind
-	if n := c.want(); n != 2 {
+	c.Add(2) // the batch of 8 is now 64 behind
+	if n := c.Want(); n != 2 {
 		t.Fatalf("64 batches after the batch of 8: want %d, want 2", n)
 	}
 	for range 64 {
-		c.add(0)
+		c.Add(0)
 	}
-	if n := c.want(); n != 1 {
+	if n := c.Want(); n != 1 {
 		t.Fatalf("after empty batches: want %d, want 1", n)
 	}
 }
