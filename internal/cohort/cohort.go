@@ -12,6 +12,8 @@
 // the larger batches are more than Recent batches behind.
 package cohort
 
+import "time"
+
 // Recent is how many of the last batches' sizes a Cohort keeps.
 const Recent = 64
 
@@ -35,4 +37,44 @@ func (c *Cohort) Want() int {
 func (c *Cohort) Add(n int) {
 	c.sizes[c.next] = n
 	c.next = (c.next + 1) % Recent
+}
+
+// Gather fills batch, which holds the first request, from q: waiting for
+// at most window until it holds c.Want() requests, then taking whatever
+// else q holds already without waiting, never past limit. A request for
+// which apart (nil: none) reports true ends the gathering and is returned
+// on its own, not in the batch. The batch's size is added to c.
+func Gather[T any](c *Cohort, q <-chan T, batch []T, window time.Duration, limit int, apart func(T) bool) (out []T, held T, isHeld bool) {
+	want := c.Want()
+	var timer *time.Timer // made only when the batch has to wait
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		c.Add(len(out))
+	}()
+	for len(batch) < limit {
+		var r T
+		if len(batch) >= want {
+			select {
+			case r = <-q:
+			default:
+				return batch, held, false
+			}
+		} else {
+			if timer == nil {
+				timer = time.NewTimer(window)
+			}
+			select {
+			case r = <-q:
+			case <-timer.C:
+				return batch, held, false
+			}
+		}
+		if apart != nil && apart(r) {
+			return batch, r, true
+		}
+		batch = append(batch, r)
+	}
+	return batch, held, false
 }

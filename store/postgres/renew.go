@@ -63,33 +63,11 @@ func (s *Store) renewer() {
 				}
 			}
 		}
-		batch := []*renewOp{first}
 		// Renewals are cheap to gather and a statement's fixed cost is most
 		// of what it costs the database: let a batch gather for up to
 		// renewWindow, or until the askers of the recent batches are back
 		// (see internal/cohort).
-		window := time.NewTimer(renewWindow)
-		want := seen.Want()
-	gather:
-		for len(batch) < maxBatch {
-			if len(batch) >= want {
-				select {
-				case o := <-s.renews:
-					batch = append(batch, o)
-					continue
-				default:
-					break gather
-				}
-			}
-			select {
-			case o := <-s.renews:
-				batch = append(batch, o)
-			case <-window.C:
-				break gather
-			}
-		}
-		window.Stop()
-		seen.Add(len(batch))
+		batch, _, _ := cohort.Gather(&seen, s.renews, []*renewOp{first}, renewWindow, maxBatch, nil)
 		var err error
 		for attempt := 0; attempt < 3; attempt++ { // a renewal runs again harmlessly
 			if err = s.renewBatch(batch); err == nil || !retryable(err) {
