@@ -25,7 +25,7 @@ func init() {
 		summary: "measure what a site server sustains under many instances",
 		help: `Usage: licensor bench --server URL --ca FILE --cert FILE --key FILE [--product P]
        [--mode cycle|heartbeat|authorize] [--clients 16] [--duration 10s | --requests N]
-       [--warmup 1s] [--json]
+       [--warmup 1s] [--probe-rounds N [--pki-dir DIR]] [--json]
        licensor bench --probe [--pki-dir DIR] [--clients 16] [--duration 10s | --requests N]
 
 Drives a running site server with --clients simulated instances at once,
@@ -68,7 +68,20 @@ server's heartbeats against probe-trivial and its authorize against
 probe-ed25519, measured in the same run. --pki-dir names a site PKI
 directory (ca.crt, server.crt, server.key; the client is --cert/--key,
 or the first in DIR/clients); without it a throwaway PKI is made and
-removed.`,
+removed.
+
+--probe-rounds N reads a server against its probe in one command: N runs
+against the server, each between two runs of the probe its mode is read
+against (probe-ed25519 for authorize, probe-trivial for heartbeat and
+cycle), with the same clients, duration and warmup. Each round's ratio is
+the server's requests per second (a cycle is two requests) over the mean
+of the two probe runs beside it, so that the machine's drift during a
+round moves both sides alike; for heartbeat and authorize, also its p99
+over theirs. Then the median and range of the rounds' ratios. --json
+prints mode, reference, rounds [{probe_before, server, probe_after,
+ratio, p99_ratio}], ratio {median, min, max} and p99_ratio. The probe's
+TLS files come from --pki-dir (its first client), or from a throwaway
+PKI.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			var o benchOptions
 			fs.StringVar(&o.server, "server", "", "the site server's URL, https://host:port (several, comma-separated: the nodes of one pool)")
@@ -83,7 +96,8 @@ removed.`,
 			fs.DurationVar(&o.warmup, "warmup", time.Second, "run this long first, uncounted")
 			fs.DurationVar(&o.timeout, "timeout", loadtest.DefaultTimeout, "bound on each request")
 			fs.BoolVar(&o.probe, "probe", false, "measure trivial server processes on this machine instead of a server")
-			fs.StringVar(&o.pkiDir, "pki-dir", "", "with --probe: a site PKI directory to take the TLS files from")
+			fs.StringVar(&o.pkiDir, "pki-dir", "", "with --probe or --probe-rounds: a site PKI directory to take the probe's TLS files from")
+			fs.IntVar(&o.rounds, "probe-rounds", 0, "with --server: measure the server this many times, each run between two runs of its mode's probe, and print the ratios")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 			return func(ctx context.Context, e *Env, args []string) error {
 				if len(args) > 0 {
@@ -105,7 +119,7 @@ removed.`,
 
 type benchOptions struct {
 	server, ca, cert, key, product, mode string
-	clients, requests                    int
+	clients, requests, rounds            int
 	duration, warmup, timeout            time.Duration
 	probe, json                          bool
 	pkiDir                               string
@@ -136,7 +150,7 @@ func (o *benchOptions) check() error {
 		return usageErrorf("bench: --warmup must not be negative and --timeout must be positive")
 	}
 	if o.probe {
-		for _, f := range []string{"server", "product", "mode"} {
+		for _, f := range []string{"server", "product", "mode", "probe-rounds"} {
 			if o.given(f) {
 				return usageErrorf("bench --probe measures trivial servers on this machine; --%s does not apply", f)
 			}
@@ -149,8 +163,11 @@ func (o *benchOptions) check() error {
 		}
 		return nil
 	}
-	if o.pkiDir != "" {
-		return usageErrorf("bench: --pki-dir goes with --probe; against a server give --ca, --cert and --key")
+	if o.rounds < 0 || o.rounds > loadtest.MaxRounds {
+		return usageErrorf("bench: --probe-rounds %d: want 1 to %d (0, the default, measures the server alone)", o.rounds, loadtest.MaxRounds)
+	}
+	if o.pkiDir != "" && o.rounds == 0 {
+		return usageErrorf("bench: --pki-dir goes with --probe or --probe-rounds; against a server give --ca, --cert and --key")
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"server", o.server}, {"ca", o.ca}, {"cert", o.cert}, {"key", o.key}} {
@@ -179,7 +196,7 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 	}
 	mode, _ := loadtest.ParseMode(o.mode)
 	urls := strings.Split(o.server, ",")
-	r, err := loadtest.Run(ctx, loadtest.Config{
+	cfg := loadtest.Config{
 		Server: urls[0], Servers: urls[1:], TLS: tlsCfg, Product: o.product, Mode: mode, Clients: o.clients,
 		Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout,
 		Started: func(product string, seats int) {
@@ -189,7 +206,11 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 					"give --clients %d or fewer to measure without denials\n", o.clients, seats, product, o.clients-seats, seats)
 			}
 		},
-	})
+	}
+	if o.rounds > 0 {
+		return e.benchCompare(ctx, o, cfg)
+	}
+	r, err := loadtest.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -204,54 +225,12 @@ func (e *Env) bench(ctx context.Context, o *benchOptions) error {
 }
 
 func (e *Env) benchProbe(ctx context.Context, o *benchOptions) error {
-	cfg := loadtest.ProbeConfig{Clients: o.clients, Duration: o.duration, Requests: o.requests, Warmup: o.warmup, Timeout: o.timeout}
-	now := e.Clock.Now()
-	pkiDir := o.pkiDir
-	var err error
-	if pkiDir == "" {
-		tmp, err := os.MkdirTemp("", "licensor-bench-")
-		if err != nil {
-			return unwritable.File{Path: filepath.Join(os.TempDir(), "licensor-bench-*"), Noun: "temporary directory", By: "'licensor bench'", Dir: true,
-				Then: "then run the command again (TMPDIR says where the temporary directory is made)."}.Error(err)
-		}
-		defer os.RemoveAll(tmp)
-		pkiDir = filepath.Join(tmp, "pki")
-		if _, cfg.ClientTLS, err = loadtest.ThrowawayTLS(pkiDir, now); err != nil {
-			return err
-		}
-	} else {
-		// The probe process loads these too; loading them here first
-		// reports a missing or expired file before anything starts.
-		if _, err = pki.ServerTLSConfig(filepath.Join(pkiDir, pki.CACertFile),
-			filepath.Join(pkiDir, pki.ServerCertFile), filepath.Join(pkiDir, pki.ServerKeyFile), now); err != nil {
-			return err
-		}
-		cert, key := o.cert, o.key
-		if cert == "" {
-			if cert, key, err = benchFirstClient(pkiDir); err != nil {
-				return err
-			}
-		}
-		ca := o.ca
-		if ca == "" {
-			ca = filepath.Join(pkiDir, pki.CACertFile)
-		}
-		if cfg.ClientTLS, err = pki.ClientTLSConfig(ca, cert, key, now); err != nil {
-			return err
-		}
-	}
-	exe := e.Executable
-	if exe == nil {
-		exe = os.Executable
-	}
-	self, err := exe()
+	cfg, cleanup, err := e.probeConfig(o)
 	if err != nil {
-		return codes.Errorf(codes.Unknown, "cannot find licensor's own binary to start the probe server: %w", err)
+		return err
 	}
-	cfg.Command = func(mode loadtest.Mode) *exec.Cmd {
-		return exec.Command(self, benchProbeServer, "--mode", string(mode), "--ca", filepath.Join(pkiDir, pki.CACertFile),
-			"--cert", filepath.Join(pkiDir, pki.ServerCertFile), "--key", filepath.Join(pkiDir, pki.ServerKeyFile))
-	}
+	defer cleanup()
+	cfg.Clients, cfg.Duration, cfg.Requests, cfg.Warmup, cfg.Timeout = o.clients, o.duration, o.requests, o.warmup, o.timeout
 	p, err := loadtest.Probe(ctx, cfg)
 	if err != nil {
 		return err
@@ -268,6 +247,144 @@ func (e *Env) benchProbe(ctx context.Context, o *benchOptions) error {
 		return err
 	}
 	return benchRanAtAll(p.Ed25519)
+}
+
+// benchCompare measures the server o.rounds times, each run between two
+// runs of its mode's probe, and prints the ratios.
+func (e *Env) benchCompare(ctx context.Context, o *benchOptions, run loadtest.Config) error {
+	pcfg, cleanup, err := e.probeConfig(o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	c, err := loadtest.Compare(ctx, loadtest.CompareConfig{Run: run, Probe: pcfg, Rounds: o.rounds})
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := e.writeJSON(c.Summary()); err != nil {
+			return err
+		}
+	} else {
+		printCompare(e.Stdout, c)
+	}
+	for _, r := range c.Servers {
+		if err := benchRanAtAll(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printCompare writes a comparison, a line a round and the spread.
+func printCompare(w io.Writer, c *loadtest.Comparison) {
+	s := c.Servers[0]
+	in := ""
+	if loadtest.RequestsPerOp(c.Mode) > 1 {
+		in = fmt.Sprintf(" (in requests: %d per operation)", loadtest.RequestsPerOp(c.Mode))
+	}
+	fmt.Fprintf(w, "licensor bench: mode=%s against %s%s, %s, clients=%d duration=%s server=%s product=%s\n",
+		c.Mode, c.Reference, in, rounds(len(c.Servers)), s.Clients, benchRound(s.Duration), s.Server, s.Product)
+	for i, r := range c.Servers {
+		fmt.Fprintf(w, "  round %-2d  probe %.0f/s  server %.0f/s  probe %.0f/s  ratio %.2f",
+			i+1, c.Probes[i].OpsPerSecond(), r.OpsPerSecond(), c.Probes[i+1].OpsPerSecond(), c.Ratio(i))
+		if p := c.P99Ratio(i); p > 0 {
+			fmt.Fprintf(w, "  p99 %s against %s and %s (%.2f×)", benchLatency(r.Percentile(99)),
+				benchLatency(c.Probes[i].Percentile(99)), benchLatency(c.Probes[i+1].Percentile(99)), p)
+		} else {
+			fmt.Fprintf(w, "  p99 %s", benchLatency(r.Percentile(99)))
+		}
+		fmt.Fprintf(w, "  %s\n", benchErrors(r))
+	}
+	ratio := c.Ratios()
+	fmt.Fprintf(w, "  ratio     median %.2f  (%.2f–%.2f)\n", ratio.Median, ratio.Min, ratio.Max)
+	if loadtest.RequestsPerOp(c.Mode) == 1 {
+		p := c.P99Ratios()
+		fmt.Fprintf(w, "  p99 ratio median %.2f× (%.2f–%.2f)\n", p.Median, p.Min, p.Max)
+	}
+}
+
+// rounds is "1 round" or "n rounds".
+func rounds(n int) string {
+	if n == 1 {
+		return "1 round"
+	}
+	return fmt.Sprintf("%d rounds", n)
+}
+
+// benchErrors is a run's failures in a few words.
+func benchErrors(r *loadtest.Result) string {
+	n := 0
+	worst := loadtest.ErrorCount{}
+	for _, e := range r.Errors {
+		n += e.Count
+		if e.Count > worst.Count {
+			worst = e
+		}
+	}
+	if n == 0 {
+		return "errors none"
+	}
+	return fmt.Sprintf("errors %d (most often code=%d %s)", n, int(worst.Code), worst.Code.Name())
+}
+
+// probeConfig is how the probe servers are started and reached: from the
+// PKI in --pki-dir, or from a throwaway one that cleanup removes.
+func (e *Env) probeConfig(o *benchOptions) (cfg loadtest.ProbeConfig, cleanup func(), err error) {
+	cleanup = func() {}
+	now := e.Clock.Now()
+	pkiDir := o.pkiDir
+	if pkiDir == "" {
+		tmp, err := os.MkdirTemp("", "licensor-bench-")
+		if err != nil {
+			return cfg, cleanup, unwritable.File{Path: filepath.Join(os.TempDir(), "licensor-bench-*"), Noun: "temporary directory", By: "'licensor bench'", Dir: true,
+				Then: "then run the command again (TMPDIR says where the temporary directory is made)."}.Error(err)
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		pkiDir = filepath.Join(tmp, "pki")
+		if _, cfg.ClientTLS, err = loadtest.ThrowawayTLS(pkiDir, now); err != nil {
+			cleanup()
+			return cfg, func() {}, err
+		}
+	} else {
+		// The probe process loads these too; loading them here first
+		// reports a missing or expired file before anything starts.
+		if _, err = pki.ServerTLSConfig(filepath.Join(pkiDir, pki.CACertFile),
+			filepath.Join(pkiDir, pki.ServerCertFile), filepath.Join(pkiDir, pki.ServerKeyFile), now); err != nil {
+			return cfg, cleanup, err
+		}
+		// Against a server (--probe-rounds), --ca, --cert and --key are
+		// the server's; the probe takes its client from the PKI directory.
+		cert, key, ca := o.cert, o.key, o.ca
+		if !o.probe {
+			cert, key, ca = "", "", ""
+		}
+		if cert == "" {
+			if cert, key, err = benchFirstClient(pkiDir); err != nil {
+				return cfg, cleanup, err
+			}
+		}
+		if ca == "" {
+			ca = filepath.Join(pkiDir, pki.CACertFile)
+		}
+		if cfg.ClientTLS, err = pki.ClientTLSConfig(ca, cert, key, now); err != nil {
+			return cfg, cleanup, err
+		}
+	}
+	exe := e.Executable
+	if exe == nil {
+		exe = os.Executable
+	}
+	self, err := exe()
+	if err != nil {
+		cleanup()
+		return cfg, func() {}, codes.Errorf(codes.Unknown, "cannot find licensor's own binary to start the probe server: %w", err)
+	}
+	cfg.Command = func(mode loadtest.Mode) *exec.Cmd {
+		return exec.Command(self, benchProbeServer, "--mode", string(mode), "--ca", filepath.Join(pkiDir, pki.CACertFile),
+			"--cert", filepath.Join(pkiDir, pki.ServerCertFile), "--key", filepath.Join(pkiDir, pki.ServerKeyFile))
+	}
+	return cfg, cleanup, nil
 }
 
 // benchFirstClient is the first client certificate in a PKI directory, by

@@ -113,7 +113,10 @@ func TestBenchUsage(t *testing.T) {
 		{"negative-requests", with("--requests", "-1"), "--requests"},
 		{"argument", with("extra"), "no arguments"},
 		{"unknown-flag", with("--rate", "5"), "rate"},
-		{"pki-dir-without-probe", with("--pki-dir", "pki"), "--probe"},
+		{"pki-dir-without-probe", with("--pki-dir", "pki"), "--probe or --probe-rounds"},
+		{"negative-probe-rounds", with("--probe-rounds", "-1"), "--probe-rounds -1"},
+		{"too-many-probe-rounds", with("--probe-rounds", "21"), "want 1 to 20"},
+		{"probe-with-probe-rounds", []string{"bench", "--probe", "--probe-rounds", "2"}, "--probe-rounds does not apply"},
 		{"probe-with-server", []string{"bench", "--probe", "--server", "https://127.0.0.1:8443"}, "--server"},
 		{"probe-cert-without-pki-dir", []string{"bench", "--probe", "--cert", "a.crt", "--key", "a.key"}, "--pki-dir"},
 	}

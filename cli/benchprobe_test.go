@@ -122,6 +122,64 @@ func TestBenchProbe(t *testing.T) {
 	}
 }
 
+// TestBenchProbeRounds: --probe-rounds brackets each server run between
+// two probe runs of its mode's reference and prints the ratios.
+func TestBenchProbeRounds(t *testing.T) {
+	t.Setenv(runAsLicensor, "1") // for the probe processes bench starts
+	h := newHarness(t)
+	url, flags := benchServer(h)
+	bench := func(extra ...string) []string {
+		return append(append([]string{"bench", "--product", "ocr", "--warmup", "0s", "--clients", "2", "--requests", "20", "--probe-rounds", "2"}, flags...), extra...)
+	}
+	for _, tt := range []struct {
+		mode, ref string
+		p99       bool
+	}{{"heartbeat", "probe-trivial", true}, {"authorize", "probe-ed25519", true}, {"cycle", "probe-trivial", false}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			out := h.mustRun(bench("--mode", tt.mode)...)
+			for _, want := range []string{
+				"licensor bench: mode=" + tt.mode + " against " + tt.ref,
+				", 2 rounds, clients=2 duration=",
+				" server=" + url + " product=ocr\n",
+				"\n  round 1   probe ", "\n  round 2   probe ",
+				"\n  ratio     median ",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if got := strings.Count(out, "errors none"); got != 2 {
+				t.Errorf("%d rounds without errors, want 2:\n%s", got, out)
+			}
+			if strings.Contains(out, "p99 ratio median") != tt.p99 || strings.Contains(out, "in requests: 2 per operation") == tt.p99 {
+				t.Errorf("p99 ratio printed for %s: %v\n%s", tt.mode, !tt.p99, out)
+			}
+			if left := children(t); len(left) > 0 {
+				t.Errorf("probe processes left behind: %v", left)
+			}
+		})
+	}
+	var c struct {
+		Mode      string `json:"mode"`
+		Reference string `json:"reference"`
+		Rounds    []struct {
+			Ratio float64 `json:"ratio"`
+		} `json:"rounds"`
+		Ratio struct {
+			Median, Min, Max float64
+		} `json:"ratio"`
+		P99Ratio *struct{ Median float64 } `json:"p99_ratio"`
+	}
+	out := h.mustRun(bench("--mode", "heartbeat", "--json")...)
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if c.Mode != "heartbeat" || c.Reference != "probe-trivial" || len(c.Rounds) != 2 || c.Rounds[0].Ratio <= 0 ||
+		c.Ratio.Min > c.Ratio.Median || c.Ratio.Median > c.Ratio.Max || c.P99Ratio == nil || c.P99Ratio.Median <= 0 {
+		t.Errorf("--json = %s", out)
+	}
+}
+
 // TestBenchProbeServer: the probe server's own mistakes are usage errors,
 // and it is left out of the overview and of completion.
 func TestBenchProbeServer(t *testing.T) {

@@ -84,16 +84,7 @@ var probeClientMode = map[Mode]Mode{ProbeTrivial: Heartbeat, ProbeEd25519: Autho
 
 // Probe measures the two probe servers one after the other.
 func Probe(ctx context.Context, cfg ProbeConfig) (*ProbeResult, error) {
-	if cfg.Clients == 0 {
-		cfg.Clients = DefaultClients
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Command == nil || cfg.ClientTLS == nil {
-		return nil, codes.Errorf(codes.InvalidArgument, "Command and ClientTLS are both needed")
-	}
-	if err := checkBounds(cfg.Clients, cfg.Duration, cfg.Requests, cfg.Warmup, cfg.Timeout); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
 	var out ProbeResult
@@ -105,6 +96,20 @@ func Probe(ctx context.Context, cfg ProbeConfig) (*ProbeResult, error) {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// prepare fills in cfg's defaults and checks it.
+func (cfg *ProbeConfig) prepare() error {
+	if cfg.Clients == 0 {
+		cfg.Clients = DefaultClients
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Command == nil || cfg.ClientTLS == nil {
+		return codes.Errorf(codes.InvalidArgument, "Command and ClientTLS are both needed")
+	}
+	return checkBounds(cfg.Clients, cfg.Duration, cfg.Requests, cfg.Warmup, cfg.Timeout)
 }
 
 // probeOne starts mode's probe server process, drives it, and stops it.
