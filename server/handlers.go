@@ -336,8 +336,19 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, p peer) {
 	s.usage.stop(req.Product, req.InstanceID)
 	s.metrics.result(req.Product, codes.OK)
 	s.log.Info("release", "code", 0, "product", req.Product, "instance", req.InstanceID, "holder", p.name, "released", released)
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "name": "ok", "released": released})
+	answer := releasedAnswer
+	if !released {
+		answer = notHeldAnswer
+	}
+	writeBody(w, http.StatusOK, answer)
 }
+
+// The two answers a release gets, as writeJSON would write them (keys in
+// order), made once rather than marshalled from a map for every release.
+var (
+	releasedAnswer = []byte(`{"code":0,"name":"ok","released":true}` + "\n")
+	notHeldAnswer  = []byte(`{"code":0,"name":"ok","released":false}` + "\n")
+)
 
 // share is one instance's part of the product's QPS when held instances
 // share it.

@@ -74,3 +74,21 @@ func TestLicenseJSONFormats(t *testing.T) {
 		t.Errorf("found %d times in %s", times, a.body)
 	}
 }
+
+// TestReleaseAnswers: the release answers made once are what writeJSON
+// writes for them.
+func TestReleaseAnswers(t *testing.T) {
+	for _, released := range []bool{true, false} {
+		want, err := json.Marshal(map[string]any{"code": 0, "name": "ok", "released": released})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := releasedAnswer
+		if !released {
+			got = notHeldAnswer
+		}
+		if !bytes.Equal(got, append(want, '\n')) {
+			t.Errorf("released %v: %s, want %s", released, got, want)
+		}
+	}
+}
