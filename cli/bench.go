@@ -44,9 +44,15 @@ control are asked in async mode. Every seat is released at the end.
 Prints operations, throughput, latency percentiles and the failures by
 code; --json prints them with stable keys (mode, clients,
 duration_seconds, operations, ops_per_second, latency_ms {p50, p90, p99,
-max}, errors [{code, name, count}], server, product). Denials are counted,
-not fatal: the exit status is 1 only when the server cannot be reached or
-every operation failed.
+max}, errors [{code, name, count}], server, product, cpu_steal_percent).
+Denials are counted, not fatal: the exit status is 1 only when the
+server cannot be reached or every operation failed.
+
+On a virtual machine, cpu steal is the part of the machine's CPU time
+that its hypervisor gave other guests during the measured run (from
+/proc/stat; null in JSON, and not printed, where it cannot be read). A
+figure that reads low beside a high steal was measured on a machine
+short of CPU: measure again.
 
 Each client holds a seat of the product's pool while it runs, and the
 pool has the instances the license gives the product ('licensor status'
@@ -294,6 +300,9 @@ func printCompare(w io.Writer, c *loadtest.Comparison) {
 		} else {
 			fmt.Fprintf(w, "  p99 %s", benchLatency(r.Percentile(99)))
 		}
+		if r.Steal >= 0 && c.Probes[i].Steal >= 0 && c.Probes[i+1].Steal >= 0 {
+			fmt.Fprintf(w, "  steal %.1f%% (probes %.1f%%, %.1f%%)", r.Steal*100, c.Probes[i].Steal*100, c.Probes[i+1].Steal*100)
+		}
 		fmt.Fprintf(w, "  %s\n", benchErrors(r))
 	}
 	ratio := c.Ratios()
@@ -433,6 +442,9 @@ func printBench(w io.Writer, r *loadtest.Result) {
 	fmt.Fprintf(w, "\n  operations   %d  (%.1f/s)\n", r.Operations, r.OpsPerSecond())
 	fmt.Fprintf(w, "  latency      p50 %s  p90 %s  p99 %s  max %s\n",
 		benchLatency(r.Percentile(50)), benchLatency(r.Percentile(90)), benchLatency(r.Percentile(99)), benchLatency(r.Percentile(100)))
+	if r.Steal >= 0 {
+		fmt.Fprintf(w, "  cpu steal    %.1f%%  (of this machine's CPU time, taken by its hypervisor for other guests)\n", r.Steal*100)
+	}
 	if len(r.Errors) == 0 {
 		fmt.Fprintf(w, "  errors       none\n")
 		return

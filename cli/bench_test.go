@@ -183,7 +183,7 @@ func TestBenchAgainstServer(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"clients", "duration_seconds", "errors", "latency_ms", "mode", "operations", "ops_per_second", "product", "server"}
+	want := []string{"clients", "cpu_steal_percent", "duration_seconds", "errors", "latency_ms", "mode", "operations", "ops_per_second", "product", "server"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("--json keys %v, want %v", keys, want)
 	}

@@ -34,9 +34,14 @@ type plan struct {
 // drive runs each non-nil op in a loop on its own goroutine: warmup
 // first, uncounted, then the measured run until the plan's bound or ctx
 // is done. It returns the merged tally and the measured duration.
-func drive(ctx context.Context, p plan, ops []func(context.Context) outcome) (*tally, time.Duration) {
+func drive(ctx context.Context, p plan, ops []func(context.Context) outcome) (*tally, time.Duration, float64) {
 	start := time.Now()
 	measure := start.Add(p.warmup)
+	// The machine's CPU times when the measured part begins, read by a
+	// timer (at once without a warmup) and waited for at the end.
+	var cpu0 cpuTimes
+	read := make(chan struct{})
+	timer := time.AfterFunc(p.warmup, func() { cpu0 = readCPUTimes(); close(read) })
 	var end time.Time // zero when bounded by requests
 	if p.requests <= 0 {
 		end = measure.Add(p.duration)
@@ -74,11 +79,16 @@ func drive(ctx context.Context, p plan, ops []func(context.Context) outcome) (*t
 	}
 	wg.Wait()
 	elapsed := max(time.Since(measure), 0)
+	cpu1 := readCPUTimes()
+	if timer.Stop() {
+		close(read) // ended within the warmup: nothing was measured
+	}
+	<-read
 	var all tally
 	for i := range tallies {
 		all.merge(&tallies[i])
 	}
-	return &all, elapsed
+	return &all, elapsed, stealShare(cpu0, cpu1)
 }
 
 // each runs f(0) … f(n-1) at once and waits for them.

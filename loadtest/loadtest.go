@@ -167,6 +167,10 @@ type Result struct {
 	// (heartbeat mode registers before the clock starts) and failed
 	// releases at the end, which are not operations.
 	Errors []ErrorCount
+	// Steal is the part of the machine's CPU time, 0 to 1, that the
+	// hypervisor gave other guests during the measured run (Linux's
+	// /proc/stat); negative where it cannot be told.
+	Steal float64
 	// latencies are those of every operation the server answered, sorted.
 	latencies []time.Duration
 }
@@ -221,6 +225,9 @@ type Summary struct {
 	Errors          []ErrorSummary `json:"errors"`
 	Server          string         `json:"server"`
 	Product         string         `json:"product"`
+	// CPUStealPercent is Result.Steal in percent, null where it cannot
+	// be told.
+	CPUStealPercent *float64 `json:"cpu_steal_percent"`
 }
 
 // Latency is a run's latency percentiles in milliseconds.
@@ -250,6 +257,10 @@ func (r *Result) Summary() Summary {
 	}
 	for _, e := range r.Errors {
 		s.Errors = append(s.Errors, ErrorSummary{Code: int(e.Code), Name: e.Code.Name(), Count: e.Count, Message: e.Message})
+	}
+	if r.Steal >= 0 {
+		p := r.Steal * 100
+		s.CPUStealPercent = &p
 	}
 	return s
 }
@@ -301,7 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	t, elapsed := drive(ctx, plan{duration: cfg.Duration, requests: cfg.Requests, warmup: cfg.Warmup}, ops)
+	t, elapsed, steal := drive(ctx, plan{duration: cfg.Duration, requests: cfg.Requests, warmup: cfg.Warmup}, ops)
 
 	// Release every seat, even when ctx was cancelled: a bench must not
 	// leave the pool full behind it.
@@ -317,6 +328,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t.merge(&setup)
 
 	res := t.result(elapsed)
+	res.Steal = steal
 	res.Mode, res.Server, res.Product, res.Clients = cfg.Mode, strings.Join(append([]string{cfg.Server}, cfg.Servers...), ","), r.product, cfg.Clients
 	return res, nil
 }

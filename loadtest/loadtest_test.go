@@ -233,7 +233,7 @@ func TestPercentile(t *testing.T) {
 func TestSummaryJSON(t *testing.T) {
 	r := &Result{Mode: Cycle, Server: "https://127.0.0.1:8443", Product: "ocr", Clients: 16, Operations: 3, Failed: 1,
 		Duration: 2 * time.Second, latencies: []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond},
-		Errors: []ErrorCount{{Code: codes.InstanceLimit, Count: 1}}}
+		Errors: []ErrorCount{{Code: codes.InstanceLimit, Count: 1}}, Steal: 0.025}
 	b, err := json.Marshal(r.Summary())
 	if err != nil {
 		t.Fatal(err)
@@ -245,13 +245,17 @@ func TestSummaryJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"clients", "duration_seconds", "errors", "latency_ms", "mode", "operations", "ops_per_second", "product", "server"}
+	want := []string{"clients", "cpu_steal_percent", "duration_seconds", "errors", "latency_ms", "mode", "operations", "ops_per_second", "product", "server"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 	lat := m["latency_ms"].(map[string]any)
-	if lat["p50"] != 2.0 || lat["max"] != 4.0 || m["ops_per_second"] != 1.5 {
+	if lat["p50"] != 2.0 || lat["max"] != 4.0 || m["ops_per_second"] != 1.5 || m["cpu_steal_percent"] != 2.5 {
 		t.Errorf("summary %s", b)
+	}
+	r.Steal = -1 // not known
+	if b, _ := json.Marshal(r.Summary()); !strings.Contains(string(b), `"cpu_steal_percent":null`) {
+		t.Errorf("steal not known: %s", b)
 	}
 	errs := m["errors"].([]any)
 	if e := errs[0].(map[string]any); len(errs) != 1 || e["code"] != 501.0 || e["name"] != "instance_limit" || e["count"] != 1.0 {
