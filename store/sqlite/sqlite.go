@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,22 +163,27 @@ const (
 )
 const groupWindow = 300 * time.Microsecond
 
-// statements are prepared once on the writer's connection.
+// statements are prepared on the writer's connection: the fixed ones
+// once, at Open; each rows statement for a number of rows the first time
+// a batch has that many.
 type statements struct {
-	begin, commit, rollback     *sql.Stmt
-	upsert, remove, audit, meta *sql.Stmt
+	begin, commit, rollback *sql.Stmt
+	meta                    *sql.Stmt
+	upsert, remove, audit   rows
+	args                    []any // the writer's, reused batch after batch
 }
 
 func (st *statements) prepare(db *sql.Conn) error {
+	st.upsert = rows{conn: db, perRow: 9,
+		head: `INSERT INTO leases (product, instance_id, holder, since, renewed, expires, kind, revoked, revoked_by) VALUES `,
+		tail: ` ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires,
+			kind = excluded.kind, revoked = excluded.revoked, revoked_by = excluded.revoked_by`}
+	st.remove = rows{conn: db, perRow: 2, head: `DELETE FROM leases WHERE (product, instance_id) IN (VALUES `, tail: `)`}
+	st.audit = rows{conn: db, perRow: 10, head: `INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES `}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&st.upsert, `INSERT INTO leases (product, instance_id, holder, since, renewed, expires, kind, revoked, revoked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (product, instance_id) DO UPDATE SET holder = excluded.holder, since = excluded.since, renewed = excluded.renewed, expires = excluded.expires,
-			kind = excluded.kind, revoked = excluded.revoked, revoked_by = excluded.revoked_by`},
-		{&st.remove, `DELETE FROM leases WHERE product = ? AND instance_id = ?`},
-		{&st.audit, `INSERT INTO audit (seq, at, kind, product, instance_id, actor, code, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.meta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
 		{&st.begin, `BEGIN IMMEDIATE`},
 		{&st.commit, `COMMIT`},
@@ -189,6 +195,52 @@ func (st *statements) prepare(db *sql.Conn) error {
 		}
 	}
 	return nil
+}
+
+// maxRows bounds the rows one statement writes; a larger batch takes
+// several.
+const maxRows = 16
+
+// rows is a statement that writes many rows at once: head, then one
+// parenthesised group of perRow parameters a row, then tail. A batch's
+// rows go in as few statements as maxRows allows, since each statement
+// costs about as much again as the row it writes (database/sql's and the
+// driver's calls, SQLite's locks, its program's start and end).
+type rows struct {
+	conn       *sql.Conn
+	head, tail string
+	perRow     int
+	stmts      [maxRows + 1]*sql.Stmt // by the rows they write
+}
+
+// exec writes the rows whose parameters args holds, perRow each.
+func (r *rows) exec(args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/r.perRow, maxRows)
+		st, err := r.stmt(n)
+		if err != nil {
+			return err
+		}
+		if _, err := st.Exec(args[:n*r.perRow]...); err != nil {
+			return err
+		}
+		args = args[n*r.perRow:]
+	}
+	return nil
+}
+
+// stmt is the statement for n rows, prepared the first time it is needed.
+func (r *rows) stmt(n int) (*sql.Stmt, error) {
+	if st := r.stmts[n]; st != nil {
+		return st, nil
+	}
+	group := "(?" + strings.Repeat(", ?", r.perRow-1) + ")"
+	st, err := r.conn.PrepareContext(context.Background(), r.head+group+strings.Repeat(", "+group, n-1)+r.tail)
+	if err != nil {
+		return nil, err
+	}
+	r.stmts[n] = st
+	return st, nil
 }
 
 // batch is the changes committed in one transaction.
@@ -541,25 +593,39 @@ func (s *Store) commit(b *batch) (err error) {
 			s.stmts.rollback.Exec()
 		}
 	}()
-	upsert, remove, audit, meta := s.stmts.upsert, s.stmts.remove, s.stmts.audit, s.stmts.meta
+	// A batch holds one change a seat (its last), so its upserts and
+	// deletes touch different rows and may go in either order.
+	args := s.stmts.args[:0]
+	defer func() {
+		clear(args) // let the batch's strings go
+		s.stmts.args = args[:0]
+	}()
 	for _, k := range b.order {
-		l := b.leases[k]
-		if l == nil {
-			_, err = remove.Exec(k.product, k.instance)
-		} else {
-			_, err = upsert.Exec(l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires), string(l.Kind), optMicros(l.Revoked), l.RevokedBy)
-		}
-		if err != nil {
-			return err
+		if l := b.leases[k]; l != nil {
+			args = append(args, l.Product, l.InstanceID, l.Holder, micros(l.Since), micros(l.Renewed), micros(l.Expires), string(l.Kind), optMicros(l.Revoked), l.RevokedBy)
 		}
 	}
-	for _, e := range b.events {
-		if _, err := audit.Exec(e.Seq, micros(e.Time), e.Kind, e.Product, e.InstanceID, e.Actor, e.Code, e.Detail, e.Prev, e.Hash); err != nil {
-			return err
+	if err := s.stmts.upsert.exec(args); err != nil {
+		return err
+	}
+	args = args[:0]
+	for _, k := range b.order {
+		if b.leases[k] == nil {
+			args = append(args, k.product, k.instance)
 		}
+	}
+	if err := s.stmts.remove.exec(args); err != nil {
+		return err
+	}
+	args = args[:0]
+	for _, e := range b.events {
+		args = append(args, e.Seq, micros(e.Time), e.Kind, e.Product, e.InstanceID, e.Actor, e.Code, e.Detail, e.Prev, e.Hash)
+	}
+	if err := s.stmts.audit.exec(args); err != nil {
+		return err
 	}
 	if !b.high.IsZero() {
-		if _, err := meta.Exec(highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
+		if _, err := s.stmts.meta.Exec(highWaterKey, b.high.UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
 		}
 	}
