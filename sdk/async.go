@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/licensor/licensor/api"
@@ -273,71 +270,6 @@ func (c *Client) setState(next *state) {
 			err = next.err
 		}
 		c.cfg.OnStateChange(next.err == nil, err)
-	}
-}
-
-// bucket spends the instance's QPS share locally: a token bucket holding
-// up to one second of the share, refilled every 10 ms.
-//
-// take, the hot path, only adds to tokens. The refresher (setRate) and the
-// refiller (refill) both set the level and count what was spent, so they
-// take turns under mu: each counts the calls taken since the other last set
-// the level before setting it anew.
-type bucket struct {
-	tokens atomic.Int64 // milli-calls
-	spent  atomic.Int64 // calls since the last heartbeat
-
-	mu   sync.Mutex
-	rate int64 // milli-calls per second; guarded by mu
-	last int64 // tokens when the level was last set; guarded by mu
-}
-
-const refillEvery = 10 * time.Millisecond
-
-func newBucket() *bucket { return &bucket{} }
-
-func (b *bucket) take() bool {
-	if b.tokens.Add(-1000) < 0 {
-		b.tokens.Add(1000)
-		return false
-	}
-	return true
-}
-
-func (b *bucket) setRate(perSecond float64) {
-	r := int64(math.Round(perSecond * 1000))
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	first := b.rate == 0 && r > 0
-	b.rate = r
-	if first {
-		// The first share: a full second's worth.
-		b.count(b.tokens.Swap(r))
-		b.last = r
-	}
-}
-
-// refill adds 10 ms of the share and counts what was spent since.
-func (b *bucket) refill() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	add := b.rate * int64(refillEvery) / int64(time.Second)
-	for {
-		cur := b.tokens.Load()
-		next := min(cur+add, max(b.rate, 1000))
-		if b.tokens.CompareAndSwap(cur, next) {
-			b.count(cur)
-			b.last = next
-			return
-		}
-	}
-}
-
-// count adds the calls taken since the level was last set, cur being the
-// tokens left just before it is set again. b.mu is held.
-func (b *bucket) count(cur int64) {
-	if spent := b.last - cur; spent > 0 {
-		b.spent.Add(spent / 1000)
 	}
 }
 
