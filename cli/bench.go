@@ -294,9 +294,9 @@ func printCompare(w io.Writer, c *loadtest.Comparison) {
 	for i, r := range c.Servers {
 		fmt.Fprintf(w, "  round %-2d  probe %.0f/s  server %.0f/s  probe %.0f/s  ratio %.2f",
 			i+1, c.Probes[i].OpsPerSecond(), r.OpsPerSecond(), c.Probes[i+1].OpsPerSecond(), c.Ratio(i))
-		if p := c.P99Ratio(i); p > 0 {
+		if c.HasP99() {
 			fmt.Fprintf(w, "  p99 %s against %s and %s (%.2f×)", benchLatency(r.Percentile(99)),
-				benchLatency(c.Probes[i].Percentile(99)), benchLatency(c.Probes[i+1].Percentile(99)), p)
+				benchLatency(c.Probes[i].Percentile(99)), benchLatency(c.Probes[i+1].Percentile(99)), c.P99Ratio(i))
 		} else {
 			fmt.Fprintf(w, "  p99 %s", benchLatency(r.Percentile(99)))
 		}
@@ -307,7 +307,7 @@ func printCompare(w io.Writer, c *loadtest.Comparison) {
 	}
 	ratio := c.Ratios()
 	fmt.Fprintf(w, "  ratio     median %.2f  (%.2f–%.2f)\n", ratio.Median, ratio.Min, ratio.Max)
-	if loadtest.RequestsPerOp(c.Mode) == 1 {
+	if c.HasP99() {
 		p := c.P99Ratios()
 		fmt.Fprintf(w, "  p99 ratio median %.2f× (%.2f–%.2f)\n", p.Median, p.Min, p.Max)
 	}

@@ -109,12 +109,19 @@ func (c *Comparison) Ratio(i int) float64 {
 // probe runs' beside it; 0 for a cycle, whose operation is two requests
 // and has no single-request latency to compare.
 func (c *Comparison) P99Ratio(i int) float64 {
+	if !c.HasP99() {
+		return 0
+	}
 	ref := (c.Probes[i].Percentile(99) + c.Probes[i+1].Percentile(99)) / 2
-	if RequestsPerOp(c.Mode) != 1 || ref == 0 {
+	if ref == 0 {
 		return 0
 	}
 	return float64(c.Servers[i].Percentile(99)) / float64(ref)
 }
+
+// HasP99 reports whether the mode's latency compares with the probe's:
+// an operation of one request does, a cycle's two do not.
+func (c *Comparison) HasP99() bool { return RequestsPerOp(c.Mode) == 1 }
 
 // Spread is the median and the range of some rounds' figures.
 type Spread struct {
@@ -168,7 +175,7 @@ type RoundSummary struct {
 // Summary is c with stable JSON keys.
 func (c *Comparison) Summary() ComparisonSummary {
 	s := ComparisonSummary{Mode: c.Mode, Reference: c.Reference, Ratio: c.Ratios()}
-	single := RequestsPerOp(c.Mode) == 1
+	single := c.HasP99()
 	if single {
 		p := c.P99Ratios()
 		s.P99Ratio = &p
